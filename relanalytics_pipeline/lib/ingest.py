@@ -1,0 +1,386 @@
+"""Loading landing files into the warehouse's `crm` schema, with the raw contract's rules.
+
+- Each file is typed and validated in SQL; a row that cannot be mapped goes to
+  `quarantine.rejected_rows` with a sentence naming the column and the problem, a file that
+  cannot be read goes there as one row with an empty `row_number`. Nothing stops the run.
+- `crm.<entity>` keeps one row per version, `(key, modified_at)`, so the raw history survives;
+  staging models pick the newest version and drop deleted records.
+- Two rows of the same version: the one from the file later in name order (then the later row)
+  wins; it counts as a duplicate, and as a conflict when the content differs.
+- `ingest.files` remembers each file's SHA-256: an unchanged file is skipped on the next run, a
+  changed one is reloaded (its earlier rows and rejections replaced), so re-ingesting the same
+  files changes nothing.
+- Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from relanalytics_pipeline.lib.canonical import ENTITIES, Column, Entity
+from relanalytics_pipeline.lib.landing import (
+    ROW_NUMBER,
+    RawFile,
+    UnreadableFile,
+    fingerprint,
+    list_landing_files,
+    read_landing_file,
+)
+from relanalytics_pipeline.lib.warehouse import SCHEMAS, connect
+
+LINEAGE_COLUMNS = {
+    "_source_file": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_run_id": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+}
+
+
+@dataclass
+class FileReport:
+    source_file: str
+    status: str  # loaded | unchanged | quarantined
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_conflicting: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class EntityReport:
+    entity: str
+    files: list[FileReport] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    def count(self, status: str) -> int:
+        return sum(f.status == status for f in self.files)
+
+
+def q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas and raw tables, so dbt finds every source even before its first file."""
+    for schema in SCHEMAS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for entity in ENTITIES.values():
+        columns = [f"{q(c.name)} {c.sql_type}" for c in entity.columns]
+        columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS.items()]
+        connection.execute(f"CREATE TABLE IF NOT EXISTS crm.{entity.name} ({', '.join(columns)})")
+    connection.execute(
+        """
+        CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            row_number BIGINT,
+            reason VARCHAR NOT NULL,
+            raw_record VARCHAR,
+            run_id VARCHAR,
+            rejected_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    connection.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ingest.files (
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            rows_read BIGINT,
+            rows_loaded BIGINT,
+            rows_duplicate BIGINT,
+            rows_conflicting BIGINT,
+            rows_quarantined BIGINT,
+            run_id VARCHAR,
+            ingested_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (entity, source_file)
+        )
+        """
+    )
+
+
+# --- typing and validation, as SQL over the file's text -------------------------------------
+
+
+def _text(column: Column, present: set[str]) -> str:
+    if column.name not in present:
+        return "CAST(NULL AS VARCHAR)"
+    return f"NULLIF(TRIM(CAST({q(column.name)} AS VARCHAR)), '')"
+
+
+def _typed(column: Column, raw: str) -> str:
+    timestamp = f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    number = f"TRY_CAST({raw} AS DOUBLE)"
+    return {
+        "text": raw,
+        "enum": f"LOWER({raw})",
+        "timestamp": timestamp,
+        "date": f"COALESCE(TRY_CAST({raw} AS DATE), CAST({timestamp} AS DATE))",
+        "bool": (
+            f"CASE WHEN LOWER({raw}) IN ('true', 't', '1', 'yes', 'y') THEN TRUE "
+            f"WHEN LOWER({raw}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
+        ),
+        "decimal": f"TRY_CAST({raw} AS DECIMAL(18, 2))",
+        "integer": f"CASE WHEN {number} = FLOOR({number}) THEN CAST({number} AS BIGINT) END",
+        "double": number,
+    }[column.kind]
+
+
+_EXPECTED = {
+    "timestamp": "is not an ISO-8601 timestamp",
+    "date": "is not a date (YYYY-MM-DD)",
+    "bool": "is not a boolean (true/false)",
+    "decimal": "is not a decimal number",
+    "integer": "is not a whole number",
+    "double": "is not a number",
+}
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _problem(column: Column, raw: str, typed: str) -> list[str]:
+    """SQL expressions that are a sentence when the column's value is wrong, else NULL."""
+    shown = f"'''' || LEFT({raw}, 60) || ''''"
+    problems = []
+    if column.not_null:
+        problems.append(
+            f"CASE WHEN {raw} IS NULL THEN {_sql_string(column.name + ' is missing')} END"
+        )
+    if column.kind == "enum":
+        allowed = ", ".join(_sql_string(v) for v in column.values)
+        problems.append(
+            f"CASE WHEN {raw} IS NOT NULL AND {typed} NOT IN ({allowed}) THEN "
+            f"{_sql_string(column.name + ' ')} || {shown} || "
+            f"{_sql_string(' is not one of ' + ', '.join(column.values))} END"
+        )
+    elif column.kind in _EXPECTED:
+        problems.append(
+            f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
+            f"{_sql_string(column.name + ' ')} || {shown} || "
+            f"{_sql_string(' ' + _EXPECTED[column.kind])} END"
+        )
+    return problems
+
+
+def _checked_select(entity: Entity, present: set[str], file_columns: list[str]) -> str:
+    typed_columns, problems = [], []
+    for column in entity.columns:
+        raw = _text(column, present)
+        typed = _typed(column, raw)
+        if column.name == "is_deleted":
+            typed = f"COALESCE({typed}, FALSE)"  # an empty flag means "not deleted"
+        typed_columns.append(f"{typed} AS {q(column.name)}")
+        problems += _problem(column, raw, typed)
+    if entity.name == "activity_parties":
+        problems.append(
+            "CASE WHEN NULLIF(TRIM(CAST(party_id AS VARCHAR)), '') IS NULL "
+            f"AND {_text(entity.column('address'), present)} IS NULL "
+            "THEN 'party has neither party_id nor address' END"
+        )
+        # Present in any version, deleted ones included: the parties belong to that history.
+        problems.append(
+            "CASE WHEN TRIM(CAST(activity_id AS VARCHAR)) NOT IN (SELECT activity_id "
+            "FROM crm.activities) THEN 'activity_id ''' || TRIM(CAST(activity_id AS VARCHAR)) "
+            "|| ''' names no activity' END"
+        )
+    record = ", ".join(f"{q(name)} := {q(name)}" for name in file_columns)
+    return f"""
+        SELECT {", ".join(typed_columns)},
+               {ROW_NUMBER},
+               NULLIF(CONCAT_WS('; ', {", ".join(problems)}), '') AS reason,
+               CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR) AS raw_record
+        FROM batch
+    """
+
+
+def _same(left: str, right: str, columns: Iterable[str]) -> str:
+    return " AND ".join(f"{left}.{q(c)} IS NOT DISTINCT FROM {right}.{q(c)}" for c in columns)
+
+
+def _differs(left: str, right: str, columns: list[str]) -> str:
+    return f"NOT ({_same(left, right, columns)})" if columns else "FALSE"
+
+
+# --- one file -----------------------------------------------------------------------------------
+
+
+def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, rows) -> None:
+    if rows:
+        connection.executemany(
+            "INSERT INTO quarantine.rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (entity.name, source_file, number, reason, raw, run_id, now)
+                for number, reason, raw in rows
+            ],
+        )
+
+
+def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now) -> None:
+    file_columns = [c for c in raw.table.column_names if c != ROW_NUMBER]
+    connection.register("batch", raw.table)
+    try:
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE checked AS "
+            + _checked_select(entity, set(file_columns), file_columns)
+        )
+    finally:
+        connection.unregister("batch")
+    connection.execute(
+        "INSERT INTO quarantine.rejected_rows SELECT ?, ?, _row_number, reason, raw_record, ?, ? "
+        "FROM checked WHERE reason IS NOT NULL",
+        [entity.name, report.source_file, run_id, now],
+    )
+    _quarantine(
+        connection, entity, report.source_file, run_id, now,
+        [(r.row_number, r.reason, r.raw_record) for r in raw.rejected],
+    )  # fmt: skip
+
+    version = [*entity.key, "modified_at"] if entity.versioned else list(entity.key)
+    content = [c for c in entity.column_names if c not in version]
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE candidates AS
+        SELECT *, ROW_NUMBER() OVER (
+            PARTITION BY {", ".join(q(c) for c in version)} ORDER BY _row_number DESC) AS _rank
+        FROM checked WHERE reason IS NULL
+        """
+    )
+    in_file_duplicates, in_file_conflicts = connection.execute(
+        f"""
+        SELECT COUNT(*), COUNT(*) FILTER (WHERE {_differs("d", "w", content)})
+        FROM candidates d JOIN candidates w
+            ON d._rank > 1 AND w._rank = 1 AND {_same("d", "w", version)}
+        """
+    ).fetchone()
+    table = f"crm.{entity.name}"
+    # A version already in the warehouse: the row from the file later in name order wins.
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE matched AS
+        SELECT {", ".join(f"w.{q(c)}" for c in version)},
+               e._source_file > ? AS existing_wins,
+               {_differs("w", "e", content)} AS conflicting
+        FROM candidates w JOIN {table} e ON w._rank = 1 AND {_same("w", "e", version)}
+        """,
+        [report.source_file],
+    )
+    matched, matched_conflicts = connection.execute(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE conflicting) FROM matched"
+    ).fetchone()
+    connection.execute(
+        f"DELETE FROM {table} e WHERE EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins "
+        f"AND {_same('m', 'e', version)})"
+    )
+    columns = ", ".join(q(c) for c in entity.column_names)
+    connection.execute(
+        f"""
+        INSERT INTO {table} ({columns}, _source_file, _row_number, _run_id, _loaded_at)
+        SELECT {columns}, ?, _row_number, ?, ? FROM candidates w
+        WHERE _rank = 1 AND NOT EXISTS (
+            SELECT 1 FROM matched m WHERE m.existing_wins AND {_same("m", "w", version)})
+        """,
+        [report.source_file, run_id, now],
+    )
+    winners, quarantined = connection.execute(
+        "SELECT COUNT(*) FILTER (WHERE reason IS NULL), COUNT(*) FILTER (WHERE reason IS NOT NULL) "
+        "FROM checked"
+    ).fetchone()
+    report.rows_read = raw.rows_read
+    report.rows_quarantined = quarantined + len(raw.rejected)
+    report.rows_duplicate = in_file_duplicates + matched
+    report.rows_conflicting = in_file_conflicts + matched_conflicts
+    report.rows_loaded = winners - report.rows_duplicate
+
+
+def _forget(connection, entity: Entity, source_file: str) -> None:
+    """Remove what an earlier load of this file left, before it is loaded again."""
+    connection.execute(f"DELETE FROM crm.{entity.name} WHERE _source_file = ?", [source_file])
+    connection.execute(
+        "DELETE FROM quarantine.rejected_rows WHERE entity = ? AND source_file = ?",
+        [entity.name, source_file],
+    )
+    connection.execute(
+        "DELETE FROM ingest.files WHERE entity = ? AND source_file = ?", [entity.name, source_file]
+    )
+
+
+def _read(path: Path, entity: Entity) -> RawFile:
+    raw = read_landing_file(path)
+    missing = [c for c in entity.required if c not in raw.table.column_names]
+    if missing:
+        raise UnreadableFile(f"file lacks required column(s): {', '.join(missing)}")
+    return raw
+
+
+def ingest_entity(
+    warehouse: Path,
+    landing_dir: Path,
+    entity_name: str,
+    run_id: str,
+    now: dt.datetime | None = None,
+) -> EntityReport:
+    """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse."""
+    entity = ENTITIES[entity_name]
+    now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
+    report = EntityReport(entity.name)
+    with connect(warehouse) as connection:
+        ensure_warehouse(connection)
+        known = dict(
+            connection.execute(
+                "SELECT source_file, sha256 FROM ingest.files WHERE entity = ?", [entity.name]
+            ).fetchall()
+        )
+    for path in list_landing_files(landing_dir / entity.name):
+        source_file = f"{entity.name}/{path.name}"
+        digest = fingerprint(path)
+        if known.get(source_file) == digest:
+            report.files.append(FileReport(source_file, "unchanged"))
+            continue
+        file_report = FileReport(source_file, "loaded")
+        try:
+            raw: RawFile | None = _read(path, entity)
+        except UnreadableFile as error:
+            raw, file_report.status, file_report.reason = None, "quarantined", str(error)
+        # One short transaction per file: the warehouse is never locked while a file is parsed.
+        with connect(warehouse) as connection:
+            connection.begin()
+            _forget(connection, entity, source_file)
+            if raw is not None:
+                try:
+                    _load_rows(connection, entity, raw, file_report, run_id, now)
+                except duckdb.Error as error:  # a value DuckDB cannot even hold, e.g. a nested type
+                    connection.rollback()
+                    connection.begin()
+                    _forget(connection, entity, source_file)
+                    file_report = FileReport(
+                        source_file, "quarantined", reason=f"file could not be loaded: {error}"
+                    )
+            if file_report.status == "quarantined":
+                # Its rows cannot be counted; the file is counted instead (files_quarantined).
+                _quarantine(
+                    connection, entity, source_file, run_id, now, [(None, file_report.reason, None)]
+                )
+            connection.execute(
+                "INSERT INTO ingest.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    entity.name, source_file, digest, file_report.status, file_report.rows_read,
+                    file_report.rows_loaded, file_report.rows_duplicate,
+                    file_report.rows_conflicting, file_report.rows_quarantined, run_id, now,
+                ],
+            )  # fmt: skip
+            connection.commit()
+        report.files.append(file_report)
+    return report

@@ -1,0 +1,155 @@
+"""Reading landing files (CSV, Parquet, JSONL) into Arrow tables, without judging their values.
+
+A reader either returns the file's records, each numbered, plus the records it could not even
+parse (a ragged CSV row, a line that is not JSON), or raises `UnreadableFile` with a sentence
+saying why the whole file is lost (truncated Parquet, not UTF-8, ...). Typing and validation
+happen afterwards, in SQL (`lib/ingest.py`), the same way for every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_NUMBER = "_row_number"
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".jsonl")
+
+
+class UnreadableFile(Exception):
+    """The whole file cannot be loaded; the message is the quarantine reason."""
+
+
+@dataclass(frozen=True)
+class RowRejection:
+    row_number: int
+    reason: str
+    raw_record: str
+
+
+@dataclass
+class RawFile:
+    table: pa.Table  # the file's own columns plus ROW_NUMBER (1-based record number)
+    rejected: list[RowRejection] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.table.num_rows + len(self.rejected)
+
+
+def list_landing_files(folder: Path) -> list[Path]:
+    """Files of one entity's folder in name order, which decides ties between versions.
+
+    Hidden and marker files (`.x`, `_SUCCESS`) are skipped; any other file is returned, so one of
+    an unsupported type reaches the quarantine instead of being ignored silently.
+    """
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_landing_file(path: Path) -> RawFile:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnreadableFile(
+            f"unsupported file type {suffix or '(none)'!r}: expected one of "
+            + ", ".join(SUPPORTED_SUFFIXES)
+        )
+    try:
+        return {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}[suffix](path)
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(
+            f"file is not UTF-8 text (byte {error.start}: {error.reason})"
+        ) from error
+    except (pa.ArrowException, OSError, csv.Error) as error:
+        raise UnreadableFile(f"cannot read {suffix[1:]} file: {error}") from error
+
+
+def _with_row_numbers(columns: dict[str, list], row_numbers: list[int]) -> pa.Table:
+    arrays = {name: pa.array(values, type=pa.string()) for name, values in columns.items()}
+    arrays[ROW_NUMBER] = pa.array(row_numbers, type=pa.int64())
+    return pa.table(arrays)
+
+
+def _read_csv(path: Path) -> RawFile:
+    # The csv module rather than Arrow's reader: it keeps a ragged row as one quarantined record
+    # instead of failing the file, and numbers records even when quoted fields span lines.
+    with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise UnreadableFile("CSV file has no header row")
+        header = [name.strip() for name in header]
+        if len(set(header)) != len(header):
+            raise UnreadableFile(f"CSV header repeats a column name: {header}")
+        columns: dict[str, list] = {name: [] for name in header}
+        numbers: list[int] = []
+        rejected: list[RowRejection] = []
+        for number, row in enumerate(reader, start=1):
+            if not row:  # a blank line holds no record
+                continue
+            if len(row) != len(header):
+                rejected.append(
+                    RowRejection(
+                        number,
+                        f"row has {len(row)} fields but the header has {len(header)}",
+                        ",".join(row),
+                    )
+                )
+                continue
+            for name, value in zip(header, row, strict=True):
+                columns[name].append(value)
+            numbers.append(number)
+    return RawFile(_with_row_numbers(columns, numbers), rejected)
+
+
+def _read_parquet(path: Path) -> RawFile:
+    table = pq.read_table(path)
+    numbers = pa.array(range(1, table.num_rows + 1), type=pa.int64())
+    return RawFile(table.append_column(ROW_NUMBER, numbers))
+
+
+def _json_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _read_jsonl(path: Path) -> RawFile:
+    records: list[dict] = []
+    numbers: list[int] = []
+    rejected: list[RowRejection] = []
+    with path.open(encoding="utf-8-sig", errors="strict") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                rejected.append(RowRejection(number, f"line is not valid JSON: {error.msg}", line))
+                continue
+            if not isinstance(record, dict):
+                rejected.append(RowRejection(number, "line is not a JSON object", line))
+                continue
+            records.append(record)
+            numbers.append(number)
+    names = list(dict.fromkeys(name for record in records for name in record))
+    columns = {name: [_json_text(record.get(name)) for record in records] for name in names}
+    return RawFile(_with_row_numbers(columns, numbers), rejected)
