@@ -116,7 +116,11 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
 def _text(column: Column, present: set[str]) -> str:
     if column.name not in present:
         return "CAST(NULL AS VARCHAR)"
-    return f"NULLIF(TRIM(CAST({q(column.name)} AS VARCHAR)), '')"
+    text = f"NULLIF(TRIM(CAST({q(column.name)} AS VARCHAR)), '')"
+    if column.kind in ("decimal", "integer", "double"):
+        # pandas writes a missing number as NaN; it means "no value", not a bad one.
+        return f"CASE WHEN LOWER({text}) = 'nan' THEN NULL ELSE {text} END"
+    return text
 
 
 def _typed(column: Column, raw: str) -> str:

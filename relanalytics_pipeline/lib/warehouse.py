@@ -15,6 +15,12 @@ import duckdb
 
 SCHEMAS = ("crm", "ingest", "quarantine")
 
+# Every asset that writes the warehouse joins this Dagster pool (limit 1 in the project's
+# dagster.yaml) and carries this op tag (limit 1 in the run's executor), so that one step at a time
+# holds the file, across runs and within a run even on an instance without pool limits.
+WAREHOUSE_POOL = "duckdb_warehouse"
+WAREHOUSE_TAG = {"relanalytics/warehouse": "writer"}
+
 
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -23,14 +29,13 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     connection = duckdb.connect(
         str(path),
         read_only=read_only,
-        config={
-            # Timestamps without an offset are UTC (raw contract), whatever the machine's zone.
-            "TimeZone": "UTC",
-            # Only built-in extensions exist offline; fail at once instead of trying a download.
-            "autoinstall_known_extensions": False,
-        },
+        # Only built-in extensions exist offline; fail at once instead of trying a download.
+        config={"autoinstall_known_extensions": False},
     )
     try:
+        # Timestamps without an offset are UTC (raw contract), whatever the machine's zone. Set
+        # after connecting: as a connect option it needs ICU loaded before it is.
+        connection.execute("SET TimeZone = 'UTC'")
         yield connection
     finally:
         connection.close()

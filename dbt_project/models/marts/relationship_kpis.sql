@@ -1,0 +1,159 @@
+-- Counting KPIs per record, over the whole history (period 'all') and the trailing period_days
+-- ending with the as-of date D (period 'trailing'). Upcoming activities and the next contact are
+-- the same in both periods. Every existing record has both rows, with zeros where nothing happened.
+with records as (
+    select * from {{ ref('int_records_unioned') }}
+),
+
+record_activities as (
+    select
+        memberships.record_type,
+        memberships.record_id,
+        activities.*
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_activities_classified') }} as activities
+        on memberships.activity_id = activities.activity_id
+    where activities.is_counted
+),
+
+periods as (
+    select
+        'all' as period,
+        cast(null as integer) as period_days,
+        cast(null as {{ dbt.type_timestamp() }}) as period_start
+
+    union all
+
+    select
+        'trailing' as period,
+        {{ var('period_days') }} as period_days,
+        cast(
+            {{ dbt.dateadd('day', -1 * var('period_days'), as_of_end()) }}
+            as {{ dbt.type_timestamp() }}
+        ) as period_start
+),
+
+past as (
+    select
+        record_activities.*,
+        periods.period
+    from record_activities
+    cross join periods
+    where
+        record_activities.activity_at < {{ as_of_end() }}
+        and (periods.period_start is null or record_activities.activity_at >= periods.period_start)
+),
+
+past_counts as (
+    select
+        record_type,
+        record_id,
+        period,
+        count(*) as past_activities,
+        sum(case when activity_type = 'email' and direction = 'outgoing' then 1 else 0 end)
+            as emails_sent,
+        sum(case when activity_type = 'email' and direction = 'incoming' then 1 else 0 end)
+            as emails_received,
+        sum(case when activity_type = 'appointment' then 1 else 0 end) as meetings,
+        sum(case when activity_type = 'phone_call' and direction = 'outgoing' then 1 else 0 end)
+            as calls_outgoing,
+        sum(case when activity_type = 'phone_call' and direction = 'incoming' then 1 else 0 end)
+            as calls_incoming,
+        sum(case when initiated_by = 'customer' then 1 else 0 end) as customer_initiated,
+        sum(case when initiated_by = 'team' then 1 else 0 end) as team_initiated
+    from past
+    group by record_type, record_id, period
+),
+
+last_contacts as (
+    select record_type, record_id, period, activity_at as last_contacted_at, owner_id as last_contacted_by
+    from (
+        select
+            *,
+            row_number() over (
+                partition by record_type, record_id, period
+                order by activity_at desc, activity_id desc
+            ) as recency_rank
+        from past
+        where is_conversation
+    ) as ranked
+    where recency_rank = 1
+),
+
+upcoming as (
+    select *
+    from record_activities
+    where scheduled_at >= {{ as_of_end() }}
+),
+
+upcoming_counts as (
+    select record_type, record_id, count(*) as upcoming_activities
+    from upcoming
+    group by record_type, record_id
+),
+
+next_contacts as (
+    select record_type, record_id, scheduled_at as next_contact_at, owner_id as next_contact_by
+    from (
+        select
+            *,
+            row_number() over (
+                partition by record_type, record_id
+                order by scheduled_at asc, activity_id asc
+            ) as soonness_rank
+        from upcoming
+        where is_conversation
+    ) as ranked
+    where soonness_rank = 1
+),
+
+counted as (
+    select
+        records.record_type,
+        records.record_id,
+        records.record_name,
+        records.company_name,
+        records.owner_id,
+        periods.period,
+        periods.period_days,
+        {{ as_of_date() }} as as_of_date,
+        last_contacts.last_contacted_at,
+        last_contacts.last_contacted_by,
+        next_contacts.next_contact_at,
+        next_contacts.next_contact_by,
+        {%- for kpi in [
+            'emails_sent', 'emails_received', 'meetings', 'calls_outgoing', 'calls_incoming',
+            'past_activities', 'customer_initiated', 'team_initiated'
+        ] %}
+        cast(coalesce(past_counts.{{ kpi }}, 0) as {{ dbt.type_bigint() }}) as {{ kpi }},
+        {%- endfor %}
+        cast(coalesce(upcoming_counts.upcoming_activities, 0) as {{ dbt.type_bigint() }})
+            as upcoming_activities
+    from records
+    cross join periods
+    left join past_counts
+        on
+            records.record_type = past_counts.record_type
+            and records.record_id = past_counts.record_id
+            and periods.period = past_counts.period
+    left join last_contacts
+        on
+            records.record_type = last_contacts.record_type
+            and records.record_id = last_contacts.record_id
+            and periods.period = last_contacts.period
+    left join upcoming_counts
+        on
+            records.record_type = upcoming_counts.record_type
+            and records.record_id = upcoming_counts.record_id
+    left join next_contacts
+        on
+            records.record_type = next_contacts.record_type
+            and records.record_id = next_contacts.record_id
+)
+
+select
+    *,
+    cast(emails_sent as {{ type_double() }}) / nullif(emails_received, 0) as email_send_ratio,
+    cast(emails_received as {{ type_double() }}) / nullif(emails_sent, 0)
+        as customer_email_send_ratio
+from counted

@@ -1,0 +1,135 @@
+"""`relanalytics`: the project's commands.
+
+relanalytics generate --activities N --out DIR --seed S   a synthetic CRM landing folder
+relanalytics demo                                         everything, end to end, locally
+relanalytics dev                                          the Dagster UI on a kept instance
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from relanalytics_pipeline.settings import PROJECT_ROOT, Settings, parse_as_of
+
+DEMO_ACTIVITIES = 30_000
+DEMO_SEED = 42
+MARTS_QUERY = (
+    "SELECT record_type, record_name, emails_sent, emails_received, meetings, "
+    "last_contacted_at, next_contact_at FROM marts.relationship_kpis "
+    "WHERE period = 'trailing' ORDER BY past_activities DESC LIMIT 10"
+)
+
+
+def _dagster_environ(settings: Settings) -> dict[str, str]:
+    """The environment for Dagster commands: absolute settings, and a kept instance.
+
+    Without DAGSTER_HOME, Dagster would use a temporary instance: no run history, no schedule
+    state, and no pool limit keeping the warehouse to one writer across runs.
+    """
+    from relanalytics_pipeline.lib.instance import ensure_dagster_home
+
+    environ = {**os.environ, **settings.as_environ()}
+    if not environ.get("DAGSTER_HOME"):
+        environ["DAGSTER_HOME"] = str(ensure_dagster_home(settings.dagster_home))
+    return environ
+
+
+def _dagster_executable() -> str:
+    return str(Path(sys.executable).with_name("dagster"))
+
+
+def generate(args: argparse.Namespace) -> int:
+    from relanalytics_pipeline.lib.generator import generate_dataset
+
+    as_of = parse_as_of(args.as_of) if args.as_of else Settings.from_env().as_of
+    started = time.perf_counter()
+    counts = generate_dataset(
+        Path(args.out), args.activities, seed=args.seed, as_of=as_of, fmt=args.format,
+        progress=args.activities >= 100_000,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    print(f"Wrote a synthetic CRM ending {as_of} to {args.out} in {elapsed:.1f} s:")
+    for entity, rows in counts.items():
+        print(f"  {entity:<17} {rows:>12,}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from relanalytics_pipeline.lib.generator import generate_dataset
+
+    settings = Settings.from_env()
+    if settings.landing_dir is None:
+        sample = settings.sample_landing_dir
+        if (sample / "activities").is_dir():
+            print(f"Using the sample dataset already in {sample}")
+        else:
+            print(f"No RELANALYTICS_LANDING_DIR: generating {args.activities:,} sample activities")
+            generate_dataset(sample, args.activities, seed=DEMO_SEED, as_of=settings.as_of)
+    environ = _dagster_environ(settings)
+    print(
+        f"Materializing every asset as of {settings.as_of} (Dagster home {environ['DAGSTER_HOME']})"
+    )
+    command = [
+        _dagster_executable(), "asset", "materialize",
+        "-m", "relanalytics_pipeline.definitions", "--select", "*",
+    ]  # fmt: skip
+    result = subprocess.run(command, env=environ, cwd=PROJECT_ROOT, check=False)
+    if result.returncode != 0:
+        print("The run failed; its log is above.", file=sys.stderr)
+        return result.returncode
+
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse), read_only=True) as connection:
+        print(connection.sql(MARTS_QUERY))
+        (quarantined,) = connection.execute(
+            "SELECT COUNT(*) FROM quarantine.rejected_rows"
+        ).fetchone()
+    print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
+    print(f"Rows in quarantine.rejected_rows: {quarantined}")
+    print("Look at them with, for example:")
+    print(
+        f"  python -c \"import duckdb; print(duckdb.connect('{settings.warehouse}', "
+        f'read_only=True).sql(\\"{MARTS_QUERY}\\"))"'
+    )
+    return 0
+
+
+def dev(args: argparse.Namespace) -> int:
+    environ = _dagster_environ(Settings.from_env())
+    command = [_dagster_executable(), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.rest]
+    os.chdir(PROJECT_ROOT)
+    os.execve(command[0], command, environ)  # the UI owns the terminal and its signals from here
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relanalytics", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write a synthetic CRM in the canonical format")
+    gen.add_argument("--activities", type=int, required=True, help="number of activities")
+    gen.add_argument("--out", required=True, help="landing folder to write")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    gen.add_argument("--as-of", help="last day of the history, YYYY-MM-DD (default: the run's)")
+    gen.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
+    gen.set_defaults(handler=generate)
+
+    run = commands.add_parser("demo", help="generate sample data if needed and run everything")
+    run.add_argument("--activities", type=int, default=DEMO_ACTIVITIES)
+    run.set_defaults(handler=demo)
+
+    ui = commands.add_parser("dev", help="start the Dagster UI (extra arguments go to dagster dev)")
+    ui.add_argument("rest", nargs=argparse.REMAINDER)
+    ui.set_defaults(handler=dev)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

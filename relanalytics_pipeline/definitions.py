@@ -1,0 +1,25 @@
+"""The code location: assets from each domain, the nightly schedule, and the executor policy."""
+
+import dagster as dg
+
+from relanalytics_pipeline.defs.ingest.assets import crm_landing
+from relanalytics_pipeline.defs.schedules import everything_job, nightly
+from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
+from relanalytics_pipeline.defs.transform.resources import dbt_resource
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_TAG
+
+# The default multiprocess executor, limited to one warehouse writer at a time within a run. The
+# pool does the same across runs, but only on an instance with pool limits (the project's own
+# DAGSTER_HOME); this keeps `dagster asset materialize` on a temporary instance safe as well.
+((tag_key, tag_value),) = WAREHOUSE_TAG.items()
+executor = dg.multiprocess_executor.configured(
+    {"tag_concurrency_limits": [{"key": tag_key, "value": tag_value, "limit": 1}]}
+)
+
+defs = dg.Definitions(
+    assets=[crm_landing, relanalytics_dbt],
+    jobs=[everything_job],
+    schedules=[nightly],
+    resources={"dbt": dbt_resource()},
+    executor=executor,
+)

@@ -1,0 +1,38 @@
+"""Transform: the dbt project (staging -> intermediate -> marts) as Dagster assets.
+
+`dbt build` runs models and their tests together; the tests appear as asset checks. dbt opens the
+warehouse itself, so this step holds no connection of its own while dbt runs.
+"""
+
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from relanalytics_pipeline.defs.runs import as_of_for_run
+from relanalytics_pipeline.defs.transform.resources import dbt_project
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.settings import Settings, environ_overrides
+
+
+def dbt_vars(settings: Settings, tags) -> dict[str, str]:
+    return {
+        "as_of_date": as_of_for_run(tags, settings).isoformat(),
+        "org_domains": ",".join(settings.org_domains),
+    }
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+    op_tags=WAREHOUSE_TAG,
+)
+def relanalytics_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    settings = Settings.from_env()
+    build_vars = dbt_vars(settings, context.run.tags)
+    context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
+    # dbt starts inside the block, inheriting absolute paths for the profile's env_var()s.
+    with environ_overrides(settings.as_environ()):
+        invocation = dbt.cli(["build", "--vars", json.dumps(build_vars)], context=context)
+    yield from invocation.stream()

@@ -1,0 +1,31 @@
+"""The persistent Dagster instance the project's commands use when DAGSTER_HOME is not set.
+
+Without DAGSTER_HOME, `dagster dev` keeps a temporary instance and deletes it on exit, losing run
+history, schedule state and the concurrency limit that keeps DuckDB to one writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
+
+DAGSTER_YAML = f"""\
+# Written by relanalytics for its own Dagster instance; edit freely, it is not overwritten.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # The pool `{WAREHOUSE_POOL}` holds every asset that writes the DuckDB warehouse: DuckDB allows
+    # one writing process per file, so one step at a time, across runs too.
+    default_limit: 1
+    granularity: op
+"""
+
+
+def ensure_dagster_home(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return path
