@@ -5,7 +5,7 @@
         {%- set today = modules.datetime.datetime.now(modules.pytz.utc).date() -%}
         {%- set configured = (today - modules.datetime.timedelta(days=1)).isoformat() -%}
     {%- endif -%}
-    {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}$', configured | string) -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', configured | string) -%}
         {{ exceptions.raise_compiler_error("as_of_date must be YYYY-MM-DD, got '" ~ configured ~ "'") }}
     {%- endif -%}
     cast('{{ configured }}' as date)

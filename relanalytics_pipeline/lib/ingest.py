@@ -270,7 +270,8 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
         """
     ).fetchone()
     table = f"crm.{entity.name}"
-    # A version already in the warehouse: the row from the file later in name order wins.
+    # A version already in the warehouse: the row from the file later in name order wins. Party
+    # rows have no versions: each file's rows are the activity's party set as of that file.
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE matched AS
@@ -278,6 +279,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
                e._source_file > ? AS existing_wins,
                {_differs("w", "e", content)} AS conflicting
         FROM candidates w JOIN {table} e ON w._rank = 1 AND {_same("w", "e", version)}
+        WHERE {"TRUE" if entity.versioned else "FALSE"}
         """,
         [report.source_file],
     )

@@ -99,7 +99,7 @@ def crm_landing(context: dg.AssetExecutionContext):
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
             continue
-        report = ingest_entity(settings.warehouse, landing, entity_name, run_id=context.run_id)
+        report = ingest_entity(settings.warehouse, landing, entity_name, run_id=context.run.run_id)
         with connect(settings.warehouse, read_only=True) as connection:
             (table_rows,) = connection.execute(f"SELECT COUNT(*) FROM crm.{entity_name}").fetchone()
         for f in report.files:

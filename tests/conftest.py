@@ -1,0 +1,48 @@
+"""Shared fixtures: the hand-made landing folder and a warehouse reader."""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# The contacts of the hand-made dataset travel as Parquet (typed timestamps and booleans); c4 is
+# deleted and must not reach any mart.
+CONTACTS = pa.table(
+    {
+        "contact_id": ["c1", "c2", "c3", "c4"],
+        "account_id": ["a1", "a1", "a2", "a2"],
+        "full_name": ["Carol Buyer", "Dan Engineer", "Erin Chief", "Gone Person"],
+        "email": ["carol@globex.example", "dan@globex.example", "erin@initech.example", None],
+        "job_title": ["Buyer", "Engineer", "CTO", None],
+        "modified_at": pa.array(
+            [1735776000_000_000] * 4, type=pa.timestamp("us", tz="UTC")
+        ),  # 2025-01-02
+        "is_deleted": [False, False, False, True],
+    }
+)
+
+
+def write_hand_made_landing(folder: Path) -> Path:
+    """The hand-made dataset of tests/fixtures/landing plus its Parquet parts and a broken file."""
+    shutil.copytree(FIXTURES / "landing", folder)
+    (folder / "contacts").mkdir()
+    pq.write_table(CONTACTS, folder / "contacts" / "contacts.parquet")
+    # A Parquet file cut short in transit: the whole file is quarantined, the rest still loads.
+    valid = folder / "contacts" / "contacts.parquet"
+    (folder / "users" / "broken.parquet").write_bytes(valid.read_bytes()[:200])
+    return folder
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    return write_hand_made_landing(tmp_path / "landing")
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()

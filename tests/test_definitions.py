@@ -1,0 +1,76 @@
+"""The code location loads, and shows what the UI and the scheduler rely on."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from relanalytics_pipeline.definitions import defs
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.settings import AS_OF_TAG
+
+CRM = {f"crm/{e}" for e in (
+    "users", "accounts", "contacts", "leads", "opportunities", "activities", "activity_parties"
+)}  # fmt: skip
+DBT = {
+    "staging/stg_crm__users", "staging/stg_crm__accounts", "staging/stg_crm__contacts",
+    "staging/stg_crm__leads", "staging/stg_crm__opportunities", "staging/stg_crm__activities",
+    "staging/stg_crm__activity_parties", "intermediate/int_activity_people_classified",
+    "intermediate/int_activities_classified", "intermediate/int_record_activities",
+    "intermediate/int_records_unioned", "marts/relationship_kpis",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
+def test_every_asset_is_there_with_description_group_and_kinds(graph):
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == CRM | DBT
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.group_name in {"ingest", "staging", "intermediate", "marts"}, key
+        assert "duckdb" in node.kinds, key
+    assert graph.get(dg.AssetKey(["crm", "users"])).group_name == "ingest"
+    assert graph.get(dg.AssetKey(["marts", "relationship_kpis"])).group_name == "marts"
+
+
+def test_crm_assets_are_the_dbt_sources(graph):
+    staging = graph.get(dg.AssetKey(["staging", "stg_crm__activity_parties"]))
+    assert staging.parent_keys == {dg.AssetKey(["crm", "activity_parties"])}
+
+
+def test_dbt_tests_are_asset_checks(graph):
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert (
+        "marts/relationship_kpis",
+        "unique_combination_relationship_kpis_record_type__record_id__period",
+    ) in checks
+    assert ("staging/stg_crm__activities", "unique_stg_crm__activities_activity_id") in checks
+    assert len(checks) == 34
+
+
+def test_every_warehouse_writer_is_in_the_pool_and_tagged():
+    for assets_def in defs.assets:
+        op = assets_def.op
+        assert op.pool == WAREHOUSE_POOL, op.name
+        assert dict(op.tags).items() >= WAREHOUSE_TAG.items(), op.name
+
+
+def test_nightly_schedule_runs_everything_as_of_the_day_that_ended():
+    schedule = defs.get_schedule_def("nightly")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.job_name == "everything"
+    job = defs.resolve_job_def("everything")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == CRM | DBT
+
+    at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
+    with dg.build_schedule_context(scheduled_execution_time=at) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.tags[AS_OF_TAG] == "2026-02-28"
+    assert request.run_key == "2026-02-28"

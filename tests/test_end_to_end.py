@@ -1,0 +1,261 @@
+"""The whole pipeline on the hand-made dataset, as a data engineer runs it.
+
+The expected figures were worked out by hand from tests/fixtures/landing (as of 2026-03-31, the
+trailing period starting 2026-01-01): see the comments beside each record.
+"""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from conftest import query
+
+from relanalytics_pipeline.lib.instance import ensure_dagster_home
+from relanalytics_pipeline.settings import PROJECT_ROOT
+
+AS_OF = "2026-03-31"
+KPIS = (
+    "past_activities", "emails_sent", "emails_received", "meetings", "calls_outgoing",
+    "calls_incoming", "customer_initiated", "team_initiated", "upcoming_activities",
+    "last_contacted_at", "last_contacted_by", "next_contact_at", "next_contact_by",
+    "email_send_ratio", "customer_email_send_ratio",
+)  # fmt: skip
+T = dt.datetime
+M2 = (T(2026, 4, 5, 10), "u2")  # the open meeting m2, the only upcoming conversation of o1
+E3 = (T(2026, 3, 3, 8), "u1")  # e3, whose newer version (subject "Proposal") replaced the draft
+M1 = (T(2026, 3, 10, 14), "u1")  # m1, organised by the customer's Dan
+E6 = (T(2026, 3, 31, 23, 30), "u2")  # e6, in the last minute of the as-of day
+NONE = (None, None)
+
+# past, sent, received, meetings, calls out, calls in, customer-, team-initiated, upcoming,
+# last contact, next contact, send ratio, customer send ratio. Left out everywhere: e4 (only
+# internal people, ops@ being in the users' domain), p3 (canceled), p4 (open but overdue), e8
+# (deleted by a later version), e7 (after the as-of date), x1 (quarantined).
+EXPECTED = {
+    # o1: e1 (Dec, outside the trailing period), e2, e3, t1 past; m2 and t2 upcoming.
+    ("opportunity", "o1", "all"): (4, 2, 1, 0, 0, 0, 1, 2, 2, *E3, *M2, 2.0, 0.5),
+    ("opportunity", "o1", "trailing"): (3, 1, 1, 0, 0, 0, 1, 1, 2, *E3, *M2, 1.0, 1.0),
+    # o2: p2 (incoming call), e6, and e9 whose only internal party is in the configured domain.
+    ("opportunity", "o2", "all"): (3, 1, 1, 0, 0, 1, 2, 1, 0, *E6, *NONE, 1.0, 1.0),
+    ("opportunity", "o2", "trailing"): (3, 1, 1, 0, 0, 1, 2, 1, 0, *E6, *NONE, 1.0, 1.0),
+    ("lead", "l1", "all"): (1, 1, 0, 0, 0, 0, 0, 1, 0, T(2026, 3, 28, 10), "u2", *NONE, None, 0.0),
+    ("lead", "l1", "trailing"): (
+        1,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        T(2026, 3, 28, 10),
+        "u2",
+        *NONE,
+        None,
+        0.0,
+    ),
+    # a1: m1 regards it; e1, e2, e3, t1 regard its opportunity o1; its contacts are in them too.
+    ("account", "a1", "all"): (5, 2, 1, 1, 0, 0, 2, 2, 2, *M1, *M2, 2.0, 0.5),
+    ("account", "a1", "trailing"): (4, 1, 1, 1, 0, 0, 2, 1, 2, *M1, *M2, 1.0, 1.0),
+    # a2: p1 regards its contact c3; p2, e6, e9 its opportunity o2.
+    ("account", "a2", "all"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    ("account", "a2", "trailing"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    # c1 takes part in e1, e2, e3 and in the upcoming m2 (and in p3, p4, which count nowhere).
+    ("contact", "c1", "all"): (3, 2, 1, 0, 0, 0, 1, 2, 1, *E3, *M2, 2.0, 0.5),
+    ("contact", "c1", "trailing"): (2, 1, 1, 0, 0, 0, 1, 1, 1, *E3, *M2, 1.0, 1.0),
+    # c2: cc'd on e2, organised m1.
+    ("contact", "c2", "all"): (2, 0, 1, 1, 0, 0, 2, 0, 0, *M1, *NONE, 0.0, None),
+    ("contact", "c2", "trailing"): (2, 0, 1, 1, 0, 0, 2, 0, 0, *M1, *NONE, 0.0, None),
+    ("contact", "c3", "all"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    ("contact", "c3", "trailing"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+}
+OWNERS = {"o1": "u1", "o2": "u2", "l1": "u2", "a1": "u1", "a2": "u2", "c1": "u1", "c2": "u1",
+          "c3": "u2"}  # fmt: skip
+
+
+def kpis(warehouse: Path) -> dict:
+    rows = query(
+        warehouse,
+        f"SELECT record_type, record_id, period, {', '.join(KPIS)} FROM marts.relationship_kpis",
+    )
+    return {row[:3]: row[3:] for row in rows}
+
+
+def environment(tmp_path: Path, landing: Path) -> dict[str, str]:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RELANALYTICS_", "DAGSTER_"))
+    }
+    return {
+        **environ,
+        "RELANALYTICS_HOME": str(tmp_path / "home"),
+        "RELANALYTICS_LANDING_DIR": str(landing),
+        "RELANALYTICS_AS_OF": AS_OF,
+        "RELANALYTICS_ORG_DOMAINS": "acme-help.example",
+    }
+
+
+def materialize_with_the_cli(environ: dict[str, str]) -> None:
+    """`dagster asset materialize --select '*'`: the default multiprocess executor, one process
+    per step, exactly as the README runs it."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "relanalytics_pipeline.definitions",
+        "--select",
+        "*",
+    ]
+    result = subprocess.run(command, env=environ, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def latest_metadata(instance: dg.DagsterInstance, key: str) -> dict:
+    event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+    return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    from conftest import write_hand_made_landing
+
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    landing = write_hand_made_landing(tmp_path / "landing")
+    environ = environment(tmp_path, landing)
+    environ["DAGSTER_HOME"] = str(ensure_dagster_home(tmp_path / "home" / "dagster"))
+    materialize_with_the_cli(environ)
+    return tmp_path, landing, environ
+
+
+def test_marts_hold_the_hand_worked_figures(first_run):
+    tmp_path, _, _ = first_run
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    assert kpis(warehouse) == EXPECTED
+    rows = query(warehouse, "SELECT DISTINCT record_id, owner_id, as_of_date, period_days, period "
+                            "FROM marts.relationship_kpis")  # fmt: skip
+    assert {r[0]: r[1] for r in rows} == OWNERS
+    assert {(r[2], r[3], r[4]) for r in rows} == {
+        (dt.date(2026, 3, 31), None, "all"), (dt.date(2026, 3, 31), 90, "trailing")
+    }  # fmt: skip
+    # The tie between two files of the same version went to the later file.
+    assert query(
+        warehouse, "SELECT team, email FROM staging.stg_crm__users WHERE user_id = 'u2'"
+    ) == [("West", "bob@acme-sales.example")]
+    # Column descriptions reach the warehouse for BI tools (persist_docs).
+    (comment,) = query(
+        warehouse,
+        "SELECT comment FROM duckdb_columns() WHERE schema_name = 'marts' "
+        "AND table_name = 'relationship_kpis' AND column_name = 'meetings'",
+    )[0]
+    assert comment == "Completed appointments with someone of the customer's taking part."
+
+
+def test_ingest_reports_what_it_did_and_checks_ran(first_run):
+    tmp_path, _, environ = first_run
+    with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
+        activities = latest_metadata(instance, "crm/activities")
+        users = latest_metadata(instance, "crm/users")
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        check_events = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+    assert (activities["rows_read"], activities["rows_loaded"], activities["rows_duplicate"],
+            activities["rows_quarantined"]) == (21, 19, 1, 1)  # fmt: skip
+    assert (users["files_quarantined"], users["rows_conflicting"]) == (1, 1)
+    outcomes = [r.event_log_entry.dagster_event.event_specific_data.passed for r in check_events]
+    assert len(outcomes) == 34 and all(outcomes)
+    reasons = query(tmp_path / "home" / "warehouse.duckdb",
+                    "SELECT entity, reason FROM quarantine.rejected_rows ORDER BY entity")  # fmt: skip
+    assert reasons[0] == ("activities", "occurred_at '31/03/2026' is not an ISO-8601 timestamp")
+    assert reasons[1] == ("activity_parties", "activity_id 'zz' names no activity")
+    assert reasons[2][0] == "users" and "cannot read parquet file" in reasons[2][1]
+
+
+def test_running_again_changes_nothing(first_run):
+    tmp_path, _, environ = first_run
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    tables = (
+        "crm.activities",
+        "crm.activity_parties",
+        "quarantine.rejected_rows",
+        "marts.relationship_kpis",
+    )
+    before = {
+        t: sorted(map(repr, query(warehouse, f"SELECT * EXCLUDE ({excluded(t)}) FROM {t}")))
+        for t in tables
+    }
+    # A temporary instance this time: the executor's own limit keeps to one warehouse writer.
+    del environ["DAGSTER_HOME"]
+    materialize_with_the_cli(environ)
+    after = {
+        t: sorted(map(repr, query(warehouse, f"SELECT * EXCLUDE ({excluded(t)}) FROM {t}")))
+        for t in tables
+    }
+    assert after == before
+    files = query(warehouse, "SELECT DISTINCT run_id FROM ingest.files")
+    assert len(files) == 1  # every file was ingested by the first run only
+
+
+def excluded(table: str) -> str:
+    """Columns that say when a row was written, not what it holds."""
+    return (
+        {"quarantine.rejected_rows": "rejected_at"}.get(table, "_loaded_at")
+        if table.startswith(("crm", "quarantine"))
+        else "as_of_date"
+    )
+
+
+def test_a_later_file_updates_and_deletes(first_run, monkeypatch):
+    """The next night's file deletes e6 and schedules a call: the marts follow (in process)."""
+    tmp_path, landing, environ = first_run
+    (landing / "activities" / "2026-04-01.jsonl").write_text(
+        json.dumps({"activity_id": "e6", "activity_type": "email", "status": "completed",
+                    "modified_at": "2026-04-01T08:00:00Z", "is_deleted": True}) + "\n"
+        + json.dumps({"activity_id": "c9", "activity_type": "phone_call", "status": "open",
+                      "direction": "outgoing", "owner_id": "u2", "regarding_type": "opportunity",
+                      "regarding_id": "o2", "scheduled_start": "2026-04-03T10:00:00Z",
+                      "modified_at": "2026-03-31T12:00:00Z"}) + "\n"
+    )  # fmt: skip
+    (landing / "activity_parties" / "2026-04-01.csv").write_text(
+        "activity_id,role,party_type,party_id,address\nc9,from,user,u2,\nc9,to,contact,c3,\n"
+    )
+    for name in (
+        "RELANALYTICS_HOME",
+        "RELANALYTICS_LANDING_DIR",
+        "RELANALYTICS_AS_OF",
+        "RELANALYTICS_ORG_DOMAINS",
+    ):
+        monkeypatch.setenv(name, environ[name])
+    from relanalytics_pipeline.definitions import defs
+
+    result = dg.materialize(defs.assets, resources=defs.resources, selection="*")
+    assert result.success
+    figures = kpis(tmp_path / "home" / "warehouse.duckdb")
+    # o2 keeps p2 and e9; the call c9 is its next contact.
+    assert figures[("opportunity", "o2", "all")] == (
+        2,
+        0,
+        1,
+        0,
+        0,
+        1,
+        2,
+        0,
+        1,
+        T(2026, 3, 25, 9),
+        "u2",
+        T(2026, 4, 3, 10),
+        "u2",
+        0.0,
+        None,
+    )
+    # Records without any change keep their figures.
+    assert figures[("opportunity", "o1", "all")] == EXPECTED[("opportunity", "o1", "all")]
