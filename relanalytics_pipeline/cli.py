@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -104,6 +105,9 @@ def dev(args: argparse.Namespace) -> int:
     environ = _dagster_environ(Settings.from_env())
     command = [_dagster_executable(), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.rest]
     os.chdir(PROJECT_ROOT)
+    # A shell starting us in the background leaves SIGINT ignored, and Dagster copies that
+    # handler onto SIGTERM: the UI could then not be stopped. Restore the default first.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(command[0], command, environ)  # the UI owns the terminal and its signals from here
 
 
@@ -124,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler=demo)
 
     ui = commands.add_parser("dev", help="start the Dagster UI (extra arguments go to dagster dev)")
-    ui.add_argument("rest", nargs=argparse.REMAINDER)
     ui.set_defaults(handler=dev)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "dev":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     return args.handler(args)
 
 

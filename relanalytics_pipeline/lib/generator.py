@@ -239,9 +239,12 @@ def _people(rng, writer: _Writer, n_activities: int, as_of_end: int) -> People:
             "owner_id": user_id[account_owner[opp_account]],
             "product": PRODUCTS[product].astype(object), "stage": stage.astype(object),
             "status": status.astype(object), "estimated_value": estimated,
-            "actual_value": np.where(status == "won",
-                                     np.round(estimated * rng.uniform(0.8, 1.2, n_opps), -2), np.nan),
-            "estimated_close_date": pa.array((expected // 86_400).astype("int32"), type=pa.date32()),
+            "actual_value": np.where(
+                status == "won", np.round(estimated * rng.uniform(0.8, 1.2, n_opps), -2), np.nan
+            ),
+            "estimated_close_date": pa.array(
+                (expected // 86_400).astype("int32"), type=pa.date32()
+            ),
             "actual_close_date": pa.array((closed_at // 86_400).astype("int32"), type=pa.date32(),
                                           mask=is_open),
             "created_at": _timestamps(created),
@@ -323,7 +326,8 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
     opp = _pick(rng, p.opp_start, p.opp_count, account)
     regarding_draw = rng.random(n)
     regarding_type = np.select(
-        [on_lead, (regarding_draw < 0.65) & (opp >= 0), regarding_draw < 0.8, regarding_draw < 0.95],
+        [on_lead, (regarding_draw < 0.65) & (opp >= 0), regarding_draw < 0.8,
+         regarding_draw < 0.95],
         ["lead", "opportunity", "account", "contact"], default="",
     ).astype(object)  # fmt: skip
     regarding_id = np.select(
@@ -336,11 +340,12 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
     # Status: open activities are scheduled up to 30 days after the as-of date.
     open_share = np.vectorize(OPEN_SHARES.get)(kinds, 0.0)
     draw = rng.random(n)
-    status = np.where(draw < open_share, "open",
-                      np.where(draw < open_share + CANCELED_SHARE, "canceled", "completed"))  # fmt: skip
     status = np.where(
-        kinds == "email", np.where(draw < CANCELED_SHARE / 3, "canceled", "completed"), status
+        draw < open_share,
+        "open",
+        np.where(draw < open_share + CANCELED_SHARE, "canceled", "completed"),
     )
+    status = np.where(kinds == "email", "completed", status)  # an email in the CRM was sent
     last_moment = p.quiet_since[account]
     when = history_start + rng.random(n) * (last_moment - history_start - 3 * 86_400)
     when = (when // 86_400) * 86_400 + rng.integers(7 * 3600, 19 * 3600, n)  # business hours
@@ -403,7 +408,8 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
         [rng.choice([30, 45, 60, 90], n), np.maximum(1, rng.lognormal(np.log(8), 0.7, n)).round(),
          rng.choice([15, 30, 60], n)], default=np.nan,
     )  # fmt: skip
-    scheduled = (kinds != "email") & (rng.random(n) < 0.9)
+    # Open activities are always scheduled; some completed ones were never planned.
+    scheduled = (kinds != "email") & (is_open | (rng.random(n) < 0.9))
     duration_actual = np.where(
         (status == "completed") & (kinds != "email") & (rng.random(n) < 0.8),
         duration_planned,
@@ -426,11 +432,14 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
         {
             "activity_id": activity_id, "activity_type": kinds.astype(object), "subject": subject,
             "direction": direction, "status": status.astype(object),
-            "owner_id": p.user_id[user], "regarding_type": np.where(regarding_type == "", None, regarding_type),
+            "owner_id": p.user_id[user],
+            "regarding_type": np.where(regarding_type == "", None, regarding_type),
             "regarding_id": regarding_id,
             "occurred_at": _timestamps(occurred),
             "scheduled_start": _timestamps(np.where(scheduled, start, np.nan)),
-            "scheduled_end": _timestamps(np.where(scheduled, start + duration_planned * 60, np.nan)),
+            "scheduled_end": _timestamps(
+                np.where(scheduled, start + duration_planned * 60, np.nan)
+            ),
             "duration_minutes": duration_actual, "conversation_id": conversation,
             "message_id": message_id, "in_reply_to": in_reply_to,
             "created_at": _timestamps(created),
@@ -461,7 +470,8 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
     _add_parties(chunk, rows, "to",
                  np.where(recipient_internal, "user", external_type[rows]),
                  np.where(recipient_internal, p.user_id[to_user], external_id[rows]),
-                 np.where(recipient_internal, p.user_email[to_user], external_addr[rows]))  # fmt: skip
+                 np.where(recipient_internal, p.user_email[to_user],
+                          external_addr[rows]))  # fmt: skip
     cc = rows[(kinds[rows] == "email") & ~internal_only[rows] & (rng.random(len(rows)) < 0.2)]
     _add_parties(chunk, cc, "cc", "user", p.user_id[colleague[cc]], p.user_email[colleague[cc]])
     bcc = rows[(kinds[rows] == "email") & ~internal_only[rows] & (rng.random(len(rows)) < 0.03)]

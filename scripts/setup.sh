@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create the virtualenv .venv (if missing) and install the project with its dev tools into it.
+# Sourced by demo.sh and test.sh; safe to run again (pip only adds what is missing).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"relanalytics needs Python 3.11 or newer; {sys.executable} is {sys.version.split()[0]}")
+PY
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# pip compiles .pyc files at install time: without them (PYTHONDONTWRITEBYTECODE is set on some
+# machines) importing dagster and dbt takes twice as long, in every Dagster step process.
+.venv/bin/python -m pip install --quiet -e '.[dev]'
