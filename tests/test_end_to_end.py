@@ -37,12 +37,15 @@ NONE = (None, None)
 # internal people, ops@ being in the users' domain), p3 (canceled), p4 (open but overdue), e8
 # (deleted by a later version), e7 (after the as-of date), x1 (quarantined).
 EXPECTED = {
-    # o1: e1 (Dec, outside the trailing period), e2, e3, t1 past; m2 and t2 upcoming.
+    # o1: e1 (Dec, outside the trailing period), e2, e3, t1 past; m2 and t2 (which has only a
+    # scheduled end) upcoming.
     ("opportunity", "o1", "all"): (4, 2, 1, 0, 0, 0, 1, 2, 2, *E3, *M2, 2.0, 0.5),
     ("opportunity", "o1", "trailing"): (3, 1, 1, 0, 0, 0, 1, 1, 2, *E3, *M2, 1.0, 1.0),
-    # o2: p2 (incoming call), e6, and e9 whose only internal party is in the configured domain.
-    ("opportunity", "o2", "all"): (3, 1, 1, 0, 0, 1, 2, 1, 0, *E6, *NONE, 1.0, 1.0),
-    ("opportunity", "o2", "trailing"): (3, 1, 1, 0, 0, 1, 2, 1, 0, *E6, *NONE, 1.0, 1.0),
+    # o2: p2 (incoming call); e6; e9, whose only internal party is in the configured domain and
+    # whose missing direction comes from its sender, a contact; m3, which lists no organizer and
+    # so was organised by its owner, one of ours.
+    ("opportunity", "o2", "all"): (4, 1, 1, 1, 0, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    ("opportunity", "o2", "trailing"): (4, 1, 1, 1, 0, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
     ("lead", "l1", "all"): (1, 1, 0, 0, 0, 0, 0, 1, 0, T(2026, 3, 28, 10), "u2", *NONE, None, 0.0),
     ("lead", "l1", "trailing"): (
         1,
@@ -63,17 +66,18 @@ EXPECTED = {
     # a1: m1 regards it; e1, e2, e3, t1 regard its opportunity o1; its contacts are in them too.
     ("account", "a1", "all"): (5, 2, 1, 1, 0, 0, 2, 2, 2, *M1, *M2, 2.0, 0.5),
     ("account", "a1", "trailing"): (4, 1, 1, 1, 0, 0, 2, 1, 2, *M1, *M2, 1.0, 1.0),
-    # a2: p1 regards its contact c3; p2, e6, e9 its opportunity o2.
-    ("account", "a2", "all"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
-    ("account", "a2", "trailing"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    # a2: p1 (completed without occurred_at: it happened when scheduled) regards its contact c3;
+    # p2, e6, e9, m3 its opportunity o2.
+    ("account", "a2", "all"): (5, 1, 1, 1, 1, 1, 2, 3, 0, *E6, *NONE, 1.0, 1.0),
+    ("account", "a2", "trailing"): (5, 1, 1, 1, 1, 1, 2, 3, 0, *E6, *NONE, 1.0, 1.0),
     # c1 takes part in e1, e2, e3 and in the upcoming m2 (and in p3, p4, which count nowhere).
     ("contact", "c1", "all"): (3, 2, 1, 0, 0, 0, 1, 2, 1, *E3, *M2, 2.0, 0.5),
     ("contact", "c1", "trailing"): (2, 1, 1, 0, 0, 0, 1, 1, 1, *E3, *M2, 1.0, 1.0),
     # c2: cc'd on e2, organised m1.
     ("contact", "c2", "all"): (2, 0, 1, 1, 0, 0, 2, 0, 0, *M1, *NONE, 0.0, None),
     ("contact", "c2", "trailing"): (2, 0, 1, 1, 0, 0, 2, 0, 0, *M1, *NONE, 0.0, None),
-    ("contact", "c3", "all"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
-    ("contact", "c3", "trailing"): (4, 1, 1, 0, 1, 1, 2, 2, 0, *E6, *NONE, 1.0, 1.0),
+    ("contact", "c3", "all"): (5, 1, 1, 1, 1, 1, 2, 3, 0, *E6, *NONE, 1.0, 1.0),
+    ("contact", "c3", "trailing"): (5, 1, 1, 1, 1, 1, 2, 3, 0, *E6, *NONE, 1.0, 1.0),
 }
 OWNERS = {"o1": "u1", "o2": "u2", "l1": "u2", "a1": "u1", "a2": "u2", "c1": "u1", "c2": "u1",
           "c3": "u2"}  # fmt: skip
@@ -138,9 +142,11 @@ def test_marts_hold_the_hand_worked_figures(first_run):
     tmp_path, _, _ = first_run
     warehouse = tmp_path / "home" / "warehouse.duckdb"
     assert kpis(warehouse) == EXPECTED
-    rows = query(warehouse, "SELECT DISTINCT record_id, owner_id, as_of_date, period_days, period "
-                            "FROM marts.relationship_kpis")  # fmt: skip
+    rows = query(warehouse, "SELECT DISTINCT record_id, owner_id, as_of_date, period_days, period, "
+                            "company_name FROM marts.relationship_kpis")  # fmt: skip
     assert {r[0]: r[1] for r in rows} == OWNERS
+    assert {r[0]: r[5] for r in rows} == {"o1": "Globex", "o2": "Initech", "l1": "Hooli", "a1": "Globex",
+                                          "a2": "Initech", "c1": "Globex", "c2": "Globex", "c3": "Initech"}  # fmt: skip
     assert {(r[2], r[3], r[4]) for r in rows} == {
         (dt.date(2026, 3, 31), None, "all"), (dt.date(2026, 3, 31), 90, "trailing")
     }  # fmt: skip
@@ -168,7 +174,7 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
             run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
     assert (activities["rows_read"], activities["rows_loaded"], activities["rows_duplicate"],
-            activities["rows_quarantined"]) == (21, 19, 1, 1)  # fmt: skip
+            activities["rows_quarantined"]) == (22, 20, 1, 1)  # fmt: skip
     assert (users["files_quarantined"], users["rows_conflicting"]) == (1, 1)
     outcomes = [r.event_log_entry.dagster_event.event_specific_data.passed for r in check_events]
     assert len(outcomes) == 34 and all(outcomes)
@@ -239,23 +245,9 @@ def test_a_later_file_updates_and_deletes(first_run, monkeypatch):
     result = dg.materialize(defs.assets, resources=defs.resources, selection="*")
     assert result.success
     figures = kpis(tmp_path / "home" / "warehouse.duckdb")
-    # o2 keeps p2 and e9; the call c9 is its next contact.
+    # o2 keeps p2, e9 and m3; the call c9 is its next contact.
     assert figures[("opportunity", "o2", "all")] == (
-        2,
-        0,
-        1,
-        0,
-        0,
-        1,
-        2,
-        0,
-        1,
-        T(2026, 3, 25, 9),
-        "u2",
-        T(2026, 4, 3, 10),
-        "u2",
-        0.0,
-        None,
-    )
+        3, 0, 1, 1, 0, 1, 2, 1, 1, T(2026, 3, 25, 9), "u2", T(2026, 4, 3, 10), "u2", 0.0, None
+    )  # fmt: skip
     # Records without any change keep their figures.
     assert figures[("opportunity", "o1", "all")] == EXPECTED[("opportunity", "o1", "all")]
