@@ -5,7 +5,7 @@ import dagster as dg
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
-from relanalytics_pipeline.defs.transform.resources import dbt_resource
+from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_TAG
 
 # The default multiprocess executor, limited to one warehouse writer at a time within a run. The
@@ -20,6 +20,6 @@ defs = dg.Definitions(
     assets=[crm_landing, relanalytics_dbt],
     jobs=[everything_job],
     schedules=[nightly],
-    resources={"dbt": dbt_resource()},
+    resources={"dbt": dbt_resource(dbt_project)},
     executor=executor,
 )

@@ -1,8 +1,8 @@
 """The one DbtProject of the code location, with its manifest ready at load time."""
 
-from __future__ import annotations
-
 import logging
+import sys
+from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
@@ -11,27 +11,35 @@ from relanalytics_pipeline.settings import DBT_PROJECT_DIR
 logger = logging.getLogger(__name__)
 
 
+def dbt_executable() -> str:
+    """dbt from the same environment as this Python, found even when the virtualenv is not
+    activated (`.venv/bin/dagster ...`), where `dbt` is not on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def load_dbt_project() -> DbtProject:
     """The dbt project; where its manifest is missing (a fresh clone), build it once.
 
     dagster-dbt rebuilds the manifest only under `dagster dev`; `dagster asset materialize`,
     pytest and code servers would fail without it. `dbt parse` needs no data and does not open
-    the warehouse, so it is safe here (about 10 s, once).
+    the warehouse, so it is safe here (about 10 s). Its own preparer would look for `dbt` on
+    PATH, hence the parse through our resource.
     """
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    if project.manifest_path.exists():
-        project.prepare_if_dev()
-    else:
+    missing = not project.manifest_path.exists()
+    if missing:
         logger.warning(
             "dbt manifest not found at %s: running `dbt parse` once to build it",
             project.manifest_path,
         )
-        project.preparer.prepare(project)
+    if missing or project.preparer.using_dagster_dev():
+        dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
 
 
+def dbt_resource(project: DbtProject) -> DbtCliResource:
+    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+
+
 dbt_project = load_dbt_project()
-
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project)
