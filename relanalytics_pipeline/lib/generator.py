@@ -230,7 +230,7 @@ def _people(rng, writer: _Writer, n_activities: int, as_of_end: int) -> People:
         "opportunities",
         {
             "opportunity_id": opportunity_id,
-            "name": account_id[opp_account] + " " + PRODUCTS[product].astype(object),
+            "name": companies[opp_account] + " " + PRODUCTS[product].astype(object),
             "account_id": account_id[opp_account],
             "primary_contact_id": contact_id[
                 contact_start[opp_account]
