@@ -8,6 +8,8 @@ relanalytics dev                                          the Dagster UI on a ke
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -15,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from relanalytics_pipeline.lib.landing import SAMPLE_ACTIVITIES, ensure_landing
 from relanalytics_pipeline.settings import PROJECT_ROOT, Settings, parse_as_of
 
-DEMO_ACTIVITIES = 30_000
-DEMO_SEED = 42
 MARTS_QUERY = (
     "SELECT record_type, record_name, emails_sent, emails_received, meetings, "
     "last_contacted_at, next_contact_at FROM marts.relationship_kpis "
@@ -61,16 +62,12 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from relanalytics_pipeline.lib.generator import generate_dataset
-
     settings = Settings.from_env()
-    if settings.landing_dir is None:
-        sample = settings.sample_landing_dir
-        if (sample / "activities").is_dir():
-            print(f"Using the sample dataset already in {sample}")
-        else:
-            print(f"No RELANALYTICS_LANDING_DIR: generating {args.activities:,} sample activities")
-            generate_dataset(sample, args.activities, seed=DEMO_SEED, as_of=settings.as_of)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Made here rather than in the ingest step, so that the whole run reads the same folder.
+    log = logging.getLogger("relanalytics")
+    landing = ensure_landing(settings, settings.as_of, log, args.activities)
+    settings = dataclasses.replace(settings, landing_dir=landing)
     environ = _dagster_environ(settings)
     print(
         f"Materializing every asset as of {settings.as_of} (Dagster home {environ['DAGSTER_HOME']})"
@@ -124,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.set_defaults(handler=generate)
 
     run = commands.add_parser("demo", help="generate sample data if needed and run everything")
-    run.add_argument("--activities", type=int, default=DEMO_ACTIVITIES)
+    run.add_argument("--activities", type=int, default=SAMPLE_ACTIVITIES)
     run.set_defaults(handler=demo)
 
     ui = commands.add_parser("dev", help="start the Dagster UI (extra arguments go to dagster dev)")

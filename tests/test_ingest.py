@@ -254,3 +254,24 @@ def test_hand_made_landing_accounts_for_every_row(landing, tmp_path):
     assert query(
         warehouse, "SELECT entity, row_number FROM quarantine.rejected_rows ORDER BY entity"
     ) == [("activities", 13), ("activity_parties", 28), ("users", None)]
+
+
+def test_without_a_landing_folder_a_sample_is_generated_once(tmp_path):
+    import logging
+
+    from relanalytics_pipeline.lib.landing import ensure_landing
+    from relanalytics_pipeline.settings import Settings
+
+    settings = Settings.from_env({"RELANALYTICS_HOME": str(tmp_path / "home")})
+    log = logging.getLogger("test")
+    landing = ensure_landing(settings, dt.date(2026, 3, 31), log, activities=500)
+    assert landing == tmp_path / "home" / "sample-landing"
+    written = sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*.parquet"))
+    assert written == [f"{e}/part-0000.parquet" for e in sorted(LOAD_ORDER)]
+    stamps = [p.stat().st_mtime_ns for p in landing.rglob("*.parquet")]
+    assert ensure_landing(settings, dt.date(2026, 4, 1), log) == landing
+    assert [p.stat().st_mtime_ns for p in landing.rglob("*.parquet")] == stamps  # not made again
+
+    missing = Settings.from_env({"RELANALYTICS_LANDING_DIR": str(tmp_path / "nowhere")})
+    with pytest.raises(FileNotFoundError, match="RELANALYTICS_LANDING_DIR"):
+        ensure_landing(missing, dt.date(2026, 3, 31), log)

@@ -11,11 +11,9 @@ import dagster as dg
 from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
+from relanalytics_pipeline.lib.landing import ensure_landing
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
 from relanalytics_pipeline.settings import Settings
-
-SAMPLE_ACTIVITIES = 30_000
-SAMPLE_SEED = 42
 
 COUNTS = (
     "rows_read",
@@ -41,28 +39,6 @@ def _spec(entity_name: str) -> dg.AssetSpec:
         deps=[["crm", "activities"]] if entity.name == "activity_parties" else [],
         skippable=True,
     )
-
-
-def ensure_landing(settings: Settings, context: dg.AssetExecutionContext):
-    """The landing folder; with none configured, a generated sample dataset (made once)."""
-    if settings.landing_dir is not None:
-        if not settings.landing_dir.is_dir():
-            raise dg.Failure(
-                f"The landing folder {settings.landing_dir} (RELANALYTICS_LANDING_DIR) does not "
-                "exist. Point the variable at the folder holding <entity>/ subfolders."
-            )
-        return settings.landing_dir
-    sample = settings.sample_landing_dir
-    if not (sample / "activities").is_dir():
-        from relanalytics_pipeline.lib.generator import generate_dataset
-
-        as_of = as_of_for_run(context.run.tags, settings)
-        context.log.info(
-            f"No RELANALYTICS_LANDING_DIR: generating {SAMPLE_ACTIVITIES:,} sample activities "
-            f"(seed {SAMPLE_SEED}, ending {as_of}) into {sample}"
-        )
-        generate_dataset(sample, SAMPLE_ACTIVITIES, seed=SAMPLE_SEED, as_of=as_of)
-    return sample
 
 
 def _metadata(report: EntityReport, table_rows: int) -> dict:
@@ -94,7 +70,7 @@ def _metadata(report: EntityReport, table_rows: int) -> dict:
 def crm_landing(context: dg.AssetExecutionContext):
     """Load new and changed landing files of the selected entities into `crm.<entity>`."""
     settings = Settings.from_env()
-    landing = ensure_landing(settings, context)
+    landing = ensure_landing(settings, as_of_for_run(context.run.tags, settings), context.log)
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
