@@ -1,5 +1,6 @@
 """Shared fixtures: the hand-made landing folder and a warehouse reader."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def write_hand_made_landing(folder: Path) -> Path:
 @pytest.fixture
 def landing(tmp_path: Path) -> Path:
     return write_hand_made_landing(tmp_path / "landing")
+
+
+def dbt_data_tests() -> set[str]:
+    """The data tests the dbt manifest declares, read straight from target/manifest.json."""
+    from relanalytics_pipeline.defs.transform.resources import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

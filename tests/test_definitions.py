@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 import pytest
+from conftest import dbt_data_tests
 
 from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
@@ -17,7 +18,10 @@ DBT = {
     "staging/stg_crm__leads", "staging/stg_crm__opportunities", "staging/stg_crm__activities",
     "staging/stg_crm__activity_parties", "intermediate/int_activity_people_classified",
     "intermediate/int_activities_classified", "intermediate/int_record_activities",
-    "intermediate/int_records_unioned", "marts/relationship_kpis",
+    "intermediate/int_records_unioned", "intermediate/int_emails_sided",
+    "intermediate/int_email_replies", "intermediate/int_email_responses",
+    "marts/relationship_kpis", "marts/relationship_activity_daily", "marts/record_contacts",
+    "marts/record_colleagues", "marts/record_summary",
 }  # fmt: skip
 
 
@@ -50,7 +54,7 @@ def test_dbt_tests_are_asset_checks(graph):
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
     assert ("staging/stg_crm__activities", "unique_stg_crm__activities_activity_id") in checks
-    assert len(checks) == 34
+    assert {name for _, name in checks} == dbt_data_tests()
 
 
 def test_every_warehouse_writer_is_in_the_pool_and_tagged():

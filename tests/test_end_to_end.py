@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import query
+from conftest import dbt_data_tests, query
 
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.settings import PROJECT_ROOT
@@ -177,7 +177,7 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
             activities["rows_quarantined"]) == (22, 20, 1, 1)  # fmt: skip
     assert (users["files_quarantined"], users["rows_conflicting"]) == (1, 1)
     outcomes = [r.event_log_entry.dagster_event.event_specific_data.passed for r in check_events]
-    assert len(outcomes) == 34 and all(outcomes)
+    assert len(outcomes) == len(dbt_data_tests()) and all(outcomes)
     reasons = query(tmp_path / "home" / "warehouse.duckdb",
                     "SELECT entity, reason FROM quarantine.rejected_rows ORDER BY entity")  # fmt: skip
     assert reasons[0] == ("activities", "occurred_at '31/03/2026' is not an ISO-8601 timestamp")

@@ -1,4 +1,4 @@
--- Counting KPIs per record, over the whole history (period 'all') and the trailing period_days
+-- Every per-record KPI, over the whole history (period 'all') and the trailing period_days
 -- ending with the as-of date D (period 'trailing'). Upcoming activities and the next contact are
 -- the same in both periods. Every existing record has both rows, with zeros where nothing happened.
 with records as (
@@ -36,9 +36,16 @@ periods as (
 past as (
     select
         record_activities.*,
-        periods.period
+        periods.period,
+        responses.side as email_side,
+        responses.is_window_closed,
+        responses.response_id,
+        responses.response_hours
     from record_activities
     cross join periods
+    -- Reply figures belong to the email being answered: its records, its period.
+    left join {{ ref('int_email_responses') }} as responses
+        on record_activities.activity_id = responses.activity_id
     where
         record_activities.activity_at < {{ as_of_end() }}
         and (periods.period_start is null or record_activities.activity_at >= periods.period_start)
@@ -60,7 +67,20 @@ past_counts as (
         sum(case when activity_type = 'phone_call' and direction = 'incoming' then 1 else 0 end)
             as calls_incoming,
         sum(case when initiated_by = 'customer' then 1 else 0 end) as customer_initiated,
-        sum(case when initiated_by = 'team' then 1 else 0 end) as team_initiated
+        sum(case when initiated_by = 'team' then 1 else 0 end) as team_initiated,
+        sum(case when email_side = 'team' and is_window_closed then 1 else 0 end)
+            as emails_with_closed_window,
+        sum(
+            case when email_side = 'team' and is_window_closed and response_id is not null then 1 else 0 end
+        ) as emails_answered_in_window,
+        avg(case when email_side = 'team' then response_hours end) as customer_response_hours,
+        {{ median("case when email_side = 'team' then response_hours end") }}
+            as customer_response_hours_median,
+        avg(case when email_side = 'customer' then response_hours end) as team_response_hours,
+        {{ median("case when email_side = 'customer' then response_hours end") }}
+            as team_response_hours_median,
+        sum(team_minutes) as team_time_minutes,
+        sum(customer_minutes) as customer_time_minutes
     from past
     group by record_type, record_id, period
 ),
@@ -128,7 +148,18 @@ counted as (
         cast(coalesce(past_counts.{{ kpi }}, 0) as {{ dbt.type_bigint() }}) as {{ kpi }},
         {%- endfor %}
         cast(coalesce(upcoming_counts.upcoming_activities, 0) as {{ dbt.type_bigint() }})
-            as upcoming_activities
+            as upcoming_activities,
+        cast(past_counts.emails_answered_in_window as {{ type_double() }})
+        / nullif(past_counts.emails_with_closed_window, 0) as customer_response_rate,
+        cast(past_counts.customer_response_hours as {{ type_double() }}) as customer_response_hours,
+        cast(past_counts.customer_response_hours_median as {{ type_double() }})
+            as customer_response_hours_median,
+        cast(past_counts.team_response_hours as {{ type_double() }}) as team_response_hours,
+        cast(past_counts.team_response_hours_median as {{ type_double() }})
+            as team_response_hours_median,
+        cast(coalesce(past_counts.team_time_minutes, 0) as {{ type_double() }}) as team_time_minutes,
+        cast(coalesce(past_counts.customer_time_minutes, 0) as {{ type_double() }})
+            as customer_time_minutes
     from records
     cross join periods
     left join past_counts

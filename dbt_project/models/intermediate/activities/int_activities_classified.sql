@@ -9,6 +9,8 @@ people as (
         activity_id,
         sum(case when side = 'internal' then 1 else 0 end) as internal_people,
         sum(case when side = 'external' then 1 else 0 end) as external_people,
+        sum(case when side = 'internal' and not is_sender then 1 else 0 end) as internal_recipients,
+        sum(case when side = 'external' and not is_sender then 1 else 0 end) as external_recipients,
         max(case when is_sender then side end) as sender_side,
         -- Several organizers are rare; an internal one makes it our invite.
         min(case when is_organizer then side end) as organizer_side
@@ -42,6 +44,20 @@ classified as (
         end as scheduled_at,
         cast(coalesce(people.internal_people, 0) as {{ dbt.type_bigint() }}) as internal_people,
         cast(coalesce(people.external_people, 0) as {{ dbt.type_bigint() }}) as external_people,
+        coalesce(people.internal_recipients, 0) as internal_recipients,
+        coalesce(people.external_recipients, 0) as external_recipients,
+        people.sender_side,
+        -- Meetings, calls and tasks last their actual duration, else their scheduled one, else the
+        -- configured default of their type. Emails cost writing and reading time instead.
+        case
+            when activities.activity_type = 'email' then null
+            when activities.duration_minutes >= 0 then activities.duration_minutes
+            when activities.scheduled_end > activities.scheduled_start
+                then {{ dbt.datediff('activities.scheduled_start', 'activities.scheduled_end', 'second') }} / 60.0
+            {%- for activity_type, minutes in var('default_duration_minutes').items() %}
+            when activities.activity_type = '{{ activity_type }}' then {{ minutes }}
+            {%- endfor %}
+        end as effective_duration_minutes,
         -- Emails and calls without a direction take it from their sender's side.
         case
             when activities.activity_type in ('email', 'phone_call')
@@ -67,6 +83,25 @@ classified as (
 
 select
     *,
+    -- Time invested in person-minutes: every person who took part, on each side.
+    cast(
+        case
+            when activity_type = 'email'
+                then
+                    case when sender_side = 'internal' then {{ var('email_write_minutes') }} else 0 end
+                    + internal_recipients * {{ var('email_read_minutes') }}
+            else coalesce(effective_duration_minutes, 0) * internal_people
+        end as {{ type_double() }}
+    ) as team_minutes,
+    cast(
+        case
+            when activity_type = 'email'
+                then
+                    case when sender_side = 'external' then {{ var('email_write_minutes') }} else 0 end
+                    + external_recipients * {{ var('email_read_minutes') }}
+            else coalesce(effective_duration_minutes, 0) * external_people
+        end as {{ type_double() }}
+    ) as customer_minutes,
     -- Emails, calls and meetings are conversations only when both sides take part.
     activity_type <> 'task' and internal_people > 0 and external_people > 0 as is_conversation,
     -- Tasks are our own work and count too; canceled activities count nowhere.

@@ -1,0 +1,51 @@
+{#- Engine-specific spellings behind adapter.dispatch, so that models stay portable
+    (DuckDB today; Spark and PostgreSQL through their dbt adapters later). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'relanalytics')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}double{%- endmacro %}
+
+{% macro postgres__type_double() -%}double precision{%- endmacro %}
+
+{#- The newest version of every record of a raw CRM table, deleted records removed. The ingest
+    keeps one row per (key, modified_at); file name order breaks what ties remain. -#}
+{% macro current_versions(relation, key) -%}
+    select *
+    from (
+        select
+            versions.*,
+            row_number() over (
+                partition by {{ key }}
+                order by modified_at desc, _source_file desc, _row_number desc
+            ) as version_rank
+        from {{ relation }} as versions
+    ) as ranked
+    where version_rank = 1 and not is_deleted
+{%- endmacro %}
+
+{#- The interpolated median (50th percentile) of an expression, as an aggregate. -#}
+{% macro median(expression) -%}
+    {{ return(adapter.dispatch('median', 'relanalytics')(expression)) }}
+{%- endmacro %}
+
+{% macro default__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+{#- Replace every match of a regular expression (RE2 / POSIX / Java syntax in common use). -#}
+{% macro regexp_replace_all(expression, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'relanalytics')(expression, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }}, 'g')
+{%- endmacro %}
+
+{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }})
+{%- endmacro %}

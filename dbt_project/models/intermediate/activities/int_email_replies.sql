@@ -1,0 +1,105 @@
+-- One row per email that answers an email of the other side (its parent), and by which rule:
+-- 1. in_reply_to: the email whose message_id is its in_reply_to. A parent found so on the same
+--    side means the email is no response at all (no fallback).
+-- 2. conversation: when in_reply_to is empty or names no email here, the latest earlier email of
+--    the other side in the same conversation_id;
+-- 3. subject: when there is no conversation_id either, the latest earlier email of the other side
+--    with the same normalised subject regarding the same record.
+-- "Here" means among int_emails_sided: a header naming an internal-only email, a later email or
+-- one after the as-of date names no email.
+with emails as (
+    select * from {{ ref('int_emails_sided') }}
+),
+
+by_header as (
+    select
+        child.activity_id,
+        child.side,
+        parent.activity_id as parent_id,
+        parent.side as parent_side,
+        row_number() over (
+            partition by child.activity_id
+            order by parent.activity_at desc, parent.activity_id desc
+        ) as candidate_rank
+    from emails as child
+    inner join emails as parent
+        on
+            child.in_reply_to = parent.message_id
+            and parent.activity_at <= child.activity_at
+            and parent.activity_id <> child.activity_id
+),
+
+header_parents as (
+    select activity_id, side, parent_id, parent_side
+    from by_header
+    where candidate_rank = 1
+),
+
+without_header as (
+    select emails.*
+    from emails
+    left join header_parents on emails.activity_id = header_parents.activity_id
+    where header_parents.activity_id is null
+),
+
+by_conversation as (
+    select
+        child.activity_id,
+        parent.activity_id as parent_id,
+        row_number() over (
+            partition by child.activity_id
+            order by parent.activity_at desc, parent.activity_id desc
+        ) as candidate_rank
+    from without_header as child
+    inner join emails as parent
+        on
+            child.conversation_id = parent.conversation_id
+            and child.side <> parent.side
+            and parent.activity_at < child.activity_at
+),
+
+by_subject as (
+    select
+        child.activity_id,
+        parent.activity_id as parent_id,
+        row_number() over (
+            partition by child.activity_id
+            order by parent.activity_at desc, parent.activity_id desc
+        ) as candidate_rank
+    from without_header as child
+    inner join emails as parent
+        on
+            child.conversation_id is null
+            and child.subject_key = parent.subject_key
+            and child.regarding_type = parent.regarding_type
+            and child.regarding_id = parent.regarding_id
+            and child.side <> parent.side
+            and parent.activity_at < child.activity_at
+),
+
+paired as (
+    select activity_id, parent_id, 'in_reply_to' as pairing_rule
+    from header_parents
+    where side <> parent_side
+
+    union all
+
+    select activity_id, parent_id, 'conversation' as pairing_rule
+    from by_conversation
+    where candidate_rank = 1
+
+    union all
+
+    select activity_id, parent_id, 'subject' as pairing_rule
+    from by_subject
+    where candidate_rank = 1
+)
+
+select
+    paired.activity_id,
+    paired.parent_id,
+    paired.pairing_rule,
+    replies.side,
+    replies.activity_at
+from paired
+inner join emails as replies on paired.activity_id = replies.activity_id
