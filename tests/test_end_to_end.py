@@ -83,6 +83,24 @@ OWNERS = {"o1": "u1", "o2": "u2", "l1": "u2", "a1": "u1", "a2": "u2", "c1": "u1"
           "c3": "u2"}  # fmt: skip
 
 
+# Reply figures and time invested of o1 and a1, worked out by hand. Emails of theirs: e1 (ours,
+# Dec), e2 (Carol's answer to e1, paired by in_reply_to but 77 days later: outside the 7-day
+# window), e3 (our answer to e2 after 23 h). Our emails with a closed window: e1, e3 (all), e3
+# (trailing); none answered in time: rate 0. Time: e1 5 + 2.5; e2 2.5 for us, 5 + 2.5 (Dan in cc)
+# for them; e3 5 for us, 2.5 each for Carol and the unresolved procurement@ address; t1 30
+# minutes scheduled, one of us; m1 (a1 only) 60 minutes, two of us and Dan.
+REPLY_AND_TIME = (
+    "customer_response_rate", "customer_response_hours", "customer_response_hours_median",
+    "team_response_hours", "team_response_hours_median", "team_time_minutes", "customer_time_minutes",
+)  # fmt: skip
+EXPECTED_REPLY_AND_TIME = {
+    ("opportunity", "o1", "all"): (0.0, None, None, 23.0, 23.0, 42.5, 15.0),
+    ("opportunity", "o1", "trailing"): (0.0, None, None, 23.0, 23.0, 37.5, 12.5),
+    ("account", "a1", "all"): (0.0, None, None, 23.0, 23.0, 162.5, 75.0),
+    ("account", "a1", "trailing"): (0.0, None, None, 23.0, 23.0, 157.5, 72.5),
+}
+
+
 def kpis(warehouse: Path) -> dict:
     rows = query(
         warehouse,
@@ -150,6 +168,12 @@ def test_marts_hold_the_hand_worked_figures(first_run):
     assert {(r[2], r[3], r[4]) for r in rows} == {
         (dt.date(2026, 3, 31), None, "all"), (dt.date(2026, 3, 31), 90, "trailing")
     }  # fmt: skip
+    figures = query(
+        warehouse,
+        f"SELECT record_type, record_id, period, {', '.join(REPLY_AND_TIME)} "
+        "FROM marts.relationship_kpis WHERE record_id IN ('o1', 'a1')",
+    )
+    assert {row[:3]: row[3:] for row in figures} == EXPECTED_REPLY_AND_TIME
     # The tie between two files of the same version went to the later file.
     assert query(
         warehouse, "SELECT team, email FROM staging.stg_crm__users WHERE user_id = 'u2'"
@@ -161,6 +185,50 @@ def test_marts_hold_the_hand_worked_figures(first_run):
         "AND table_name = 'relationship_kpis' AND column_name = 'meetings'",
     )[0]
     assert comment == "Completed appointments with someone of the customer's taking part."
+
+
+def test_history_people_and_summary_marts(first_run):
+    tmp_path, _, _ = first_run
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    D = dt.date
+    # 60 days ending 2026-03-31 start on 2026-01-31: e1 (December) is out.
+    assert query(
+        warehouse,
+        "SELECT activity_date, activity_kind, activity_count FROM marts.relationship_activity_daily "
+        "WHERE record_id = 'a1' ORDER BY activity_date",
+    ) == [
+        (D(2026, 3, 2), "received_email", 1), (D(2026, 3, 3), "sent_email", 1),
+        (D(2026, 3, 10), "received_meeting_invite", 1), (D(2026, 3, 25), "task", 1),
+    ]  # fmt: skip
+    assert query(
+        warehouse,
+        "SELECT activity_date, activity_kind FROM marts.relationship_activity_daily "
+        "WHERE record_id = 'o2' ORDER BY activity_date",
+    ) == [
+        (D(2026, 3, 12), "sent_meeting_invite"), (D(2026, 3, 20), "incoming_call"),
+        (D(2026, 3, 25), "received_email"), (D(2026, 3, 31), "sent_email"),
+    ]  # fmt: skip
+    # Carol took part in e1, e2, e3; Dan in e2 and m1.
+    assert query(
+        warehouse,
+        "SELECT contact_id, interactions, last_contacted_at, rank, is_linked_to_record "
+        "FROM marts.record_contacts WHERE record_id = 'a1' ORDER BY rank",
+    ) == [("c1", 3, T(2026, 3, 3, 8), 1, True), ("c2", 2, T(2026, 3, 10, 14), 2, True)]
+    # Ann in e1, e2, e3, m1; Bob only in m1 (his cc on e3 went with the replaced party set).
+    assert query(
+        warehouse,
+        "SELECT user_id, interactions, last_contacted_at, rank, is_record_owner "
+        "FROM marts.record_colleagues WHERE record_id = 'a1' ORDER BY rank",
+    ) == [("u1", 4, T(2026, 3, 10, 14), 1, True), ("u2", 1, T(2026, 3, 10, 14), 2, False)]
+    ((summary,),) = query(
+        warehouse, "SELECT summary FROM marts.record_summary WHERE record_id = 'o1'"
+    )
+    assert summary == (
+        "In the last 90 days: 1 email sent and 1 received, 0 meetings, 0 calls and 1 task. "
+        "The customer answered 0% of our emails. We answered the customer after 23.0 hours on "
+        "average. Last contact on 2026-03-03 by Ann Seller. Next contact on 2026-04-05 by Bob "
+        "Closer. Time invested: 0.6 hours by our team, 0.2 by the customer."
+    )
 
 
 def test_ingest_reports_what_it_did_and_checks_ran(first_run):
