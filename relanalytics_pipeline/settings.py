@@ -21,6 +21,10 @@ ENV_LANDING_DIR = "RELANALYTICS_LANDING_DIR"
 ENV_WAREHOUSE = "RELANALYTICS_WAREHOUSE"
 ENV_AS_OF = "RELANALYTICS_AS_OF"
 ENV_ORG_DOMAINS = "RELANALYTICS_ORG_DOMAINS"
+ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
+# DuckDB spills to disk beyond this; 4 GB keeps 10M activities well inside a 24 GiB machine that
+# also runs Dagster and dbt.
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 # The Dagster run tag that pins a run's as-of date (set by the nightly schedule); it wins over
 # RELANALYTICS_AS_OF so that a run launched for a given night computes that night whenever it runs.
@@ -53,6 +57,7 @@ class Settings:
     warehouse: Path
     as_of: dt.date
     org_domains: tuple[str, ...]
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +74,7 @@ class Settings:
             ),
             as_of=parse_as_of(as_of) if as_of else default_as_of(),
             org_domains=parse_domains(env.get(ENV_ORG_DOMAINS, "")),
+            memory_limit=env.get(ENV_MEMORY_LIMIT) or DEFAULT_MEMORY_LIMIT,
         )
 
     @property
@@ -92,6 +98,7 @@ class Settings:
             ENV_WAREHOUSE: str(self.warehouse),
             ENV_AS_OF: self.as_of.isoformat(),
             ENV_ORG_DOMAINS: ",".join(self.org_domains),
+            ENV_MEMORY_LIMIT: self.memory_limit,
         }
 
 

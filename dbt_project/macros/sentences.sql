@@ -5,5 +5,14 @@
 {%- endmacro %}
 
 {% macro one_decimal(expression) -%}
+    {{ return(adapter.dispatch('one_decimal', 'relanalytics')(expression)) }}
+{%- endmacro %}
+
+{% macro default__one_decimal(expression) -%}
     cast(round(cast({{ expression }} as {{ type_double() }}), 1) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{#- PostgreSQL rounds to a number of digits only numerics, not doubles. -#}
+{% macro postgres__one_decimal(expression) -%}
+    cast(round(cast({{ expression }} as numeric), 1) as {{ dbt.type_string() }})
 {%- endmacro %}
