@@ -1,3 +1,6 @@
+-- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
+{{ config(materialized='table') }}
+
 -- One row per current activity, with what every KPI needs to know about it: when it happened or
 -- is scheduled, which sides took part, who initiated it, and whether it counts at all.
 with activities as (

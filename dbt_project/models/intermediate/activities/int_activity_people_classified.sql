@@ -1,3 +1,6 @@
+-- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
+{{ config(materialized='table') }}
+
 -- One row per person taking part in an activity, with their side (internal / external).
 -- Who takes part depends on the kind of activity: emails from/to/cc/bcc, calls from/to, meetings
 -- organizer and attendees, tasks their owner. A person holding several roles is one person.

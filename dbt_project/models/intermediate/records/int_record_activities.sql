@@ -1,3 +1,6 @@
+-- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
+{{ config(materialized='table') }}
+
 -- Which activities belong to which record (each pair once):
 -- an opportunity or a lead: the activities regarding it;
 -- a contact: those regarding it, and those in which the contact takes part;
