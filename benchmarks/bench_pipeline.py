@@ -1,52 +1,90 @@
-"""Benchmark: generate a synthetic CRM and ingest it, side by side in one run.
+"""Benchmark: the whole pipeline against a one-pass DuckDB yardstick, side by side in one run.
 
-    python benchmarks/bench_pipeline.py --activities 1000000
+    python benchmarks/bench_pipeline.py --activities 1000000 [--activities 10000000]
 
-Machines here are shared and noisy, so compare the ratios between the rows of one run, not the
-seconds between runs. Each stage runs in this process one after the other; peak memory is the
-process's maximum resident set so far.
+For each size: generate a synthetic CRM (Parquet), materialize everything from an empty warehouse
+with `dagster asset materialize --select '*'` (ingest, dbt build with its tests), then compute
+relationship_kpis in one hand-written DuckDB pass straight from the files (benchmarks/yardstick.py)
+and count the rows where the two disagree. Wall time and peak memory are per child process
+(`os.wait4`), so the figures of one run sit side by side; machines here are shared and noisy, so
+compare the ratios, not seconds across runs.
 """
 
 import argparse
 import datetime as dt
-import resource
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from relanalytics_pipeline.lib.canonical import LOAD_ORDER
-from relanalytics_pipeline.lib.generator import generate_dataset
-from relanalytics_pipeline.lib.ingest import ingest_entity
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = dt.date(2026, 3, 31)
+STEP = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+)(m?s)')
 
 
-def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak GiB (the child and what it waited for) and output of a command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command[:4])} failed:\n{output[-3000:]}")
+    return time.perf_counter() - started, usage.ru_maxrss / 2**20, output
+
+
+def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
+    python, bin_dir = sys.executable, Path(sys.executable).parent
+    landing, home = folder / "landing", folder / "home"
+    # A temporary Dagster instance (no DAGSTER_HOME): nothing of the run outlives the benchmark.
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env |= {"RELANALYTICS_HOME": str(home), "RELANALYTICS_LANDING_DIR": str(landing),
+            "RELANALYTICS_AS_OF": AS_OF.isoformat()}  # fmt: skip
+    rows = []
+    seconds, peak, _ = timed(
+        [str(bin_dir / "relanalytics"), "generate", "--activities", str(activities), "--out",
+         str(landing), "--seed", "1", "--as-of", AS_OF.isoformat()], env,
+    )  # fmt: skip
+    rows.append(("generate", seconds, peak))
+    seconds, peak, output = timed(
+        [str(bin_dir / "dagster"), "asset", "materialize", "-m", "relanalytics_pipeline.definitions",
+         "--select", "*"], env,
+    )  # fmt: skip
+    rows.append(("pipeline, all assets", seconds, peak))
+    for step, value, unit in STEP.findall(output):
+        rows.append((f"  step {step}", float(value) / (1000 if unit == "ms" else 1), float("nan")))
+    end = (AS_OF + dt.timedelta(days=1)).isoformat()
+    code = (
+        "import sys, duckdb; sys.path.insert(0, 'benchmarks'); import yardstick; "
+        "c = duckdb.connect(config={'memory_limit': '4GB'}); "
+        f"yardstick.run(c, {str(landing)!r}, {end!r}); "
+        f"print('MISMATCHES', yardstick.compare(c, {str(home / 'warehouse.duckdb')!r}))"
+    )
+    seconds, peak, output = timed([python, "-c", code], env)
+    rows.append(("yardstick (one DuckDB pass)", seconds, peak))
+    mismatches = output.split("MISMATCHES")[-1].strip()
+    print(
+        f"\n{activities:,} activities; rows of relationship_kpis differing from the yardstick: {mismatches}"
+    )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--activities", type=int, default=1_000_000)
-    parser.add_argument("--formats", default="parquet,csv,jsonl")
+    parser.add_argument("--activities", type=int, action="append", help="repeat for several sizes")
     args = parser.parse_args()
-    as_of = dt.date(2026, 3, 31)
-    timings: list[tuple[str, float, float]] = []
-    with tempfile.TemporaryDirectory() as folder:
-        for fmt in args.formats.split(","):
-            out = Path(folder) / fmt
-            started = time.perf_counter()
-            counts = generate_dataset(out, args.activities, seed=1, as_of=as_of, fmt=fmt)
-            timings.append((f"generate {fmt}", time.perf_counter() - started, peak_gib()))
-        parties = counts["activity_parties"]
-        first = args.formats.split(",")[0]
-        started = time.perf_counter()
-        for entity in LOAD_ORDER:
-            ingest_entity(Path(folder) / "w.duckdb", Path(folder) / first, entity, run_id="bench")
-        timings.append((f"ingest {first}", time.perf_counter() - started, peak_gib()))
-    base = timings[0][1]
-    print(f"{args.activities:,} activities, {parties:,} party rows")
-    print(f"{'stage':<18}{'seconds':>10}{'ratio':>8}{'peak GiB':>10}")
-    for name, seconds, peak in timings:
-        print(f"{name:<18}{seconds:>10.1f}{seconds / base:>8.2f}{peak:>10.2f}")
+    for activities in args.activities or [1_000_000]:
+        with tempfile.TemporaryDirectory() as folder:
+            rows = bench(activities, Path(folder))
+        yardstick = next(seconds for name, seconds, _ in rows if name.startswith("yardstick"))
+        print(f"{'stage':<30}{'seconds':>10}{'x yardstick':>13}{'peak GiB':>10}")
+        for name, seconds, peak in rows:
+            print(f"{name:<30}{seconds:>10.1f}{seconds / yardstick:>13.2f}{peak:>10.2f}")
 
 
 if __name__ == "__main__":

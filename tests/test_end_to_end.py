@@ -174,6 +174,9 @@ def test_marts_hold_the_hand_worked_figures(first_run):
         "FROM marts.relationship_kpis WHERE record_id IN ('o1', 'a1')",
     )
     assert {row[:3]: row[3:] for row in figures} == EXPECTED_REPLY_AND_TIME
+    # p2 was logged at 16:00+01:00: it happened at 15:00 UTC.
+    assert query(warehouse, "SELECT activity_at FROM intermediate.int_activities_classified "
+                            "WHERE activity_id = 'p2'") == [(T(2026, 3, 20, 15),)]  # fmt: skip
     # The tie between two files of the same version went to the later file.
     assert query(
         warehouse, "SELECT team, email FROM staging.stg_crm__users WHERE user_id = 'u2'"

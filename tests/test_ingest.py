@@ -275,3 +275,35 @@ def test_without_a_landing_folder_a_sample_is_generated_once(tmp_path):
     missing = Settings.from_env({"RELANALYTICS_LANDING_DIR": str(tmp_path / "nowhere")})
     with pytest.raises(FileNotFoundError, match="RELANALYTICS_LANDING_DIR"):
         ensure_landing(missing, dt.date(2026, 3, 31), log)
+
+
+def test_typed_parquet_values_are_checked_too(tmp_path):
+    """Typed columns skip the text round trip; their problems still reach the quarantine."""
+    folder = tmp_path / "landing" / "accounts"
+    folder.mkdir(parents=True)
+    table = pa.table(
+        {
+            "account_id": ["a1", None, "a3", "a4"],
+            "annual_revenue": [1e30, 5.0, float("nan"), 7.25],  # too large for DECIMAL(18, 2)
+            "employees": [1.5, 2.0, None, 4.0],  # a whole number is expected
+            "modified_at": pa.array([0, 0, 0, None], type=pa.timestamp("s")),
+        }
+    )
+    pq.write_table(table, folder / "typed.parquet")
+    warehouse = tmp_path / "w.duckdb"
+    report = ingest(warehouse, tmp_path / "landing", "accounts")
+    assert (report.total("rows_loaded"), report.total("rows_quarantined")) == (1, 3)
+    assert query(
+        warehouse, "SELECT row_number, reason FROM quarantine.rejected_rows ORDER BY 1"
+    ) == [
+        (
+            1,
+            "annual_revenue '1e+30' is not a decimal number; employees '1.5' is not a whole number",
+        ),
+        (2, "account_id is missing"),
+        (4, "modified_at is missing"),
+    ]
+    # NaN is a missing number; a naive timestamp is UTC.
+    assert query(
+        warehouse, "SELECT account_id, annual_revenue, employees, modified_at FROM crm.accounts"
+    ) == [("a3", None, None, dt.datetime(1970, 1, 1))]

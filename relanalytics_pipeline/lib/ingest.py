@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from relanalytics_pipeline.lib.canonical import ENTITIES, Column, Entity
 from relanalytics_pipeline.lib.landing import (
@@ -123,6 +124,34 @@ def _text(column: Column, present: set[str]) -> str:
     return text
 
 
+def _native(column: Column, arrow_type: pa.DataType) -> tuple[str, str] | None:
+    """(value, typed value) of a column whose file type already fits, as typed Parquet's do.
+
+    Such columns skip the round trip through text, which costs about half of the load time of a
+    typed Parquet file. Anything else (strings, or a type that does not fit) goes through text.
+    """
+    name = q(column.name)
+    if column.kind == "timestamp" and pa.types.is_timestamp(arrow_type):
+        # A timestamp without a zone is UTC (the session's zone).
+        return name, f"CAST(CAST({name} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    if column.kind == "date" and pa.types.is_date(arrow_type):
+        return name, f"CAST({name} AS DATE)"
+    if column.kind == "bool" and pa.types.is_boolean(arrow_type):
+        return name, name
+    numeric = pa.types.is_integer(arrow_type) or pa.types.is_decimal(arrow_type)
+    if column.kind in ("decimal", "integer", "double") and (
+        numeric or pa.types.is_floating(arrow_type)
+    ):
+        # NaN is pandas' missing number: no value rather than a bad one.
+        value = name if numeric else f"CASE WHEN isnan({name}) THEN NULL ELSE {name} END"
+        return value, {
+            "decimal": f"TRY_CAST({value} AS DECIMAL(18, 2))",
+            "integer": f"CASE WHEN {value} = FLOOR({value}) THEN CAST({value} AS BIGINT) END",
+            "double": f"CAST({value} AS DOUBLE)",
+        }[column.kind]
+    return None
+
+
 def _typed(column: Column, raw: str) -> str:
     timestamp = f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     number = f"TRY_CAST({raw} AS DOUBLE)"
@@ -157,7 +186,7 @@ def _sql_string(text: str) -> str:
 
 def _problem(column: Column, raw: str, typed: str) -> list[str]:
     """SQL expressions that are a sentence when the column's value is wrong, else NULL."""
-    shown = f"'''' || LEFT({raw}, 60) || ''''"
+    shown = f"'''' || LEFT(CAST({raw} AS VARCHAR), 60) || ''''"
     problems = []
     if column.not_null:
         problems.append(
@@ -179,11 +208,13 @@ def _problem(column: Column, raw: str, typed: str) -> list[str]:
     return problems
 
 
-def _checked_select(entity: Entity, present: set[str], file_columns: list[str]) -> str:
+def _checked_select(entity: Entity, schema: pa.Schema) -> str:
+    present = set(schema.names) - {ROW_NUMBER}
     typed_columns, problems = [], []
     for column in entity.columns:
-        raw = _text(column, present)
-        typed = _typed(column, raw)
+        native = _native(column, schema.field(column.name).type) if column.name in present else None
+        raw, typed = native or (_text(column, present), None)
+        typed = typed or _typed(column, raw)
         if column.name == "is_deleted":
             typed = f"COALESCE({typed}, FALSE)"  # an empty flag means "not deleted"
         typed_columns.append(f"{typed} AS {q(column.name)}")
@@ -200,7 +231,7 @@ def _checked_select(entity: Entity, present: set[str], file_columns: list[str]) 
             "FROM crm.activities) THEN 'activity_id ''' || TRIM(CAST(activity_id AS VARCHAR)) "
             "|| ''' names no activity' END"
         )
-    record = ", ".join(f"{q(name)} := {q(name)}" for name in file_columns)
+    record = ", ".join(f"{q(name)} := {q(name)}" for name in schema.names if name in present)
     return f"""
         SELECT {", ".join(typed_columns)},
                {ROW_NUMBER},
@@ -233,15 +264,11 @@ def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, 
 
 
 def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now) -> None:
-    file_columns = [c for c in raw.table.column_names if c != ROW_NUMBER]
+    # The view lives as long as the connection, which serves this one file.
     connection.register("batch", raw.table)
-    try:
-        connection.execute(
-            "CREATE OR REPLACE TEMP TABLE checked AS "
-            + _checked_select(entity, set(file_columns), file_columns)
-        )
-    finally:
-        connection.unregister("batch")
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE checked AS " + _checked_select(entity, raw.table.schema)
+    )
     connection.execute(
         "INSERT INTO quarantine.rejected_rows SELECT ?, ?, _row_number, reason, raw_record, ?, ? "
         "FROM checked WHERE reason IS NOT NULL",
