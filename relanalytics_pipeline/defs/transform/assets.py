@@ -5,6 +5,7 @@ warehouse itself, so this step holds no connection of its own while dbt runs.
 """
 
 import json
+import shutil
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -32,7 +33,14 @@ def relanalytics_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     settings = Settings.from_env()
     build_vars = dbt_vars(settings, context.run.tags)
     context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
+    # Each invocation writes its artefacts to a folder of its own; under the project's data folder
+    # rather than dbt_project/target, and removed once the run succeeded (kept for a failed one),
+    # so that nightly runs do not pile them up.
+    target = settings.home / "dbt-runs" / context.run.run_id
     # dbt starts inside the block, inheriting absolute paths for the profile's env_var()s.
     with environ_overrides(settings.as_environ()):
-        invocation = dbt.cli(["build", "--vars", json.dumps(build_vars)], context=context)
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps(build_vars)], context=context, target_path=target
+        )
     yield from invocation.stream()
+    shutil.rmtree(target, ignore_errors=True)
