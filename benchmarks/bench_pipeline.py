@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 3, 31)
-STEP = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+)(m?s)')
+STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -56,8 +56,9 @@ def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
          "--select", "*"], env,
     )  # fmt: skip
     rows.append(("pipeline, all assets", seconds, peak))
-    for step, value, unit in STEP.findall(output):
-        rows.append((f"  step {step}", float(value) / (1000 if unit == "ms" else 1), float("nan")))
+    for step, minutes, value, unit in STEP.findall(output):
+        seconds = int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
+        rows.append((f"  step {step}", seconds, float("nan")))
     end = (AS_OF + dt.timedelta(days=1)).isoformat()
     code = (
         "import sys, duckdb; sys.path.insert(0, 'benchmarks'); import yardstick; "

@@ -231,7 +231,7 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
         # Present in any version, deleted ones included: the parties belong to that history.
         problems.append(
             "CASE WHEN TRIM(CAST(activity_id AS VARCHAR)) NOT IN (SELECT activity_id "
-            "FROM crm.activities) THEN 'activity_id ''' || TRIM(CAST(activity_id AS VARCHAR)) "
+            "FROM known_activities) THEN 'activity_id ''' || TRIM(CAST(activity_id AS VARCHAR)) "
             "|| ''' names no activity' END"
         )
     version = ", ".join(q(c) for c in _version(entity))
@@ -277,6 +277,15 @@ def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, 
 
 def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now) -> None:
     connection.register("batch", raw.table)
+    if entity.name == "activity_parties":
+        # The file's activities that exist, found by probing the activities with the file's ids:
+        # checking each party against all activities hashed every activity id again for every
+        # file (1.4 s a file at 10M activities).
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE known_activities AS SELECT DISTINCT activity_id "
+            "FROM crm.activities WHERE activity_id IN "
+            "(SELECT TRIM(CAST(activity_id AS VARCHAR)) FROM batch)"
+        )
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE checked AS " + _checked_select(entity, raw.table.schema)
     )

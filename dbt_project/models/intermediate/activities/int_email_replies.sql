@@ -1,3 +1,6 @@
+-- A table: the reply models and their tests read it several times; a view would repeat the work.
+{{ config(materialized='table') }}
+
 -- One row per email that answers an email of the other side (its parent), and by which rule:
 -- 1. in_reply_to: the email whose message_id is its in_reply_to. A parent found so on the same
 --    side means the email is no response at all (no fallback).

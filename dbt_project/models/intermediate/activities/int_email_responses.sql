@@ -1,3 +1,6 @@
+-- A table: the reply models and their tests read it several times; a view would repeat the work.
+{{ config(materialized='table') }}
+
 -- One row per email of int_emails_sided, with the response it got: the first reply from the
 -- other side, counted only when it came within the response window (inclusive). Reply figures
 -- belong to the email being answered (its records, its period).

@@ -1,3 +1,6 @@
+-- A table: the reply models and their tests read it several times; a view would repeat the work.
+{{ config(materialized='table') }}
+
 -- The emails that reply figures are about: counted (both sides take part), completed by the end
 -- of the as-of date D, with a direction. One row per email, with its side and pairing keys.
 select
