@@ -45,57 +45,45 @@ without_header as (
     where header_parents.activity_id is null
 ),
 
-by_conversation as (
-    select
-        child.activity_id,
-        parent.activity_id as parent_id,
-        row_number() over (
-            partition by child.activity_id
-            order by parent.activity_at desc, parent.activity_id desc
-        ) as candidate_rank
-    from without_header as child
-    inner join emails as parent
-        on
-            child.conversation_id = parent.conversation_id
-            and child.side <> parent.side
-            and parent.activity_at < child.activity_at
-),
-
-by_subject as (
-    select
-        child.activity_id,
-        parent.activity_id as parent_id,
-        row_number() over (
-            partition by child.activity_id
-            order by parent.activity_at desc, parent.activity_id desc
-        ) as candidate_rank
-    from without_header as child
-    inner join emails as parent
-        on
-            child.conversation_id is null
+{#- Rules 2 and 3 differ only in what makes an email a candidate parent. -#}
+{%- set fallback_rules = {
+    'conversation': 'child.conversation_id = parent.conversation_id',
+    'subject': 'child.conversation_id is null
             and child.subject_key = parent.subject_key
             and child.regarding_type = parent.regarding_type
-            and child.regarding_id = parent.regarding_id
+            and child.regarding_id = parent.regarding_id',
+} %}
+{%- for rule, condition in fallback_rules.items() %}
+
+by_{{ rule }} as (
+    select
+        child.activity_id,
+        parent.activity_id as parent_id,
+        row_number() over (
+            partition by child.activity_id
+            order by parent.activity_at desc, parent.activity_id desc
+        ) as candidate_rank
+    from without_header as child
+    inner join emails as parent
+        on
+            {{ condition }}
             and child.side <> parent.side
             and parent.activity_at < child.activity_at
 ),
+{%- endfor %}
 
 paired as (
     select activity_id, parent_id, 'in_reply_to' as pairing_rule
     from header_parents
     where side <> parent_side
+    {%- for rule in fallback_rules %}
 
     union all
 
-    select activity_id, parent_id, 'conversation' as pairing_rule
-    from by_conversation
+    select activity_id, parent_id, '{{ rule }}' as pairing_rule
+    from by_{{ rule }}
     where candidate_rank = 1
-
-    union all
-
-    select activity_id, parent_id, 'subject' as pairing_rule
-    from by_subject
-    where candidate_rank = 1
+    {%- endfor %}
 )
 
 select
