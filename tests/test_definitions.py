@@ -53,7 +53,7 @@ def test_dbt_tests_are_asset_checks(graph):
         "marts/relationship_kpis",
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
-    assert ("staging/stg_crm__activities", "unique_stg_crm__activities_activity_id") in checks
+    assert ("staging/stg_crm__users", "unique_stg_crm__users_user_id") in checks
     assert {name for _, name in checks} == dbt_data_tests()
 
 
