@@ -2,7 +2,8 @@
 
 - Each file is typed and validated in SQL; a row that cannot be mapped goes to
   `quarantine.rejected_rows` with a sentence naming the column and the problem, a file that
-  cannot be read goes there as one row with an empty `row_number`. Nothing stops the run.
+  cannot be read goes there as one row with an empty `row_number`. Nothing in a file stops the
+  run; only a problem of the machine (out of memory, disk) does.
 - `crm.<entity>` keeps one row per version, `(key, modified_at)`, so the raw history survives;
   staging models pick the newest version and drop deleted records.
 - Two rows of the same version: the one from the file later in name order (then the later row)
