@@ -16,4 +16,5 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # pip compiles .pyc files at install time: without them (PYTHONDONTWRITEBYTECODE is set on some
 # machines) importing dagster and dbt takes twice as long, in every Dagster step process.
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# requirements.lock pins what CI last passed with; pyproject.toml keeps the ranges.
+.venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev]'
