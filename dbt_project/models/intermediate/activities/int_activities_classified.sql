@@ -87,24 +87,17 @@ classified as (
 select
     *,
     -- Time invested in person-minutes: every person who took part, on each side.
+    {%- for owner, side in [('team', 'internal'), ('customer', 'external')] %}
     cast(
         case
             when activity_type = 'email'
                 then
-                    case when sender_side = 'internal' then {{ var('email_write_minutes') }} else 0 end
-                    + internal_recipients * {{ var('email_read_minutes') }}
-            else coalesce(effective_duration_minutes, 0) * internal_people
+                    case when sender_side = '{{ side }}' then {{ var('email_write_minutes') }} else 0 end
+                    + {{ side }}_recipients * {{ var('email_read_minutes') }}
+            else coalesce(effective_duration_minutes, 0) * {{ side }}_people
         end as {{ type_double() }}
-    ) as team_minutes,
-    cast(
-        case
-            when activity_type = 'email'
-                then
-                    case when sender_side = 'external' then {{ var('email_write_minutes') }} else 0 end
-                    + external_recipients * {{ var('email_read_minutes') }}
-            else coalesce(effective_duration_minutes, 0) * external_people
-        end as {{ type_double() }}
-    ) as customer_minutes,
+    ) as {{ owner }}_minutes,
+    {%- endfor %}
     -- Emails, calls and meetings are conversations only when both sides take part.
     activity_type <> 'task' and internal_people > 0 and external_people > 0 as is_conversation,
     -- Tasks are our own work and count too; canceled activities count nowhere.
