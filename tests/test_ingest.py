@@ -307,3 +307,23 @@ def test_typed_parquet_values_are_checked_too(tmp_path):
     assert query(
         warehouse, "SELECT account_id, annual_revenue, employees, modified_at FROM crm.accounts"
     ) == [("a3", None, None, dt.datetime(1970, 1, 1))]
+
+
+def test_parties_without_a_party_id_column_load_by_address(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing / "activities" / "a.csv", [
+        {"activity_id": "e1", "activity_type": "email", "status": "completed", "modified_at": "2026-03-01"},
+    ])  # fmt: skip
+    write_csv(landing / "activity_parties" / "p.csv", [
+        {"activity_id": "e1", "role": "from", "party_type": "unresolved", "address": "a@x.example"},
+        {"activity_id": "e1", "role": "to", "party_type": "unresolved", "address": ""},
+    ])  # fmt: skip
+    warehouse = tmp_path / "w.duckdb"
+    ingest(warehouse, landing, "activities")
+    report = ingest(warehouse, landing, "activity_parties")
+    assert [(f.status, f.rows_loaded, f.rows_quarantined) for f in report.files] == [
+        ("loaded", 1, 1)
+    ]
+    assert query(warehouse, "SELECT reason FROM quarantine.rejected_rows") == [
+        ("party has neither party_id nor address",)
+    ]
