@@ -249,6 +249,8 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
     assert (activities["rows_read"], activities["rows_loaded"], activities["rows_duplicate"],
             activities["rows_quarantined"]) == (22, 20, 1, 1)  # fmt: skip
     assert (users["files_quarantined"], users["rows_conflicting"]) == (1, 1)
+    # 20 versions of 18 activities: e3 and e8 have two each; e1's second arrival merged.
+    assert (activities["versions_in_table"], users["versions_in_table"]) == (20, 2)
     outcomes = [r.event_log_entry.dagster_event.event_specific_data.passed for r in check_events]
     assert len(outcomes) == len(dbt_data_tests()) and all(outcomes)
     reasons = query(tmp_path / "home" / "warehouse.duckdb",

@@ -62,6 +62,7 @@ class FileReport:
 class EntityReport:
     entity: str
     files: list[FileReport] = field(default_factory=list)
+    versions_in_table: int = 0  # rows of crm.<entity> after the load
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -217,8 +218,11 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
     typed_columns, problems = [], []
     for column in entity.columns:
         native = _native(column, schema.field(column.name).type) if column.name in present else None
-        raw, typed = native or (_text(column, present), None)
-        typed = typed or _typed(column, raw)
+        if native:
+            raw, typed = native
+        else:
+            raw = _text(column, present)
+            typed = _typed(column, raw)
         if column.name == "is_deleted":
             typed = f"COALESCE({typed}, FALSE)"  # an empty flag means "not deleted"
         typed_columns.append(f"{typed} AS {q(column.name)}")
@@ -446,4 +450,7 @@ def ingest_entity(
                 [entity.name, source_file, digest, *_file_counts(report.files[-1]), run_id, now],
             )
             connection.commit()
+        (report.versions_in_table,) = connection.execute(
+            f"SELECT COUNT(*) FROM crm.{entity.name}"
+        ).fetchone()
     return report

@@ -12,7 +12,7 @@ from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
 from relanalytics_pipeline.lib.landing import ensure_landing
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
 from relanalytics_pipeline.settings import Settings
 
 COUNTS = (
@@ -41,7 +41,7 @@ def _spec(entity_name: str) -> dg.AssetSpec:
     )
 
 
-def _metadata(report: EntityReport, table_rows: int) -> dict:
+def _metadata(report: EntityReport) -> dict:
     files = [f for f in report.files if f.status != "unchanged"]
     lines = ["| file | status | read | loaded | duplicate | conflicting | quarantined | reason |"]
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -55,7 +55,7 @@ def _metadata(report: EntityReport, table_rows: int) -> dict:
         "files_loaded": report.count("loaded"),
         "files_unchanged": report.count("unchanged"),
         "files_quarantined": report.count("quarantined"),
-        "versions_in_table": table_rows,
+        "versions_in_table": report.versions_in_table,
         "files": dg.MetadataValue.md("\n".join(lines) if files else "No new or changed files."),
     }
 
@@ -76,8 +76,6 @@ def crm_landing(context: dg.AssetExecutionContext):
         if key not in context.selected_asset_keys:
             continue
         report = ingest_entity(settings.warehouse, landing, entity_name, run_id=context.run.run_id)
-        with connect(settings.warehouse, read_only=True) as connection:
-            (table_rows,) = connection.execute(f"SELECT COUNT(*) FROM crm.{entity_name}").fetchone()
         for f in report.files:
             if f.status == "quarantined":
                 context.log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
@@ -86,4 +84,4 @@ def crm_landing(context: dg.AssetExecutionContext):
                     f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
                     "(see quarantine.rejected_rows)"
                 )
-        yield dg.MaterializeResult(asset_key=key, metadata=_metadata(report, table_rows))
+        yield dg.MaterializeResult(asset_key=key, metadata=_metadata(report))
