@@ -34,8 +34,10 @@ select
     activity_id,
     side,
     activity_at,
+    window_end,
     window_end <= {{ as_of_end() }} as is_window_closed,
     case when first_reply_at <= window_end then first_reply_id end as response_id,
+    case when first_reply_at <= window_end then first_reply_at end as response_at,
     case
         when first_reply_at <= window_end
             then {{ dbt.datediff('activity_at', 'first_reply_at', 'second') }} / 3600.0

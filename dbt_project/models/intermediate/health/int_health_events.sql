@@ -1,0 +1,165 @@
+-- A table: int_health_figures reads it through a window over every record and day.
+{{ config(materialized='table') }}
+
+-- What changes each record's health figures on each day, as deltas: a figure on day d is the sum
+-- of its deltas up to d. Every figure over a trailing window is an interval of days, a +1 where an
+-- event starts to count and a -1 where it stops, so the windows of every day in the history are
+-- one running sum. Only what was known by the end of a day is dated on or before it: an email
+-- counts in the response rate from the day its window closes, a response from the day it was sent.
+-- Deltas before the first computed day are moved onto it, where their running sum starts.
+{%- set signal_days = var('health_signal_days') %}
+with record_activities as (
+    select
+        memberships.record_type,
+        memberships.record_id,
+        activities.activity_id,
+        activities.activity_type,
+        activities.initiated_by,
+        cast(activities.activity_at as date) as activity_day,
+        activities.is_conversation
+        and (activities.direction = 'incoming' or activities.activity_type = 'appointment')
+            as is_two_way
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_activities_classified') }} as activities
+        on memberships.activity_id = activities.activity_id
+    where activities.is_counted and activities.activity_at < {{ as_of_end() }}
+),
+
+record_emails as (
+    select
+        memberships.record_type,
+        memberships.record_id,
+        responses.side,
+        responses.response_id,
+        cast(responses.activity_at as date) as sent_day,
+        -- The day by whose end the window has closed: a window ending exactly at midnight has
+        -- closed by the end of the day before.
+        case
+            when responses.window_end = cast(cast(responses.window_end as date) as {{ dbt.type_timestamp() }})
+                then cast({{ dbt.dateadd('day', -1, 'cast(responses.window_end as date)') }} as date)
+            else cast(responses.window_end as date)
+        end as closed_day,
+        cast(responses.response_at as date) as response_day,
+        {{ dbt.datediff('responses.activity_at', 'responses.response_at', 'second') }} as response_seconds
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_email_responses') }} as responses
+        on memberships.activity_id = responses.activity_id
+),
+
+-- A customer person counts in breadth for health_signal_days from each two-way activity; their
+-- intervals end where the next one starts, so that nobody counts twice.
+external_people as (
+    select distinct
+        record_activities.record_type,
+        record_activities.record_id,
+        people.person_id,
+        record_activities.activity_day
+    from record_activities
+    inner join {{ ref('int_activity_people_classified') }} as people
+        on record_activities.activity_id = people.activity_id
+    where record_activities.is_two_way and people.side = 'external'
+),
+
+external_people_spans as (
+    select
+        record_type,
+        record_id,
+        activity_day,
+        least(
+            {{ dbt.dateadd('day', signal_days, 'activity_day') }},
+            coalesce(
+                lead(activity_day) over (
+                    partition by record_type, record_id, person_id order by activity_day
+                ),
+                {{ dbt.dateadd('day', signal_days, 'activity_day') }}
+            )
+        ) as until_day
+    from external_people
+),
+
+{#- Each delta: (figure, day column or expression, value), for activities, emails or people. -#}
+{%- set touch_weight -%}
+    case activity_type
+    {%- for activity_type, weight in var('health_activity_weights').items() %}
+        when '{{ activity_type }}' then {{ weight }}
+    {%- endfor %}
+        else 0
+    end
+{%- endset %}
+{%- set deltas = {
+    'record_activities': [
+        ('two_way_activities', 'activity_day', 'case when is_two_way then 1 else 0 end'),
+        ('touches', 'activity_day', touch_weight),
+        ('touches', dbt.dateadd('day', var('health_frequency_days'), 'activity_day'), '-(' ~ touch_weight ~ ')'),
+        ('customer_initiated', 'activity_day', "case when initiated_by = 'customer' then 1 else 0 end"),
+        ('customer_initiated', dbt.dateadd('day', signal_days, 'activity_day'), "case when initiated_by = 'customer' then -1 else 0 end"),
+        ('team_initiated', 'activity_day', "case when initiated_by = 'team' then 1 else 0 end"),
+        ('team_initiated', dbt.dateadd('day', signal_days, 'activity_day'), "case when initiated_by = 'team' then -1 else 0 end"),
+    ],
+    'record_emails': [
+        ('emails_closed', 'closed_day', "case when side = 'team' then 1 else 0 end"),
+        ('emails_closed', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' then -1 else 0 end"),
+        ('emails_answered', 'closed_day', "case when side = 'team' and response_id is not null then 1 else 0 end"),
+        ('emails_answered', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' and response_id is not null then -1 else 0 end"),
+        ('customer_responses', 'response_day', "case when side = 'team' and response_id is not null then 1 else 0 end"),
+        ('customer_responses', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' and response_id is not null then -1 else 0 end"),
+        ('customer_response_seconds', 'response_day', "case when side = 'team' then response_seconds else 0 end"),
+        ('customer_response_seconds', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' then -response_seconds else 0 end"),
+        ('team_responses', 'response_day', "case when side = 'customer' and response_id is not null then 1 else 0 end"),
+        ('team_responses', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'customer' and response_id is not null then -1 else 0 end"),
+        ('team_response_seconds', 'response_day', "case when side = 'customer' then response_seconds else 0 end"),
+        ('team_response_seconds', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'customer' then -response_seconds else 0 end"),
+    ],
+    'external_people_spans': [
+        ('external_people', 'activity_day', '1'),
+        ('external_people', 'until_day', '-1'),
+    ],
+} %}
+{%- set figures = [
+    'two_way_activities', 'touches', 'customer_initiated', 'team_initiated', 'emails_closed',
+    'emails_answered', 'customer_responses', 'customer_response_seconds', 'team_responses',
+    'team_response_seconds', 'external_people',
+] %}
+
+deltas as (
+    {%- set flat = [] %}
+    {%- for relation, relation_deltas in deltas.items() %}
+    {%- for figure, day, value in relation_deltas %}{% do flat.append((relation, figure, day, value)) %}{% endfor %}
+    {%- endfor %}
+    {%- for relation, figure, day, value in flat %}
+    {%- if not loop.first %}
+
+    union all
+    {% endif %}
+    select
+        record_type,
+        record_id,
+        cast({{ day }} as date) as event_day,
+        {%- for name in figures %}
+        {{ value if name == figure else 0 }} as {{ name }},
+        {%- endfor %}
+        {{ "case when is_two_way then activity_day end" if figure == 'two_way_activities' else 'cast(null as date)' }}
+            as last_two_way_day
+    from {{ relation }}
+    {%- if figure.endswith('_seconds') or figure.endswith('_responses') or figure == 'emails_answered' %}
+    where response_id is not null
+    {%- endif %}
+    {%- endfor %}
+)
+
+select
+    record_type,
+    record_id,
+    -- Nothing is computed before the first day: what happened earlier starts the running sums.
+    case
+        when event_day < {{ health_first_day() }} then cast({{ health_first_day() }} as date)
+        else event_day
+    end as event_day,
+    {%- for name in figures %}
+    sum({{ name }}) as {{ name }},
+    {%- endfor %}
+    max(last_two_way_day) as last_two_way_day
+from deltas
+-- Deltas after D change no day of the history.
+where event_day <= {{ as_of_date() }}
+group by 1, 2, 3
