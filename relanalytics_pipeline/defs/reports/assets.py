@@ -1,0 +1,89 @@
+"""Reports drawn from the marts: the deal-tracking chart and the health score's diagnostic.
+
+Both read the warehouse, and DuckDB lets nobody open the file while another process writes it:
+they join the warehouse pool like the writers and hold the connection only while they read.
+"""
+
+import base64
+
+import dagster as dg
+from pydantic import Field
+
+from relanalytics_pipeline.defs.runs import as_of_for_run
+from relanalytics_pipeline.lib.deal_chart import draw_deal_tracking
+from relanalytics_pipeline.lib.health_diagnostic import closed_deal_health, diagnose
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.settings import Settings
+
+
+@dg.asset(
+    key=["reports", "deal_tracking_chart"],
+    deps=[["marts", "deal_tracking"]],
+    group_name="reports",
+    kinds={"python", "duckdb", "matplotlib", "bokeh"},
+    pool=WAREHOUSE_POOL,
+    op_tags=WAREHOUSE_TAG,
+)
+def deal_tracking_chart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The deal-tracking bubble chart of `marts.deal_tracking`: estimated close date against
+    relationship health, bubble area by estimated revenue, colour by stage, deals without a score
+    grey at zero. A PNG (shown here) and an interactive HTML page (hover for details, click to
+    open the opportunity in the CRM) under `$RELANALYTICS_HOME/reports/`."""
+    settings = Settings.from_env()
+    as_of = as_of_for_run(context.run.tags, settings)
+    with connect(settings.warehouse, read_only=True) as connection:
+        deals = connection.execute(
+            "select * from marts.deal_tracking order by estimated_close_date, opportunity_id"
+        ).df()
+    files = draw_deal_tracking(deals, as_of, settings.home / "reports")
+    image = base64.b64encode(files.png.read_bytes()).decode("ascii")
+    return dg.MaterializeResult(
+        metadata={
+            "chart": dg.MetadataValue.md(f"![deal tracking](data:image/png;base64,{image})"),
+            "png": dg.MetadataValue.path(str(files.png)),
+            "html": dg.MetadataValue.path(str(files.html)),
+            "deals": len(deals),
+            "deals_without_score": int(deals["health_score"].isna().sum()),
+            "as_of_date": as_of.isoformat(),
+        }
+    )
+
+
+class DiagnosticConfig(dg.Config):
+    days_before_close: int = Field(
+        default=30,
+        ge=1,
+        description="How many days before its actual close a deal's health is taken.",
+    )
+
+
+@dg.asset(
+    key=["reports", "health_score_diagnostic"],
+    deps=[["marts", "relationship_health_history"], ["staging", "stg_crm__opportunities"]],
+    group_name="reports",
+    kinds={"python", "duckdb", "scikit-learn"},
+    pool=WAREHOUSE_POOL,
+    op_tags=WAREHOUSE_TAG,
+)
+def health_score_diagnostic(
+    context: dg.AssetExecutionContext, config: DiagnosticConfig
+) -> dg.MaterializeResult:
+    """Does the health score mean anything on this data? For closed opportunities whose day
+    `days_before_close` before closing lies within the health history: the win rate by status
+    and the AUC of the score against won / lost (0.5: no better than chance)."""
+    settings = Settings.from_env()
+    with connect(settings.warehouse, read_only=True) as connection:
+        deals = closed_deal_health(connection, config.days_before_close)
+    result = diagnose(deals, config.days_before_close)
+    if result.auc is None:
+        context.log.warning("No AUC: the scored closed deals are not both won and lost ones.")
+    return dg.MaterializeResult(
+        metadata={
+            "days_before_close": result.days_before_close,
+            "deals_closed": result.deals_closed,
+            "deals_in_history": result.deals_in_history,
+            "deals_scored": result.deals_scored,
+            "auc": dg.MetadataValue.float(result.auc) if result.auc is not None else "n/a",
+            "win_rate_by_status": dg.MetadataValue.md(result.markdown()),
+        }
+    )
