@@ -36,7 +36,8 @@ signals as (
         ) as signal_recency,
         least(1.0, touches / {{ health_expected_touches() }}) as signal_frequency,
         {{ mean_of_available([
-            'customer_response_rate', 'least(1.0, 2 * customer_initiated_share)'
+            'customer_response_rate',
+            'case when customer_initiated_share is not null then least(1.0, 2 * customer_initiated_share) end'
         ]) }} as signal_reciprocity,
         {#- Replying faster than the target scores 1, slower scores target / hours. -#}
         {{ mean_of_available([

@@ -6,9 +6,11 @@ warehouse itself, so this step holds no connection of its own while dbt runs.
 
 import json
 import shutil
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
 
 from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.defs.transform.resources import dbt_project
@@ -16,8 +18,32 @@ from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
 from relanalytics_pipeline.settings import Settings, environ_overrides
 
 
-def dbt_vars(settings: Settings, tags) -> dict[str, str]:
+# Vars that come from the run itself (its tag, the environment), never from run config.
+RUN_VARS = ("as_of_date", "org_domains")
+
+
+class DbtBuildConfig(dg.Config):
+    vars: dict[str, Any] = Field(
+        default={},
+        description=(
+            "dbt vars overriding dbt_project.yml for this run only, for example "
+            '{"health_signal_weights": {"recency": 0.4, "frequency": 0.2, "reciprocity": 0.2, '
+            '"responsiveness": 0.1, "breadth": 0.1}}. The defaults and the meaning of every var '
+            "are in dbt_project.yml. The as-of date comes from the run's tag "
+            f"(relanalytics/as_of) or RELANALYTICS_AS_OF, not from here; neither may {RUN_VARS}."
+        ),
+    )
+
+
+def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    fixed = sorted(set(overrides or {}) & set(RUN_VARS))
+    if fixed:
+        raise dg.Failure(
+            f"Run config may not set {', '.join(fixed)}: the as-of date is the run's tag "
+            "relanalytics/as_of (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS."
+        )
     return {
+        **(overrides or {}),
         "as_of_date": as_of_for_run(tags, settings).isoformat(),
         "org_domains": ",".join(settings.org_domains),
     }
@@ -29,10 +55,14 @@ def dbt_vars(settings: Settings, tags) -> dict[str, str]:
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )
-def relanalytics_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def relanalytics_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+):
     settings = Settings.from_env()
-    build_vars = dbt_vars(settings, context.run.tags)
+    build_vars = dbt_vars(settings, context.run.tags, config.vars)
     context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
+    if config.vars:
+        context.log.info(f"dbt vars overridden by the run's config: {json.dumps(config.vars)}")
     # Each invocation writes its artefacts to a folder of its own; under the project's data folder
     # rather than dbt_project/target, and removed once the run succeeded (kept for a failed one),
     # so that nightly runs do not pile them up.

@@ -156,7 +156,9 @@ select
         else event_day
     end as event_day,
     {%- for name in figures %}
-    sum({{ name }}) as {{ name }},
+    {#- Touches are weighted by configurable, possibly fractional weights: exact decimals, so
+        that what enters a window and what leaves it cancel exactly. #}
+    sum({{ 'cast(touches as ' ~ dbt.type_numeric() ~ ')' if name == 'touches' else name }}) as {{ name }},
     {%- endfor %}
     max(last_two_way_day) as last_two_way_day
 from deltas
