@@ -21,8 +21,11 @@ DBT = {
     "intermediate/int_records_unioned", "intermediate/int_emails_sided",
     "intermediate/int_email_replies", "intermediate/int_email_responses",
     "marts/relationship_kpis", "marts/relationship_activity_daily", "marts/record_contacts",
-    "marts/record_colleagues", "marts/record_summary",
+    "marts/record_colleagues", "marts/record_summary", "intermediate/int_health_events",
+    "intermediate/int_health_figures", "marts/relationship_health_history",
+    "marts/relationship_health", "marts/deal_tracking",
 }  # fmt: skip
+REPORTS = {"reports/deal_tracking_chart", "reports/health_score_diagnostic"}
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +35,11 @@ def graph():
 
 def test_every_asset_is_there_with_description_group_and_kinds(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CRM | DBT
+    assert keys == CRM | DBT | REPORTS
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"ingest", "staging", "intermediate", "marts"}, key
+        assert node.group_name in {"ingest", "staging", "intermediate", "marts", "reports"}, key
         assert "duckdb" in node.kinds, key
     assert graph.get(dg.AssetKey(["crm", "users"])).group_name == "ingest"
     assert graph.get(dg.AssetKey(["marts", "relationship_kpis"])).group_name == "marts"
@@ -71,7 +74,7 @@ def test_nightly_schedule_runs_everything_as_of_the_day_that_ended():
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == "everything"
     job = defs.resolve_job_def("everything")
-    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == CRM | DBT
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == CRM | DBT | REPORTS
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
     with dg.build_schedule_context(scheduled_execution_time=at) as context:
