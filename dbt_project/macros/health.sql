@@ -60,3 +60,9 @@
 {% macro percent_text(expression) -%}
     cast(cast(floor(100 * {{ expression }} + 0.5) as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }}) || '%'
 {%- endmacro %}
+
+{#- The weight of the signals that have data: the score and the costs are shares of it. -#}
+{% macro health_available_weight() -%}
+    {%- set weights = health_signal_weights() -%}
+    nullif({% for signal, weight in weights.items() %}case when signal_{{ signal }} is not null then {{ weight }} else 0 end{% if not loop.last %} + {% endif %}{% endfor %}, 0)
+{%- endmacro %}

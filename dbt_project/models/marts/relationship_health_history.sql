@@ -1,9 +1,8 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
--- each day from what was known by its end (int_health_figures): five signals, the score, its
--- status and trend, and the reasons that cost the most, in words.
+-- each day from what was known by its end (int_health_figures): the figures behind the signals,
+-- the five signals, the score, its status and its trend. relationship_health adds the reasons.
 {%- set weights = health_signal_weights() %}
 {%- set signals = weights.keys() | list %}
-{%- set signal_days = var('health_signal_days') %}
 {%- set thresholds = var('health_status_thresholds') %}
 with figures as (
     select * from {{ ref('int_health_figures') }}
@@ -53,133 +52,62 @@ signals as (
     from measured
 ),
 
-weighted as (
-    select
-        *,
-        {%- set available_weight -%}
-            ({% for signal in signals %}case when signal_{{ signal }} is not null then {{ weights[signal] }} else 0 end{% if not loop.last %} + {% endif %}{% endfor %})
-        {%- endset %}
-        -- What each signal costs the score: its share of the weight times what it lacks of 1.
-        {%- for signal in signals %}
-        {{ weights[signal] }} * (1 - signal_{{ signal }}) / nullif({{ available_weight }}, 0) as cost_{{ signal }},
-        {%- endfor %}
-        ({% for signal in signals %}coalesce({{ weights[signal] }} * signal_{{ signal }}, 0){% if not loop.last %} + {% endif %}{% endfor %})
-        / nullif({{ available_weight }}, 0) as weighted_signals
-    from signals
-),
-
 scored as (
     select
         *,
         -- Rounded to 9 decimals first, so that floating-point noise cannot tip a .5 either way.
         case
-            when has_enough_history then cast(round(round(100 * weighted_signals, 9), 0) as integer)
+            when has_enough_history then cast(round(round(100 * (
+                ({% for signal in signals %}coalesce({{ weights[signal] }} * signal_{{ signal }}, 0){% if not loop.last %} + {% endif %}{% endfor %})
+                / {{ health_available_weight() }}
+            ), 9), 0) as integer)
         end as health_score
-    from weighted
+    from signals
 ),
 
-{%- set cadence = var('health_expected_cadence') | replace('_', ' ') %}
-{%- set reason_texts = {
-    'recency': "case when days_since_two_way = 0 then 'the customer was in touch today'
-            else 'no reply from the customer in ' || " ~ count_of('days_since_two_way', 'day') ~ " end",
-    'frequency': "case when touches = 0 then 'no activity' else " ~ number_text('touches')
-        ~ " || case when touches = 1 then ' weighted touch' else ' weighted touches' end end
-        || ' in the last " ~ var('health_frequency_days') ~ " days (" ~ health_expected_touches()
-        ~ " expected for a " ~ cadence ~ " cadence)'",
-    'reciprocity': "'the customer ' || case
-            when customer_response_rate is not null and customer_initiated_share is not null
-                then 'answered ' || " ~ percent_text('customer_response_rate') ~ " || ' of our emails and started '
-                    || " ~ percent_text('customer_initiated_share') ~ " || ' of the conversations'
-            when customer_response_rate is not null
-                then 'answered ' || " ~ percent_text('customer_response_rate') ~ " || ' of our emails'
-            else 'started ' || " ~ percent_text('customer_initiated_share') ~ " || ' of the conversations'
-        end || ' in the last " ~ signal_days ~ " days'",
-    'responsiveness': "case
-            when team_response_hours is not null and customer_response_hours is not null
-                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || ' hours on average (target "
-                    ~ var('health_team_response_target_hours') ~ "), the customer in ' || "
-                    ~ number_text('customer_response_hours') ~ " || ' (target " ~ var('health_customer_response_target_hours') ~ ")'
-            when team_response_hours is not null
-                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || ' hours on average (target "
-                    ~ var('health_team_response_target_hours') ~ ")'
-            else 'the customer replies in ' || " ~ number_text('customer_response_hours') ~ " || ' hours on average (target "
-                ~ var('health_customer_response_target_hours') ~ ")'
-        end",
-    'breadth': "cast(external_people as " ~ dbt.type_string() ~ ") || case when external_people = 1
-            then ' customer person' else ' customer people' end || ' engaged in the last "
-        ~ signal_days ~ " days (target " ~ var('health_breadth_target_people') ~ ")'",
-} %}
-
-ranked as (
+trended as (
     select
         *,
-        {#- A signal's place among the costliest: ties go to the signal listed first. Signals
-            without data never place. -#}
-        {%- for signal in signals %}
-        case when cost_{{ signal }} is not null then 1
-            {%- for other in signals if other != signal %}
-            + case when cost_{{ other }} {{ '>=' if signals.index(other) < signals.index(signal) else '>' }} cost_{{ signal }} then 1 else 0 end
-            {%- endfor %}
-        end as place_{{ signal }},
-        {%- endfor %}
-        {%- for signal in signals %}
-        {{ reason_texts[signal] }} as reason_{{ signal }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from scored
-),
-
-explained as (
-    select
-        ranked.*,
+        -- The score health_trend_days earlier. int_health_figures has a row for every day, so
+        -- that is the row as many rows back (checked, so that a gap would give no trend).
         case
-            when not has_enough_history then
-                case
-                    when two_way_activities = 0 then 'no two-way activity with the customer yet'
-                    when two_way_activities = 1 then 'only 1 two-way activity with the customer so far'
-                    else 'only ' || cast(two_way_activities as {{ dbt.type_string() }})
-                        || ' two-way activities with the customer so far'
-                end
-                || ' ({{ var("health_min_two_way_activities") }} needed for a score)'
-            else
-                {%- for place in [1, 2, 3] %}
-                {{ "|| coalesce('; ' || " if not loop.first }}case
-                    {%- for signal in signals %}
-                    when place_{{ signal }} = {{ place }}{{ ' and cost_' ~ signal ~ ' > 0' if place == 3 }} then reason_{{ signal }}
-                    {%- endfor %}
-                end{{ ", '')" if not loop.first }}
-                {%- endfor %}
-        end as reasons
-    from ranked
+            when lag(as_of_date, {{ var('health_trend_days') }}) over by_day
+                = {{ dbt.dateadd('day', -1 * var('health_trend_days'), 'as_of_date') }}
+                then lag(health_score, {{ var('health_trend_days') }}) over by_day
+        end as earlier_health_score
+    from scored
+    window by_day as (partition by record_type, record_id order by as_of_date)
 )
 
 select
-    explained.record_type,
-    explained.record_id,
-    explained.as_of_date,
-    explained.health_score,
+    record_type,
+    record_id,
+    as_of_date,
+    health_score,
     case
-        when explained.health_score is null then 'Not enough info'
-        when explained.health_score >= {{ thresholds['good'] }} then 'Good'
-        when explained.health_score >= {{ thresholds['fair'] }} then 'Fair'
+        when health_score is null then 'Not enough info'
+        when health_score >= {{ thresholds['good'] }} then 'Good'
+        when health_score >= {{ thresholds['fair'] }} then 'Fair'
         else 'Poor'
     end as health_status,
     case
-        when explained.health_score is null or earlier.health_score is null then 'Not enough info'
-        when explained.health_score - earlier.health_score >= {{ var('health_trend_step') }} then 'Improving'
-        when explained.health_score - earlier.health_score <= -{{ var('health_trend_step') }} then 'Declining'
+        when health_score is null or earlier_health_score is null then 'Not enough info'
+        when health_score - earlier_health_score >= {{ var('health_trend_step') }} then 'Improving'
+        when health_score - earlier_health_score <= -{{ var('health_trend_step') }} then 'Declining'
         else 'Steady'
     end as health_trend,
-    earlier.health_score as earlier_health_score,
+    earlier_health_score,
     {%- for signal in signals %}
-    cast(explained.signal_{{ signal }} as {{ type_double() }}) as signal_{{ signal }},
+    cast(signal_{{ signal }} as {{ type_double() }}) as signal_{{ signal }},
     {%- endfor %}
-    explained.reasons,
-    explained.has_enough_history,
-    cast(explained.two_way_activities as {{ dbt.type_bigint() }}) as two_way_activities
-from explained
-left join scored as earlier
-    on
-        explained.record_type = earlier.record_type
-        and explained.record_id = earlier.record_id
-        and earlier.as_of_date = {{ dbt.dateadd('day', -1 * var('health_trend_days'), 'explained.as_of_date') }}
-where explained.as_of_date > {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}
+    has_enough_history,
+    cast(two_way_activities as {{ dbt.type_bigint() }}) as two_way_activities,
+    cast(days_since_two_way as integer) as days_since_two_way,
+    touches as weighted_touches,
+    customer_response_rate,
+    customer_initiated_share,
+    cast(team_response_hours as {{ type_double() }}) as team_response_hours,
+    cast(customer_response_hours as {{ type_double() }}) as customer_response_hours,
+    cast(external_people as {{ dbt.type_bigint() }}) as customer_people
+from trended
+where as_of_date > {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}

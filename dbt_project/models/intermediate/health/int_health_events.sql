@@ -77,7 +77,8 @@ external_people_spans as (
     from external_people
 ),
 
-{#- Each delta: (figure, day column or expression, value), for activities, emails or people. -#}
+{#- Every event adds to its figures on one day and takes back what it added on another: one row per
+    event and edge, `edge` saying which. Columns not listed for an edge are 0. -#}
 {%- set touch_weight -%}
     case activity_type
     {%- for activity_type, weight in var('health_activity_weights').items() %}
@@ -86,33 +87,48 @@ external_people_spans as (
         else 0
     end
 {%- endset %}
-{%- set deltas = {
+{%- set team_email = "case when side = 'team' then 1 else 0 end" %}
+{%- set answered = "case when side = 'team' and response_id is not null then 1 else 0 end" %}
+{%- set their_seconds = "case when side = 'team' and response_id is not null then response_seconds else 0 end" %}
+{%- set team_answered = "case when side = 'customer' and response_id is not null then 1 else 0 end" %}
+{%- set our_seconds = "case when side = 'customer' and response_id is not null then response_seconds else 0 end" %}
+{%- set sources = {
     'record_activities': [
-        ('two_way_activities', 'activity_day', 'case when is_two_way then 1 else 0 end'),
-        ('touches', 'activity_day', touch_weight),
-        ('touches', dbt.dateadd('day', var('health_frequency_days'), 'activity_day'), '-(' ~ touch_weight ~ ')'),
-        ('customer_initiated', 'activity_day', "case when initiated_by = 'customer' then 1 else 0 end"),
-        ('customer_initiated', dbt.dateadd('day', signal_days, 'activity_day'), "case when initiated_by = 'customer' then -1 else 0 end"),
-        ('team_initiated', 'activity_day', "case when initiated_by = 'team' then 1 else 0 end"),
-        ('team_initiated', dbt.dateadd('day', signal_days, 'activity_day'), "case when initiated_by = 'team' then -1 else 0 end"),
+        ('activity_day', {
+            'two_way_activities': 'case when is_two_way then 1 else 0 end',
+            'touches': touch_weight,
+            'customer_initiated': "case when initiated_by = 'customer' then 1 else 0 end",
+            'team_initiated': "case when initiated_by = 'team' then 1 else 0 end",
+            'last_two_way_day': 'case when is_two_way then activity_day end',
+        }),
+        (dbt.dateadd('day', var('health_frequency_days'), 'activity_day'), {
+            'touches': '-(' ~ touch_weight ~ ')',
+        }),
+        (dbt.dateadd('day', signal_days, 'activity_day'), {
+            'customer_initiated': "case when initiated_by = 'customer' then -1 else 0 end",
+            'team_initiated': "case when initiated_by = 'team' then -1 else 0 end",
+        }),
     ],
     'record_emails': [
-        ('emails_closed', 'closed_day', "case when side = 'team' then 1 else 0 end"),
-        ('emails_closed', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' then -1 else 0 end"),
-        ('emails_answered', 'closed_day', "case when side = 'team' and response_id is not null then 1 else 0 end"),
-        ('emails_answered', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' and response_id is not null then -1 else 0 end"),
-        ('customer_responses', 'response_day', "case when side = 'team' and response_id is not null then 1 else 0 end"),
-        ('customer_responses', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' and response_id is not null then -1 else 0 end"),
-        ('customer_response_seconds', 'response_day', "case when side = 'team' then response_seconds else 0 end"),
-        ('customer_response_seconds', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'team' then -response_seconds else 0 end"),
-        ('team_responses', 'response_day', "case when side = 'customer' and response_id is not null then 1 else 0 end"),
-        ('team_responses', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'customer' and response_id is not null then -1 else 0 end"),
-        ('team_response_seconds', 'response_day', "case when side = 'customer' then response_seconds else 0 end"),
-        ('team_response_seconds', dbt.dateadd('day', signal_days, 'sent_day'), "case when side = 'customer' then -response_seconds else 0 end"),
+        ('closed_day', {'emails_closed': team_email, 'emails_answered': answered}),
+        ('response_day', {
+            'customer_responses': answered,
+            'customer_response_seconds': their_seconds,
+            'team_responses': team_answered,
+            'team_response_seconds': our_seconds,
+        }),
+        (dbt.dateadd('day', signal_days, 'sent_day'), {
+            'emails_closed': '-' ~ team_email,
+            'emails_answered': '-' ~ answered,
+            'customer_responses': '-' ~ answered,
+            'customer_response_seconds': '-' ~ their_seconds,
+            'team_responses': '-' ~ team_answered,
+            'team_response_seconds': '-' ~ our_seconds,
+        }),
     ],
     'external_people_spans': [
-        ('external_people', 'activity_day', '1'),
-        ('external_people', 'until_day', '-1'),
+        ('activity_day', {'external_people': '1'}),
+        ('until_day', {'external_people': '-1'}),
     ],
 } %}
 {%- set figures = [
@@ -122,11 +138,7 @@ external_people_spans as (
 ] %}
 
 deltas as (
-    {%- set flat = [] %}
-    {%- for relation, relation_deltas in deltas.items() %}
-    {%- for figure, day, value in relation_deltas %}{% do flat.append((relation, figure, day, value)) %}{% endfor %}
-    {%- endfor %}
-    {%- for relation, figure, day, value in flat %}
+    {%- for relation, edges in sources.items() %}
     {%- if not loop.first %}
 
     union all
@@ -134,16 +146,26 @@ deltas as (
     select
         record_type,
         record_id,
-        cast({{ day }} as date) as event_day,
-        {%- for name in figures %}
-        {{ value if name == figure else 0 }} as {{ name }},
+        cast(case edges.edge
+            {%- for day, _ in edges %}
+            when {{ loop.index }} then {{ day }}
+            {%- endfor %}
+        end as date) as event_day,
+        {%- for name in figures + ['last_two_way_day'] %}
+        {%- set otherwise = 'cast(null as date)' if name == 'last_two_way_day' else '0' %}
+        {%- set ns = namespace(cases='') %}
+        {%- for _, values in edges %}{% if name in values %}
+            {%- set ns.cases = ns.cases ~ ' when ' ~ loop.index ~ ' then ' ~ values[name] %}
+        {%- endif %}{% endfor %}
+        {{ 'case edges.edge' ~ ns.cases ~ ' else ' ~ otherwise ~ ' end' if ns.cases else otherwise }}
+            as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
-        {{ "case when is_two_way then activity_day end" if figure == 'two_way_activities' else 'cast(null as date)' }}
-            as last_two_way_day
     from {{ relation }}
-    {%- if figure.endswith('_seconds') or figure.endswith('_responses') or figure == 'emails_answered' %}
-    where response_id is not null
-    {%- endif %}
+    cross join (
+        {%- for _ in edges %}
+        select {{ loop.index }} as edge{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    ) as edges
     {%- endfor %}
 )
 
