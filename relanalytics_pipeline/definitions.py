@@ -3,6 +3,7 @@
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
+from relanalytics_pipeline.defs.quality.checks import marts_great_expectations
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
@@ -18,6 +19,7 @@ executor = dg.multiprocess_executor.configured(
 
 defs = dg.Definitions(
     assets=[crm_landing, relanalytics_dbt],
+    asset_checks=[marts_great_expectations],
     jobs=[everything_job],
     schedules=[nightly],
     resources={"dbt": dbt_resource(dbt_project)},
