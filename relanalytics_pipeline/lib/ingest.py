@@ -392,6 +392,13 @@ def _forget(connection, entity: Entity, source_file: str) -> None:
 
 def _read(path: Path, entity: Entity) -> RawFile:
     raw = read_landing_file(path)
+    if raw.table.column_names == [ROW_NUMBER]:  # JSON lines without one readable record
+        if not raw.rejected:
+            raise UnreadableFile("file holds no records")
+        # Every line was rejected on its own: those rejections are the file's whole story, not
+        # a missing column. Empty columns let the file take the usual path.
+        empty = pa.array([], type=pa.string())
+        raw.table = pa.table({**{c: empty for c in entity.required}, ROW_NUMBER: raw.table[0]})
     missing = [c for c in entity.required if c not in raw.table.column_names]
     if missing:
         raise UnreadableFile(f"file lacks required column(s): {', '.join(missing)}")
