@@ -257,7 +257,11 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
         for e in (r.event_log_entry.dagster_event.event_specific_data for r in check_events)
     }
     # Every dbt test, every great-expectations suite and the freshness check ran and passed.
-    suites = {(f"{s.layer}/{s.table}", "great_expectations") for s in quality_suites()}
+    suites = {
+        (f"{s.layer}/{s.table}", "great_expectations")
+        for layer in ("crm", "marts")
+        for s in quality_suites(layer)
+    }
     assert {name for _, name in outcomes} - {"great_expectations"} == dbt_data_tests() | {
         "activities_fresh"
     }
