@@ -3,6 +3,7 @@
 relanalytics generate --activities N --out DIR --seed S   a synthetic CRM landing folder
 relanalytics demo                                         everything, end to end, locally
 relanalytics dev                                          the Dagster UI on a kept instance
+relanalytics data-docs [--out DIR]                        great-expectations' HTML data docs
 """
 
 from __future__ import annotations
@@ -108,6 +109,26 @@ def dev(args: argparse.Namespace) -> int:
     os.execve(command[0], command, environ)  # the UI owns the terminal and its signals from here
 
 
+def data_docs(args: argparse.Namespace) -> int:
+    """Every suite's page, and the warehouse's latest ingest and marts validated against them."""
+    from relanalytics_pipeline.lib.quality import build_data_docs, latest_frames
+    from relanalytics_pipeline.lib.warehouse import connect
+
+    settings = Settings.from_env()
+    out = Path(args.out).resolve() if args.out else settings.home / "data-docs"
+    frames = {}
+    if settings.warehouse.exists():
+        with connect(settings.warehouse, read_only=True) as connection:
+            frames = latest_frames(connection)
+    else:
+        print(f"No warehouse at {settings.warehouse}: the docs show the suites only.")
+    index, outcomes = build_data_docs(out, frames)
+    for outcome in outcomes.values():
+        print(outcome.summary())
+    print(f"Data docs: {index}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relanalytics", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ui = commands.add_parser("dev", help="start the Dagster UI (extra arguments go to dagster dev)")
     ui.set_defaults(handler=dev)
+
+    docs = commands.add_parser("data-docs", help="build great-expectations' HTML data docs")
+    docs.add_argument("--out", help="folder to write (default: $RELANALYTICS_HOME/data-docs)")
+    docs.set_defaults(handler=data_docs)
 
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "dev":

@@ -22,6 +22,10 @@ ENV_WAREHOUSE = "RELANALYTICS_WAREHOUSE"
 ENV_AS_OF = "RELANALYTICS_AS_OF"
 ENV_ORG_DOMAINS = "RELANALYTICS_ORG_DOMAINS"
 ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
+ENV_MAX_ACTIVITY_AGE = "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS"
+# The freshness check warns when the newest activity is older than this at the end of the as-of
+# day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
+DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # DuckDB spills to disk beyond this; 4 GB keeps 10M activities well inside a 24 GiB machine that
 # also runs Dagster and dbt.
 DEFAULT_MEMORY_LIMIT = "4GB"
@@ -44,6 +48,16 @@ def parse_as_of(text: str) -> dt.date:
         raise ValueError(f"{ENV_AS_OF} must be a date as YYYY-MM-DD, got {text!r}") from error
 
 
+def parse_hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not hours > 0:
+        raise ValueError(f"{ENV_MAX_ACTIVITY_AGE} must be a positive number of hours, got {text!r}")
+    return hours
+
+
 def parse_domains(text: str) -> tuple[str, ...]:
     """`"Example.com, @corp.example"` -> `("example.com", "corp.example")`."""
     parts = (part.strip().lower().lstrip("@") for part in text.split(","))
@@ -58,6 +72,7 @@ class Settings:
     as_of: dt.date
     org_domains: tuple[str, ...]
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    max_activity_age_hours: float = DEFAULT_MAX_ACTIVITY_AGE_HOURS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +81,7 @@ class Settings:
         landing = env.get(ENV_LANDING_DIR)
         warehouse = env.get(ENV_WAREHOUSE)
         as_of = env.get(ENV_AS_OF)
+        max_age = env.get(ENV_MAX_ACTIVITY_AGE)
         return cls(
             home=home,
             landing_dir=Path(landing).expanduser().resolve() if landing else None,
@@ -75,6 +91,9 @@ class Settings:
             as_of=parse_as_of(as_of) if as_of else default_as_of(),
             org_domains=parse_domains(env.get(ENV_ORG_DOMAINS, "")),
             memory_limit=env.get(ENV_MEMORY_LIMIT) or DEFAULT_MEMORY_LIMIT,
+            max_activity_age_hours=(
+                parse_hours(max_age) if max_age else DEFAULT_MAX_ACTIVITY_AGE_HOURS
+            ),
         )
 
     @property
@@ -99,6 +118,7 @@ class Settings:
             ENV_AS_OF: self.as_of.isoformat(),
             ENV_ORG_DOMAINS: ",".join(self.org_domains),
             ENV_MEMORY_LIMIT: self.memory_limit,
+            ENV_MAX_ACTIVITY_AGE: str(self.max_activity_age_hours),
         }
 
 

@@ -52,6 +52,6 @@ def dbt_data_tests() -> set[str]:
     return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
 
 
-def query(warehouse: Path, sql: str) -> list[tuple]:
+def query(warehouse: Path, sql: str, parameters: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
+        return connection.execute(sql, parameters).fetchall()

@@ -16,6 +16,7 @@ import pytest
 from conftest import dbt_data_tests, query
 
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
+from relanalytics_pipeline.lib.quality import suites as quality_suites
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
 AS_OF = "2026-03-31"
@@ -251,8 +252,21 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
     assert (users["files_quarantined"], users["rows_conflicting"]) == (1, 1)
     # 20 versions of 18 activities: e3 and e8 have two each; e1's second arrival merged.
     assert (activities["versions_in_table"], users["versions_in_table"]) == (20, 2)
-    outcomes = [r.event_log_entry.dagster_event.event_specific_data.passed for r in check_events]
-    assert len(outcomes) == len(dbt_data_tests()) and all(outcomes)
+    outcomes = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in (r.event_log_entry.dagster_event.event_specific_data for r in check_events)
+    }
+    # Every dbt test, every great-expectations suite and the freshness check ran and passed.
+    suites = {
+        (f"{s.layer}/{s.table}", "great_expectations")
+        for layer in ("crm", "marts")
+        for s in quality_suites(layer)
+    }
+    assert {name for _, name in outcomes} - {"great_expectations"} == dbt_data_tests() | {
+        "activities_fresh"
+    }
+    assert suites <= outcomes.keys() and all(outcomes.values())
+    assert len(outcomes) == len(dbt_data_tests()) + len(suites) + 1
     reasons = query(tmp_path / "home" / "warehouse.duckdb",
                     "SELECT entity, reason FROM quarantine.rejected_rows ORDER BY entity")  # fmt: skip
     assert reasons[0] == ("activities", "occurred_at '31/03/2026' is not an ISO-8601 timestamp")

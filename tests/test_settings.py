@@ -50,6 +50,17 @@ def test_variables_are_read_and_resolved(tmp_path, monkeypatch):
     )
 
 
+def test_the_freshness_age_is_read_and_checked():
+    assert Settings.from_env({}).max_activity_age_hours == 72.0
+    assert (
+        Settings.from_env({"RELANALYTICS_MAX_ACTIVITY_AGE_HOURS": "36.5"}).max_activity_age_hours
+        == 36.5
+    )
+    for wrong in ("0", "-3", "two days", "nan"):
+        with pytest.raises(ValueError, match="must be a positive number of hours"):
+            Settings.from_env({"RELANALYTICS_MAX_ACTIVITY_AGE_HOURS": wrong})
+
+
 def test_a_malformed_as_of_is_a_clear_error():
     with pytest.raises(ValueError, match="RELANALYTICS_AS_OF must be a date as YYYY-MM-DD"):
         Settings.from_env({"RELANALYTICS_AS_OF": "31/03/2026"})

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Timestamps and dates outside these years are quarantined: 0001-01-01 and 9999-12-31 are how some
+# CRMs write "no date", and a modified_at in 9999 would win every later version.
+PLAUSIBLE_DATES = ("1900-01-01", "2099-12-31")
+# An actual duration beyond a week (10,080 minutes) is a data error, and would swamp time invested.
+MAX_DURATION_MINUTES = 7 * 24 * 60
+
 
 @dataclass(frozen=True)
 class Column:
@@ -15,6 +21,8 @@ class Column:
     kind: str  # text | timestamp | date | bool | decimal | integer | double | enum
     values: tuple[str, ...] = ()  # accepted values of an enum
     not_null: bool = False  # a row without a value is quarantined
+    # (lowest, highest) accepted value of a number; timestamps and dates take PLAUSIBLE_DATES.
+    bounds: tuple[float, float | None] | None = None
 
     @property
     def sql_type(self) -> str:
@@ -28,6 +36,12 @@ class Column:
             "integer": "BIGINT",
             "double": "DOUBLE",
         }[self.kind]
+
+    @property
+    def accepted_range(self) -> tuple[object, object] | None:
+        if self.kind in ("timestamp", "date"):
+            return PLAUSIBLE_DATES
+        return self.bounds
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("name", "text"),
                 Column("industry", "text"),
                 Column("annual_revenue", "decimal"),
-                Column("employees", "integer"),
+                Column("employees", "integer", bounds=(0, None)),
                 Column("country", "text"),
                 _id("parent_account_id"),
                 _id("owner_id"),
@@ -174,7 +188,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("occurred_at", "timestamp"),
                 Column("scheduled_start", "timestamp"),
                 Column("scheduled_end", "timestamp"),
-                Column("duration_minutes", "double"),
+                Column("duration_minutes", "double", bounds=(0, MAX_DURATION_MINUTES)),
                 Column("conversation_id", "text"),
                 Column("message_id", "text"),
                 Column("in_reply_to", "text"),

@@ -210,7 +210,25 @@ def _problem(column: Column, raw: str, typed: str) -> list[str]:
             f"{_sql_string(column.name + ' ')} || {shown} || "
             f"{_sql_string(' ' + _EXPECTED[column.kind])} END"
         )
+    if column.accepted_range:
+        problems.append(_out_of_range(column, shown, typed))
     return problems
+
+
+def _out_of_range(column: Column, shown: str, typed: str) -> str:
+    low, high = column.accepted_range
+    if column.kind in ("timestamp", "date"):
+        # Whole days: the last day of the range counts until its end.
+        value = f"CAST({typed} AS DATE)"
+        low_sql, high_sql = f"DATE {_sql_string(low)}", f"DATE {_sql_string(high)}"
+    else:
+        value, low_sql, high_sql = typed, repr(low), repr(high)
+    tests = [f"{value} < {low_sql}"] + ([f"{value} > {high_sql}"] if high is not None else [])
+    expected = f"between {low} and {high}" if high is not None else f"at least {low}"
+    return (
+        f"CASE WHEN {' OR '.join(tests)} THEN {_sql_string(column.name + ' ')} || {shown} || "
+        f"{_sql_string(' is not ' + expected)} END"
+    )
 
 
 def _checked_select(entity: Entity, schema: pa.Schema) -> str:
@@ -374,6 +392,13 @@ def _forget(connection, entity: Entity, source_file: str) -> None:
 
 def _read(path: Path, entity: Entity) -> RawFile:
     raw = read_landing_file(path)
+    if raw.table.column_names == [ROW_NUMBER]:  # JSON lines without one readable record
+        if not raw.rejected:
+            raise UnreadableFile("file holds no records")
+        # Every line was rejected on its own: those rejections are the file's whole story, not
+        # a missing column. Empty columns let the file take the usual path.
+        empty = pa.array([], type=pa.string())
+        raw.table = pa.table({**{c: empty for c in entity.required}, ROW_NUMBER: raw.table[0]})
     missing = [c for c in entity.required if c not in raw.table.column_names]
     if missing:
         raise UnreadableFile(f"file lacks required column(s): {', '.join(missing)}")

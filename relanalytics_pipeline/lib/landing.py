@@ -117,9 +117,14 @@ def _with_row_numbers(columns: dict[str, list], row_numbers: list[int]) -> pa.Ta
     return pa.table(arrays)
 
 
+# The csv module's default limit, 128 KiB a field, failed a whole file for one long email body.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
 def _read_csv(path: Path) -> RawFile:
     # The csv module rather than Arrow's reader: it keeps a ragged row as one quarantined record
     # instead of failing the file, and numbers records even when quoted fields span lines.
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)

@@ -8,6 +8,7 @@ Dagster step spends importing the definitions.
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
@@ -63,14 +64,17 @@ def _metadata(report: EntityReport) -> dict:
 @dg.multi_asset(
     name="crm_landing",
     specs=[_spec(name) for name in LOAD_ORDER],
+    check_specs=ingest_check_specs(),
     can_subset=True,
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )
 def crm_landing(context: dg.AssetExecutionContext):
-    """Load new and changed landing files of the selected entities into `crm.<entity>`."""
+    """Load new and changed landing files of the selected entities into `crm.<entity>`, then check
+    the rows this run loaded against their great-expectations suites."""
     settings = Settings.from_env()
-    landing = ensure_landing(settings, as_of_for_run(context.run.tags, settings), context.log)
+    as_of = as_of_for_run(context.run.tags, settings)
+    landing = ensure_landing(settings, as_of, context.log)
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
@@ -85,3 +89,4 @@ def crm_landing(context: dg.AssetExecutionContext):
                     "(see quarantine.rejected_rows)"
                 )
         yield dg.MaterializeResult(asset_key=key, metadata=_metadata(report))
+    yield from ingest_check_results(context, settings, as_of)

@@ -1,0 +1,147 @@
+"""Data quality as Dagster asset checks: the great-expectations suites and activity freshness.
+
+- Ingest: every `crm/<entity>` is checked, inside the ingest step, against the rows this run
+  loaded (not the whole history). Not blocking: what the ingest could not map is already in the
+  quarantine, and these checks flag what slipped through. Inside the step rather than a step of
+  their own because every Dagster step is a new process that imports the definitions (~5 s), and
+  great-expectations costs ~6 s more.
+- Freshness: a warning on `crm/activities` when the newest activity is older than
+  RELANALYTICS_MAX_ACTIVITY_AGE_HOURS at the end of the as-of day.
+- Marts: one step after dbt validates every BI mart that has a suite
+  (`expectations/marts/<mart>.json` names the mart). Blocking: a failed mart check fails that
+  step, so nothing downstream of it (charts, models, publication) runs on bad data. One step
+  for all marts (one import of great-expectations, not one per mart) means that one bad mart
+  also holds back what depends only on the others.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from relanalytics_pipeline.lib.quality import (
+    SAMPLE_ROWS,
+    Outcome,
+    Suite,
+    activity_freshness,
+    failures_table,
+    read_mart,
+    suites,
+    validate,
+    validate_new_rows,
+)
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.settings import Settings
+
+SUITE_CHECK = "great_expectations"
+FRESHNESS_CHECK = "activities_fresh"
+ACTIVITIES = dg.AssetKey(["crm", "activities"])
+
+
+def _key(suite: Suite) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(dg.AssetKey([suite.layer, suite.table]), SUITE_CHECK)
+
+
+def _spec(suite: Suite, blocking: bool) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        SUITE_CHECK,
+        asset=[suite.layer, suite.table],
+        description=f"{suite.description} Suite: expectations/{suite.layer}/{suite.table}.json.",
+        blocking=blocking,
+    )
+
+
+def suite_result(suite: Suite, outcome: Outcome, **metadata) -> dg.AssetCheckResult:
+    """A suite's outcome as the UI shows it: counts, and per failed expectation its unexpected
+    rows and a sample of the offending rows."""
+    return dg.AssetCheckResult(
+        asset_key=_key(suite).asset_key,
+        check_name=SUITE_CHECK,
+        passed=outcome.passed,
+        description=outcome.summary(),
+        metadata={
+            **metadata,
+            "rows_validated": outcome.rows,
+            "expectations": outcome.expectations,
+            "failed_expectations": len(outcome.failures),
+            "unexpected_rows": outcome.unexpected_rows,
+            "failures": dg.MetadataValue.md(failures_table(outcome)),
+            f"offending_rows_sample (up to {SAMPLE_ROWS} per expectation)": dg.MetadataValue.json(
+                {f.expectation: f.sample or f.observed for f in outcome.failures}
+            ),
+        },
+    )
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+def ingest_check_specs() -> list[dg.AssetCheckSpec]:
+    specs = [_spec(suite, blocking=False) for suite in suites("crm")]
+    specs.append(
+        dg.AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=ACTIVITIES,
+            description=(
+                "Warns when the newest activity (latest modified_at) is older than "
+                "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS (default 72) at the end of the as-of day."
+            ),
+        )
+    )
+    return specs
+
+
+def ingest_check_results(
+    context: dg.AssetExecutionContext, settings: Settings, as_of
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected ingest checks, on the rows this run loaded. Call after the loads."""
+    selected = context.selected_asset_check_keys
+    wanted = [s for s in suites("crm") if _key(s) in selected]
+    fresh_wanted = dg.AssetCheckKey(ACTIVITIES, FRESHNESS_CHECK) in selected
+    run_id = context.run.run_id
+    with connect(settings.warehouse, read_only=True) as connection:
+        for suite in wanted:
+            yield suite_result(suite, validate_new_rows(connection, suite, run_id), run_id=run_id)
+        freshness = (
+            activity_freshness(connection, as_of, settings.max_activity_age_hours)
+            if fresh_wanted
+            else None
+        )
+    if freshness is not None:
+        yield dg.AssetCheckResult(
+            asset_key=ACTIVITIES,
+            check_name=FRESHNESS_CHECK,
+            passed=freshness.fresh,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=freshness.sentence(),
+            metadata={
+                "newest_modified_at": str(freshness.newest),
+                "age_hours": freshness.age_hours,
+                "max_age_hours": freshness.max_age_hours,
+                "as_of": freshness.as_of.isoformat(),
+            },
+        )
+
+
+# --- marts ----------------------------------------------------------------------------------
+
+
+@dg.multi_asset_check(
+    name="marts_great_expectations",
+    specs=[_spec(suite, blocking=True) for suite in suites("marts")],
+    can_subset=True,
+    # It only reads, but DuckDB refuses a writer while another process holds even a read-only
+    # connection: it takes its turn with the warehouse's writers.
+    pool=WAREHOUSE_POOL,
+    op_tags=WAREHOUSE_TAG,
+)
+def marts_great_expectations(context: dg.AssetCheckExecutionContext):
+    """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
+    wanted = [s for s in suites("marts") if _key(s) in context.selected_asset_check_keys]
+    with connect(Settings.from_env().warehouse, read_only=True) as connection:
+        frames = {suite: read_mart(connection, suite) for suite in wanted}
+    outcomes = validate(frames, run_name=context.run.run_id)
+    for suite in wanted:
+        outcome = outcomes[suite.name]
+        if not outcome.passed:
+            context.log.error(outcome.summary())
+        yield suite_result(suite, outcome)

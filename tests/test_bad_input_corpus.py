@@ -1,0 +1,341 @@
+"""A corpus of difficult landing files: each ends in the quarantine with a reason naming the
+column and the problem, or loaded with the right values; never a crash, never a silent drop.
+
+Every case is one file with ids of its own, all ingested together by one real ingest into one
+DuckDB warehouse (activities first, as the pipeline does). Expected counts and values were
+worked out by hand from each file's text.
+"""
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import query
+
+from relanalytics_pipeline.lib.canonical import LOAD_ORDER
+from relanalytics_pipeline.lib.ingest import ingest_entity
+
+T = dt.datetime
+M = "2026-03-01T10:00:00Z"  # a modified_at that is fine
+ACT = "activity_id,activity_type,status,subject,duration_minutes,occurred_at,modified_at,is_deleted"
+INJECTION = "'; DROP TABLE crm.activities; --"
+
+
+@dataclass
+class Case:
+    kind: str
+    file: str  # <entity>/<name>
+    content: bytes
+    # (rows read, loaded, duplicate, quarantined) of the file; None: the whole file quarantined
+    counts: tuple[int, int, int, int] | None
+    reasons: list[tuple[int | None, str]] = field(default_factory=list)  # quarantine rows
+    sql: str = ""  # a query over what loaded ...
+    rows: list[tuple] = field(default_factory=list)  # ... and its expected rows
+
+
+def csv_text(header: str, *lines: str, newline: str = "\n") -> bytes:
+    return newline.join([header, *lines, ""]).encode()
+
+
+def parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def jsonl(*records) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
+
+
+def activities(where: str, columns: str = "activity_id, subject") -> str:
+    return f"SELECT {columns} FROM crm.activities WHERE {where} ORDER BY ALL"
+
+
+HUGE = "x" * 1_000_000  # a 1 MB subject: more than the csv module's default field limit (128 KiB)
+GOOD_PARQUET = pa.table(
+    {
+        "activity_id": ["pq1"],
+        "activity_type": ["email"],
+        "status": ["completed"],
+        "modified_at": pa.array([T(2026, 3, 1, 10)], type=pa.timestamp("us", tz="UTC")),
+    }
+)
+
+CASES = [
+    # --- keys
+    Case("missing key", "activities/missing_key.csv",
+         csv_text(ACT, f",email,completed,no key,,,{M},", f"mk1,email,completed,ok,,,{M},"),
+         (2, 1, 0, 1), [(1, "activity_id is missing")], activities("activity_id = 'mk1'"), [("mk1", "ok")]),
+    Case("whitespace-only and empty-string keys", "activities/blank_keys.jsonl",
+         jsonl({"activity_id": "   ", "activity_type": "task", "status": "open", "modified_at": M},
+               {"activity_id": "", "activity_type": "task", "status": "open", "modified_at": M}),
+         (2, 0, 0, 2), [(1, "activity_id is missing"), (2, "activity_id is missing")]),
+    Case("keys with spaces around them are trimmed", "activities/padded_key.csv",
+         csv_text(ACT, f"  pad1  ,email,completed,padded,,,{M},"),
+         (1, 1, 0, 0), [], activities("activity_id LIKE '%pad1%'"), [("pad1", "padded")]),
+    # --- timestamps
+    Case("unparseable timestamps", "activities/unparseable_ts.csv",
+         csv_text(ACT, f"ut1,email,completed,s,,yesterday,{M},", f"ut2,email,completed,s,,31/03/2026,{M},",
+                  "ut3,email,completed,s,,,1711900000,"),
+         (3, 0, 0, 3), [(1, "occurred_at 'yesterday' is not an ISO-8601 timestamp"),
+                        (2, "occurred_at '31/03/2026' is not an ISO-8601 timestamp"),
+                        (3, "modified_at '1711900000' is not an ISO-8601 timestamp")]),
+    Case("impossible timestamps", "activities/impossible_ts.csv",
+         csv_text(ACT, f"it1,email,completed,s,,2026-02-30T10:00:00Z,{M},",
+                  f"it2,email,completed,s,,2026-03-01T25:00:00Z,{M},", f"it3,email,completed,s,,2026-13-01,{M},"),
+         (3, 0, 0, 3), [(1, "occurred_at '2026-02-30T10:00:00Z' is not an ISO-8601 timestamp"),
+                        (2, "occurred_at '2026-03-01T25:00:00Z' is not an ISO-8601 timestamp"),
+                        (3, "occurred_at '2026-13-01' is not an ISO-8601 timestamp")]),
+    Case("year 0001 and 9999 timestamps", "activities/far_years.csv",
+         csv_text(ACT, f"fy1,email,completed,s,,0001-01-01T00:00:00,{M},", "fy2,email,completed,s,,,9999-12-31T23:59:59Z,",
+                  f"fy3,email,completed,s,,2099-12-31T23:59:59Z,{M},"),
+         (3, 1, 0, 2), [(1, "occurred_at '0001-01-01T00:00:00' is not between 1900-01-01 and 2099-12-31"),
+                        (2, "modified_at '9999-12-31T23:59:59Z' is not between 1900-01-01 and 2099-12-31")],
+         activities("activity_id LIKE 'fy%'", "activity_id, occurred_at"), [("fy3", T(2099, 12, 31, 23, 59, 59))]),
+    Case("timestamps with offsets are normalised to UTC", "activities/offsets.csv",
+         csv_text(ACT, "of1,email,completed,s,,2026-03-01T10:00:00+05:30,2026-03-01 10:00:00-08:00,",
+                  "of2,email,completed,s,,2026-03-01T10:00:00.123456Z,2026-03-01,"),
+         (2, 2, 0, 0), [], activities("activity_id LIKE 'of%'", "activity_id, occurred_at, modified_at"),
+         [("of1", T(2026, 3, 1, 4, 30), T(2026, 3, 1, 18)), ("of2", T(2026, 3, 1, 10, 0, 0, 123456), T(2026, 3, 1))]),
+    Case("completed activity dated after the as-of date", "activities/future.csv",
+         csv_text(ACT, "fu1,email,completed,s,,2031-06-01T10:00:00Z,2031-06-01T10:00:00Z,"),
+         (1, 1, 0, 0), [], activities("activity_id = 'fu1'", "activity_id, status, occurred_at"),
+         [("fu1", "completed", T(2031, 6, 1, 10))]),
+    # --- enums, numbers, booleans
+    Case("unknown enum values; known ones in any case", "activities/enums.csv",
+         csv_text(ACT, f"en1,fax,completed,s,,,{M},", f"en2,EMAIL,Completed,s,,,{M},", f"en3,email,done,s,,,{M},"),
+         (3, 1, 0, 2), [(1, "activity_type 'fax' is not one of email, appointment, phone_call, task"),
+                        (3, "status 'done' is not one of open, completed, canceled")],
+         activities("activity_id LIKE 'en%'", "activity_id, activity_type, status"), [("en2", "email", "completed")]),
+    Case("negative, absurd and infinite durations", "activities/durations.csv",
+         csv_text(ACT, f"du1,appointment,completed,s,-5,,{M},", f"du2,appointment,completed,s,1000000000,,{M},",
+                  f"du3,phone_call,completed,s,Infinity,,{M},", f"du4,task,completed,s,10080,,{M},",
+                  f"du5,task,completed,s,nan,,{M},"),
+         (5, 2, 0, 3), [(1, "duration_minutes '-5' is not between 0 and 10080"),
+                        (2, "duration_minutes '1000000000' is not between 0 and 10080"),
+                        (3, "duration_minutes 'Infinity' is not between 0 and 10080")],
+         activities("activity_id LIKE 'du%'", "activity_id, duration_minutes"), [("du4", 10080.0), ("du5", None)]),
+    Case("numbers with thousands separators", "accounts/thousands.csv",
+         csv_text("account_id,annual_revenue,employees,modified_at", f'th1,"1,234,567.50",12,{M}',
+                  f'th2,1234567.50,"1,200",{M}', f"th3,1234567.50,-3,{M}", f"th4,1234567.5,1200,{M}"),
+         (4, 1, 0, 3), [(1, "annual_revenue '1,234,567.50' is not a decimal number"),
+                        (2, "employees '1,200' is not a whole number"),
+                        (3, "employees '-3' is not at least 0")],
+         "SELECT account_id, annual_revenue, employees FROM crm.accounts WHERE account_id LIKE 'th%'",
+         [("th4", Decimal("1234567.50"), 1200)]),
+    Case("booleans spelled oddly", "users/booleans.csv",
+         csv_text("user_id,is_active,is_deleted,modified_at", f"bo1,YES, n ,{M}", f"bo2,T,0,{M}",
+                  f"bo3,oui,false,{M}", f"bo4,,,{M}"),
+         (4, 3, 0, 1), [(3, "is_active 'oui' is not a boolean (true/false)")],
+         "SELECT user_id, is_active, is_deleted FROM crm.users WHERE user_id LIKE 'bo%' ORDER BY 1",
+         [("bo1", True, False), ("bo2", True, False), ("bo4", None, False)]),
+    # --- duplicates
+    Case("duplicate keys with the same modified_at, same and different content", "users/dup_same.csv",
+         csv_text("user_id,team,modified_at", f"ds1,East,{M}", f"ds1,East,{M}", f"ds2,East,{M}", f"ds2,West,{M}"),
+         (4, 2, 2, 0), [], "SELECT user_id, team FROM crm.users WHERE user_id LIKE 'ds%' ORDER BY 1",
+         [("ds1", "East"), ("ds2", "West")]),  # the later row of a conflict wins
+    Case("duplicate keys with different modified_at: two versions", "users/dup_versions.csv",
+         csv_text("user_id,team,modified_at", f"dv1,East,{M}", "dv1,West,2026-03-02T10:00:00Z"),
+         (2, 2, 0, 0), [], "SELECT user_id, team, modified_at FROM crm.users WHERE user_id = 'dv1' ORDER BY 3",
+         [("dv1", "East", T(2026, 3, 1, 10)), ("dv1", "West", T(2026, 3, 2, 10))]),
+    # --- whole files
+    Case("truncated Parquet", "activities/truncated.parquet", parquet(GOOD_PARQUET)[:-40], None,
+         [(None, "cannot read parquet file")]),
+    Case("Latin-1 instead of UTF-8", "users/latin1.csv", "user_id,full_name,modified_at\nl1,Jürgen,2026-03-01\n".encode("latin-1"),
+         None, [(None, "file is not UTF-8 text (byte 34: invalid start byte)")]),
+    Case("UTF-16 with its byte order mark", "users/utf16.csv", "user_id,modified_at\nu16,2026-03-01\n".encode("utf-16"),
+         None, [(None, "file is not UTF-8 text (byte 0: invalid start byte)")]),
+    Case("a required column missing", "activities/no_status.csv",
+         csv_text("activity_id,activity_type,modified_at", f"ns1,email,{M}"), None,
+         [(None, "file lacks required column(s): status")]),
+    Case("optional columns missing", "activities/minimal.csv", csv_text("activity_id,activity_type,status,modified_at", f"mi1,task,open,{M}"),
+         (1, 1, 0, 0), [], activities("activity_id = 'mi1'", "activity_id, subject, occurred_at, is_deleted"),
+         [("mi1", None, None, False)]),
+    Case("extra columns are ignored", "activities/extra.csv",
+         csv_text("activity_id,activity_type,status,modified_at,crm_flavour,x", f"ex1,task,open,{M},blue,1"),
+         (1, 1, 0, 0), [], activities("activity_id = 'ex1'", "activity_id, status"), [("ex1", "open")]),
+    Case("duplicated header columns", "users/dup_header.csv", csv_text("user_id,team,team,modified_at", f"dh1,A,B,{M}"),
+         None, [(None, "CSV header repeats a column name: ['user_id', 'team', 'team', 'modified_at']")]),
+    Case("an empty file", "users/empty.csv", b"", None, [(None, "CSV file has no header row")]),
+    Case("a header and no rows", "users/header_only.csv", b"user_id,modified_at\n", (0, 0, 0, 0)),
+    Case("an empty JSON lines file", "users/empty.jsonl", b"\n\n", None, [(None, "file holds no records")]),
+    Case("a Parquet file with no rows", "activities/no_rows.parquet", parquet(GOOD_PARQUET.slice(0, 0)), (0, 0, 0, 0)),
+    Case("an unsupported file type", "users/export.xlsx", b"PK\x03\x04", None,
+         [(None, "unsupported file type '.xlsx': expected one of .csv, .parquet, .jsonl")]),
+    # --- malformed rows
+    Case("malformed JSON lines", "activities/malformed.jsonl",
+         jsonl('{"activity_id": "mj1", "activity_type": "task"', '["not", "an", "object"]', "null",
+               {"activity_id": "mj2", "activity_type": "task", "status": "open", "modified_at": M}),
+         (4, 1, 0, 3), [(1, "line is not valid JSON: Expecting ',' delimiter"), (2, "line is not a JSON object"),
+                        (3, "line is not a JSON object")],
+         activities("activity_id LIKE 'mj%'"), [("mj2", None)]),
+    Case("a JSON lines file without one valid line", "activity_parties/all_malformed.jsonl",
+         jsonl("{oops", "[1, 2]"), (2, 0, 0, 2),
+         [(1, "line is not valid JSON: Expecting property name enclosed in double quotes"),
+          (2, "line is not a JSON object")]),
+    Case("JSON values of other types", "activities/json_types.jsonl",
+         jsonl({"activity_id": 42, "activity_type": "task", "status": "open", "modified_at": M,
+                "subject": {"text": "nested"}, "duration_minutes": 15, "is_deleted": False}),
+         (1, 1, 0, 0), [], activities("activity_id = '42'", "activity_id, subject, duration_minutes"),
+         [("42", '{"text": "nested"}', 15.0)]),
+    Case("a ragged CSV row", "activities/ragged.csv", csv_text(ACT, "rg1,email,completed", f"rg2,email,completed,s,,,{M},"),
+         (2, 1, 0, 1), [(1, "row has 3 fields but the header has 8")]),
+    # --- encodings and text
+    Case("a UTF-8 byte order mark and CRLF line endings", "activities/bom_crlf.csv",
+         "\ufeff".encode() + csv_text(ACT, f"bc1,email,completed,with CRLF,,,{M},", newline="\r\n"),
+         (1, 1, 0, 0), [], activities("activity_id = 'bc1'"), [("bc1", "with CRLF")]),
+    Case("CRLF line endings in JSON lines", "activities/crlf.jsonl",
+         b'{"activity_id": "cj1", "activity_type": "task", "status": "open", "modified_at": "2026-03-01"}\r\n',
+         (1, 1, 0, 0), [], activities("activity_id = 'cj1'", "activity_id, modified_at"), [("cj1", T(2026, 3, 1))]),
+    Case("NUL bytes and a newline inside quoted fields", "activities/nul.csv",
+         csv_text(ACT, f'nu1,email,completed,"a\x00b",,,{M},', f'nu2,email,completed,"two\nlines",,,{M},'),
+         (2, 2, 0, 0), [], activities("activity_id LIKE 'nu%'"), [("nu1", "a\x00b"), ("nu2", "two\nlines")]),
+    Case("a huge field", "activities/huge.csv", csv_text(ACT, f"hg1,email,completed,{HUGE},,,{M},"),
+         (1, 1, 0, 0), [], activities("activity_id = 'hg1'", "activity_id, length(subject)"), [("hg1", 1_000_000)]),
+    Case("unicode and right-to-left text", "activities/unicode.csv",
+         csv_text(ACT, f"ünï-١,email,completed,שלום عليكم 🙂 Ünïcödé,,,{M},"),
+         (1, 1, 0, 0), [], activities("activity_id = 'ünï-١'"), [("ünï-١", "שלום عليكم 🙂 Ünïcödé")]),
+    # --- SQL in values, headers and file names
+    Case("quotes, semicolons and SQL keywords inside ids", "activities/sql_ids.jsonl",
+         jsonl(*({"activity_id": i, "activity_type": "email", "status": "completed", "modified_at": M, "subject": i}
+                 for i in (INJECTION, 'a"b', "x;y", "SELECT * FROM crm.users"))),
+         (4, 4, 0, 0), [], activities("subject = activity_id"),
+         [(i, i) for i in sorted((INJECTION, 'a"b', "x;y", "SELECT * FROM crm.users"))]),
+    Case("SQL in a column name", "users/sql_header.csv",
+         csv_text('user_id,modified_at,"x""); DROP TABLE crm.users; --"', f"sh1,{M},boom"),
+         (1, 1, 0, 0), [], "SELECT user_id FROM crm.users WHERE user_id = 'sh1'", [("sh1",)]),
+    Case("SQL in a file name", f"activities/it's{INJECTION}.csv", csv_text(ACT, f"sf1,email,completed,s,,,{M},"),
+         (1, 1, 0, 0), [], activities("activity_id = 'sf1'", "activity_id, _source_file"),
+         [("sf1", f"activities/it's{INJECTION}.csv")]),
+    # --- parties
+    Case("orphan parties", "activity_parties/orphans.csv",
+         csv_text("activity_id,role,party_type,party_id,address", "nope,to,contact,c1,", "bc1,to,contact,c1,"),
+         (2, 1, 0, 1), [(1, "activity_id 'nope' names no activity")],
+         "SELECT activity_id, party_id FROM crm.activity_parties WHERE activity_id = 'bc1'", [("bc1", "c1")]),
+    Case("parties of an id full of SQL, and of a deleted activity", "activity_parties/special.jsonl",
+         jsonl({"activity_id": INJECTION, "role": "from", "party_type": "user", "party_id": "u1"},
+               {"activity_id": "dl1", "role": "to", "party_type": "unresolved", "address": "x@y.example"},
+               {"activity_id": "dl1", "role": "boss", "party_type": "user", "party_id": "u1"}),
+         (3, 2, 0, 1), [(3, "role 'boss' is not one of from, to, cc, bcc, organizer, required_attendee, "
+                            "optional_attendee, owner")],
+         "SELECT activity_id, role FROM crm.activity_parties WHERE activity_id IN ('dl1', ?) ORDER BY ALL",
+         [(INJECTION, "from"), ("dl1", "to")]),
+    Case("a deleted activity", "activities/deleted.csv", csv_text(ACT, f"dl1,email,completed,gone,,,{M},true"),
+         (1, 1, 0, 0), [], activities("activity_id = 'dl1'", "activity_id, is_deleted"), [("dl1", True)]),
+    # --- Parquet oddities
+    Case("Parquet with ids typed as numbers", "activities/typed_ids.parquet",
+         parquet(pa.table({"activity_id": [7], "activity_type": ["task"], "status": ["open"], "modified_at": [M]})),
+         (1, 1, 0, 0), [], activities("activity_id = '7'", "activity_id, modified_at"), [("7", T(2026, 3, 1, 10))]),
+    Case("Parquet with a nested column", "activities/nested.parquet",
+         parquet(pa.table({"activity_id": ["ne1"], "activity_type": ["task"], "status": ["open"], "modified_at": [M],
+                           "subject": pa.array([{"a": 1}])})),
+         (1, 1, 0, 0), [], activities("activity_id = 'ne1'"), [("ne1", "{'a': 1}")]),
+    Case("Parquet repeating a column name", "users/dup_columns.parquet",
+         parquet(pa.Table.from_arrays([pa.array(["pd1"]), pa.array(["A"]), pa.array(["B"]), pa.array([M])],
+                                      names=["user_id", "team", "team", "modified_at"])),
+         None, [(None, "cannot read parquet file: Multiple matches for FieldRef.Name(team)")]),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("corpus")
+    landing, warehouse = tmp / "landing", tmp / "warehouse.duckdb"
+    for case in CASES:
+        path = landing / case.file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(case.content)
+    reports = {e: ingest_entity(warehouse, landing, e, run_id="corpus") for e in LOAD_ORDER}
+    return warehouse, reports
+
+
+def test_the_corpus_has_at_least_25_kinds():
+    assert len({case.kind for case in CASES}) == len(CASES) >= 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.kind for case in CASES])
+def test_each_file_ends_quarantined_with_a_reason_or_loaded(corpus, case):
+    warehouse, _ = corpus
+    ((status, read, loaded, duplicate, quarantined),) = query(
+        warehouse,
+        "SELECT status, rows_read, rows_loaded, rows_duplicate, rows_quarantined FROM ingest.files "
+        "WHERE source_file = ?",
+        [case.file],
+    )
+    reasons = query(
+        warehouse,
+        "SELECT row_number, reason, raw_record IS NOT NULL FROM quarantine.rejected_rows "
+        "WHERE source_file = ? ORDER BY row_number",
+        [case.file],
+    )
+    if case.counts is None:
+        assert (status, read, loaded, duplicate, quarantined) == ("quarantined", 0, 0, 0, 0)
+        ((row_number, reason, _),) = reasons
+        assert row_number is None and case.reasons[0][1] in reason
+    else:
+        assert status == "loaded"
+        assert (read, loaded, duplicate, quarantined) == case.counts
+        assert read == loaded + duplicate + quarantined
+        # Each rejected row keeps its raw record.
+        assert reasons == [(number, reason, True) for number, reason in case.reasons]
+    if case.sql:
+        parameters = [INJECTION] if "?" in case.sql else None
+        assert query(warehouse, case.sql, parameters) == case.rows
+
+
+def test_every_row_is_accounted_for(corpus):
+    """Per entity, what the files loaded is what the table holds, and every quarantined row or file
+    is in the quarantine: nothing is dropped silently."""
+    warehouse, reports = corpus
+    for entity, report in reports.items():
+        assert report.total("rows_read") == (
+            report.total("rows_loaded")
+            + report.total("rows_duplicate")
+            + report.total("rows_quarantined")
+        ), entity
+        assert query(warehouse, f"SELECT COUNT(*) FROM crm.{entity}") == [
+            (report.total("rows_loaded"),)
+        ]
+        (rejected,) = query(
+            warehouse,
+            "SELECT COUNT(*) FILTER (WHERE row_number IS NOT NULL), COUNT(*) FILTER (WHERE row_number IS NULL) "
+            "FROM quarantine.rejected_rows WHERE entity = ?",
+            [entity],
+        )
+        assert rejected == (report.total("rows_quarantined"), report.count("quarantined")), entity
+    # The injected statements ran nowhere: every table is still there.
+    assert {
+        t
+        for (t,) in query(
+            warehouse, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'crm'"
+        )
+    } == set(LOAD_ORDER)
+
+
+def test_a_party_whose_activity_arrives_later(tmp_path):
+    """Within a run the activities load first, so a party in any file finds an activity of the same
+    night. A party that lands a night before its activity is quarantined, and stays there with its
+    raw record for an operator to land again."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    parties = landing / "activity_parties"
+    parties.mkdir(parents=True)
+    (parties / "a.csv").write_text("activity_id,role,party_type,party_id\nlate1,to,contact,c1\n")
+    ingest_entity(warehouse, landing, "activities", run_id="night-1")
+    ingest_entity(warehouse, landing, "activity_parties", run_id="night-1")
+    (landing / "activities").mkdir()
+    (landing / "activities" / "z.csv").write_bytes(csv_text(ACT, f"late1,email,completed,s,,,{M},"))
+    (parties / "b.csv").write_text("activity_id,role,party_type,party_id\nlate1,from,user,u1\n")
+    for entity in ("activities", "activity_parties"):
+        ingest_entity(warehouse, landing, entity, run_id="night-2")
+    assert query(warehouse, "SELECT activity_id, role FROM crm.activity_parties") == [
+        ("late1", "from")
+    ]
+    assert query(warehouse, "SELECT source_file, reason, run_id FROM quarantine.rejected_rows") == [
+        ("activity_parties/a.csv", "activity_id 'late1' names no activity", "night-1")
+    ]
