@@ -3,6 +3,8 @@
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
+from relanalytics_pipeline.defs.learn.assets import similar_deals_model, won_deal_neighbours
+from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
@@ -17,9 +19,9 @@ executor = dg.multiprocess_executor.configured(
 )
 
 defs = dg.Definitions(
-    assets=[crm_landing, relanalytics_dbt],
+    assets=[crm_landing, relanalytics_dbt, similar_deals_model, won_deal_neighbours],
     jobs=[everything_job],
     schedules=[nightly],
-    resources={"dbt": dbt_resource(dbt_project)},
+    resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},
     executor=executor,
 )
