@@ -3,7 +3,7 @@
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
-from relanalytics_pipeline.defs.learn.assets import similar_deals_model, won_deal_neighbours
+from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
@@ -19,7 +19,7 @@ executor = dg.multiprocess_executor.configured(
 )
 
 defs = dg.Definitions(
-    assets=[crm_landing, relanalytics_dbt, similar_deals_model, won_deal_neighbours],
+    assets=[crm_landing, relanalytics_dbt, similar_deals_assets],
     jobs=[everything_job],
     schedules=[nightly],
     resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},

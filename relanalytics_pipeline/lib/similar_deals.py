@@ -5,8 +5,9 @@ estimated value, product, the account's industry, size and country, and the owne
 its actual value, close date or engagement, which the benchmarks compare against). Each feature
 goes through a scikit-learn Pipeline: numbers are log-scaled (deal values and company sizes span
 orders of magnitude), missing ones set to the population's median, then standardised; categories
-are one-hot encoded, a missing one being a value of its own and one never seen before matching no
-known value. A category mismatch then weighs as much as one standard deviation of a number.
+are one-hot encoded, a missing one being a value of its own. A category mismatch weighs as much
+as one standard deviation of a number; a value the fitted model never saw (a deal scored later)
+counts half a mismatch against every won deal alike, so it does not change their order.
 
 Two weightings, both searched the same way:
 - `model` (enough closed deals): each feature weighs by how much it tells about a won deal's
@@ -115,7 +116,8 @@ class SimilarDeals:
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     """The features only, as the Pipeline expects them: floats (negatives as missing) and text."""
-    numbers = frame[list(NUMERIC_FEATURES)].apply(pd.to_numeric, errors="coerce").astype(float)
+    numbers = frame[list(NUMERIC_FEATURES)].astype(float)
+    # A negative value or size is a data-entry error: scored as unknown rather than as tiny.
     numbers = numbers.where(numbers >= 0)
     categories = frame[list(CATEGORICAL_FEATURES)].astype(object)
     categories = categories.where(categories.notna(), MISSING).astype(str)

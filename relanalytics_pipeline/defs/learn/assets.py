@@ -58,27 +58,54 @@ class SimilarDealsConfig(dg.Config):
         )
 
 
-@dg.asset(
-    key=MODEL_KEY,
+@dg.multi_asset(
+    name="similar_deals",
+    outs={
+        "model": dg.AssetOut(
+            key=MODEL_KEY,
+            io_manager_key=MODEL_IO_MANAGER,
+            group_name="learn",
+            kinds={"scikit-learn", "duckdb"},
+            description="Which won deals an open opportunity resembles: a nearest-neighbour "
+            "search over what an open deal already has (estimated value, product, account "
+            "industry, size and country, owner's team), each feature weighted by how much it "
+            "tells about a won deal's actual value (permutation importance of a ridge regression "
+            "of its logarithm). With fewer won or lost deals than configured, a plain distance "
+            "with equal weights instead. Evaluated on every run: hidden won deals' values "
+            "predicted from their neighbours against the global and same-product medians. "
+            "Pickled under $RELANALYTICS_HOME/models.",
+        ),
+        "neighbours": dg.AssetOut(
+            key=NEIGHBOURS_KEY,
+            dagster_type=dg.Nothing,
+            group_name="learn",
+            kinds={"python", "duckdb"},
+            description="The top k similar won deals of every open opportunity, from the fitted "
+            "model: rank, similarity between 0 and 1, the features that made them similar in "
+            "words, and the method (model or plain_distance). Replaced in one transaction; the "
+            "source of the marts similar_won_deals and won_deal_benchmarks.",
+        ),
+    },
     deps=[FEATURES_KEY],
-    io_manager_key=MODEL_IO_MANAGER,
-    group_name="learn",
-    kinds={"scikit-learn", "duckdb"},
+    internal_asset_deps={"model": {FEATURES_KEY}, "neighbours": {FEATURES_KEY, MODEL_KEY}},
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
+    check_specs=[
+        dg.AssetCheckSpec(
+            NEIGHBOURS_CHECK,
+            asset=NEIGHBOURS_KEY,
+            blocking=True,
+            description="Every row pairs an open opportunity with a different deal won by the "
+            "end of D: no self-neighbours, no open, lost or later deals.",
+        )
+    ],
 )
-def similar_deals_model(
-    context: dg.AssetExecutionContext, config: SimilarDealsConfig
-) -> dg.Output[similar_deals.SimilarDeals]:
-    """Which won deals an open opportunity resembles: a nearest-neighbour search over what an
-    open deal already has (estimated value, product, account industry, size and country, owner's
-    team), each feature weighted by how much it tells about a won deal's actual value (gradient
-    boosting, permutation importance). With fewer won or lost deals than configured it falls back
-    to a plain distance with equal weights. Evaluated on every run: hidden won deals' values
-    predicted from their neighbours against the global and same-product medians. Pickled under
-    $RELANALYTICS_HOME/models."""
+def similar_deals_assets(context: dg.AssetExecutionContext, config: SimilarDealsConfig):
+    """Train, evaluate and score in one step: both read the same features, and a step of its own
+    would cost every run another process importing the definitions (about 5 s)."""
     params = config.params()
-    with connect(Settings.from_env().warehouse, read_only=True) as connection:
+    warehouse = Settings.from_env().warehouse
+    with connect(warehouse, read_only=True) as connection:
         opportunities = similar_deals.read_opportunities(connection)
     model = similar_deals.fit(opportunities, params)
     evaluation = similar_deals.evaluate(opportunities, params)
@@ -87,8 +114,9 @@ def similar_deals_model(
         and evaluation["mae_model"] < evaluation["mae_global_median"]
     ):
         context.log.warning(f"The model does not beat the baselines: {evaluation}")
-    return dg.Output(
+    yield dg.Output(
         model,
+        output_name="model",
         metadata={
             "model_version": model.version,
             "method": model.method,
@@ -104,53 +132,25 @@ def similar_deals_model(
         },
     )
 
-
-@dg.asset(
-    key=NEIGHBOURS_KEY,
-    ins={"model": dg.AssetIn(MODEL_KEY)},
-    deps=[FEATURES_KEY],
-    group_name="learn",
-    kinds={"python", "duckdb"},
-    pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
-    check_specs=[
-        dg.AssetCheckSpec(
-            NEIGHBOURS_CHECK,
-            asset=NEIGHBOURS_KEY,
-            blocking=True,
-            description="Every row pairs an open opportunity with a different deal won by the "
-            "end of D: no self-neighbours, no open, lost or later deals.",
-        )
-    ],
-)
-def won_deal_neighbours(
-    context: dg.AssetExecutionContext, model: similar_deals.SimilarDeals
-) -> dg.MaterializeResult:
-    """The top k similar won deals of every open opportunity, from the fitted model: rank,
-    similarity between 0 and 1, the features that made them similar in words, and the method
-    (model or plain_distance). Replaced in one transaction; the source of the marts
-    similar_won_deals and won_deal_benchmarks."""
-    warehouse = Settings.from_env().warehouse
-    with connect(warehouse, read_only=True) as connection:
-        opportunities = similar_deals.read_opportunities(connection)
     open_deals = opportunities[opportunities[similar_deals.STATE] == "open"]
     rows = model.similar(open_deals)
     with connect(warehouse) as connection:
         similar_deals.write_neighbours(connection, rows)
         misplaced = similar_deals.misplaced_neighbours(connection)
     context.log.info(f"{len(rows)} neighbours of {len(open_deals)} open opportunities")
-    return dg.MaterializeResult(
+    yield dg.Output(
+        None,
+        output_name="neighbours",
         metadata={
             "rows": len(rows),
             "open_opportunities": len(open_deals),
             "method": model.method,
             "preview": dg.MetadataValue.md(rows.head(10).to_markdown(index=False)),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=NEIGHBOURS_CHECK,
-                passed=misplaced == 0,
-                metadata={"misplaced_rows": misplaced},
-            )
-        ],
+    )
+    yield dg.AssetCheckResult(
+        asset_key=NEIGHBOURS_KEY,
+        check_name=NEIGHBOURS_CHECK,
+        passed=misplaced == 0,
+        metadata={"misplaced_rows": misplaced},
     )
