@@ -2,7 +2,8 @@
 
 The similarity is a weighted nearest-neighbour search over what an open deal already has: its
 estimated value, product, the account's industry, size and country, and the owner's team (never
-its actual value, close date or engagement, which the benchmarks compare against). Each feature
+its actual value, close date or engagement, which the benchmarks compare against; nor its stage
+or age, which for a won deal are its last stage and its whole sales cycle). Each feature
 goes through a scikit-learn Pipeline: numbers are log-scaled (deal values and company sizes span
 orders of magnitude), missing ones set to the population's median, then standardised; categories
 are one-hot encoded, a missing one being a value of its own. A category mismatch weighs as much
