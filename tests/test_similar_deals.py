@@ -209,3 +209,31 @@ def test_evaluation_hides_deals_as_open_and_is_deterministic(generated):
     assert evaluate(generated) == evaluate(generated)
     # Below two valued won deals there is nothing to hide and predict.
     assert evaluate(HAND_MADE[HAND_MADE.opportunity_id.isin(["o1", "w1"])]) == {}
+
+
+def test_the_neighbours_check_finds_self_open_lost_and_later_neighbours():
+    rows = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o1", "o1", "o1", "w1"],
+            "similar_opportunity_id": ["w1", "o1", "o2", "x1", "w1"],
+            "rank": [1, 2, 3, 4, 1],
+            "similarity": [0.9, 1.0, 1.0, 0.5, 1.0],
+            "reasons": ["r"] * 5,
+            "method": ["plain_distance"] * 5,
+        }
+    )
+    with duckdb.connect() as connection:
+        connection.execute("CREATE SCHEMA intermediate")
+        connection.execute(
+            "CREATE TABLE intermediate.int_opportunity_features AS SELECT * FROM (VALUES "
+            "('o1', 'open'), ('o2', 'open'), ('w1', 'won'), ('x1', 'lost')) "
+            "AS t(opportunity_id, state_as_of)"
+        )
+        similar_deals.write_neighbours(connection, rows.iloc[:1])
+        assert similar_deals.misplaced_neighbours(connection) == 0
+        # o1 as its own neighbour, the open o2, the lost x1, and a won deal scored as if open.
+        similar_deals.write_neighbours(connection, rows)
+        assert similar_deals.misplaced_neighbours(connection) == 4
+        assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
+            5,
+        )
