@@ -8,6 +8,7 @@ from conftest import dbt_data_tests
 
 from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.defs.learn.assets import (
+    BASELINES_CHECK,
     NEIGHBOURS_CHECK,
     SimilarDealsConfig,
     similar_deals_assets,
@@ -63,7 +64,7 @@ def test_dbt_tests_are_asset_checks(graph):
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
     assert ("staging/stg_crm__users", "unique_stg_crm__users_user_id") in checks
-    assert {name for _, name in checks} == dbt_data_tests() | {NEIGHBOURS_CHECK}
+    assert {name for _, name in checks} == dbt_data_tests() | {NEIGHBOURS_CHECK, BASELINES_CHECK}
 
 
 def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):

@@ -198,6 +198,12 @@ def test_model_beats_the_baselines_on_generated_deals(generated):
     assert report["mae_model"] <= report["mae_same_product_median"]
     assert report["mae_model"] <= report["mae_plain_distance"]
     assert report["neighbours_same_product_share"] > 0.5
+    assert similar_deals.beats_baselines(report)
+    assert not similar_deals.beats_baselines(
+        report | {"mae_model": report["mae_same_product_median"] + 1}
+    )
+    assert not similar_deals.beats_baselines(report | {"mae_same_product_median": 1e12,
+                                                       "mae_model": report["mae_global_median"]})  # fmt: skip
     # The weights learned from the won deals: the estimated value tells most about the outcome.
     weights = fit(generated).weights
     assert max(weights, key=weights.get) == "estimated_value"

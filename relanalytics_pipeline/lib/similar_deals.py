@@ -318,6 +318,15 @@ def evaluate(opportunities: pd.DataFrame, params: Params = Params()) -> dict[str
     return report
 
 
+def beats_baselines(evaluation: dict[str, float | int]) -> bool:
+    """The issue's bar: a smaller error than the global median, none larger than the same-product
+    median's. True without an evaluation (too few won deals to hide any)."""
+    return not evaluation or (
+        evaluation["mae_model"] < evaluation["mae_global_median"]
+        and evaluation["mae_model"] <= evaluation["mae_same_product_median"]
+    )
+
+
 def _same(hidden: pd.Series, matched: pd.Series, k: int) -> float:
     """Share of (hidden deal, neighbour) pairs with the same known value."""
     mine = np.repeat(hidden.to_numpy(dtype=object), k)
