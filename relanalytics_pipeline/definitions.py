@@ -3,8 +3,10 @@
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
-from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
+from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
+from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_great_expectations
+from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
@@ -19,10 +21,16 @@ executor = dg.multiprocess_executor.configured(
 )
 
 defs = dg.Definitions(
-    assets=[crm_landing, relanalytics_dbt, deal_tracking_chart, health_score_diagnostic],
+    assets=[
+        crm_landing,
+        relanalytics_dbt,
+        similar_deals_assets,
+        deal_tracking_chart,
+        health_score_diagnostic,
+    ],
     asset_checks=[marts_great_expectations],
     jobs=[everything_job],
     schedules=[nightly],
-    resources={"dbt": dbt_resource(dbt_project)},
+    resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},
     executor=executor,
 )

@@ -7,6 +7,14 @@ import pytest
 from conftest import dbt_data_tests
 
 from relanalytics_pipeline.definitions import defs
+from relanalytics_pipeline.defs.learn.assets import (
+    BASELINES_CHECK,
+    NEIGHBOURS_CHECK,
+    SimilarDealsConfig,
+    similar_deals_assets,
+)
+from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
+from relanalytics_pipeline.lib.similar_deals import Params
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
 from relanalytics_pipeline.settings import AS_OF_TAG
 
@@ -23,9 +31,12 @@ DBT = {
     "marts/relationship_kpis", "marts/relationship_activity_daily", "marts/record_contacts",
     "marts/record_colleagues", "marts/record_summary", "intermediate/int_health_events",
     "intermediate/int_health_figures", "marts/relationship_health_history",
-    "marts/relationship_health", "marts/deal_tracking",
+    "marts/relationship_health", "marts/deal_tracking", "intermediate/int_opportunity_features",
+    "marts/similar_won_deals", "marts/won_deal_benchmarks",
 }  # fmt: skip
 REPORTS = {"reports/deal_tracking_chart", "reports/health_score_diagnostic"}
+LEARN = {"learn/similar_deals_model", "learn/won_deal_neighbours"}
+GROUPS = {"ingest", "staging", "intermediate", "marts", "learn", "reports"}
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +46,11 @@ def graph():
 
 def test_every_asset_is_there_with_description_group_and_kinds(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CRM | DBT | REPORTS
+    assert keys == CRM | DBT | LEARN | REPORTS
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"ingest", "staging", "intermediate", "marts", "reports"}, key
+        assert node.group_name in GROUPS, key
         assert "duckdb" in node.kinds, key
     assert graph.get(dg.AssetKey(["crm", "users"])).group_name == "ingest"
     assert graph.get(dg.AssetKey(["marts", "relationship_kpis"])).group_name == "marts"
@@ -57,11 +68,27 @@ def test_dbt_tests_are_asset_checks(graph):
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
     assert ("staging/stg_crm__users", "unique_stg_crm__users_user_id") in checks
-    # Besides dbt's tests: the great-expectations suites and the freshness check (test_quality.py).
+    # Besides dbt's tests: the great-expectations suites and the freshness check (test_quality.py),
+    # and the similar-deals model's two checks.
     assert {name for _, name in checks} == dbt_data_tests() | {
         "great_expectations",
         "activities_fresh",
+        NEIGHBOURS_CHECK,
+        BASELINES_CHECK,
     }
+
+
+def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
+    model = graph.get(dg.AssetKey(["learn", "similar_deals_model"]))
+    assert model.parent_keys == {dg.AssetKey(["intermediate", "int_opportunity_features"])}
+    neighbours = dg.AssetKey(["learn", "won_deal_neighbours"])
+    assert graph.get(dg.AssetKey(["marts", "similar_won_deals"])).parent_keys >= {neighbours}
+    assert similar_deals_assets.get_io_manager_key_for_asset_key(model.key) == MODEL_IO_MANAGER
+    assert isinstance(defs.resources[MODEL_IO_MANAGER], ModelStore)
+    # Every hyperparameter is described, and the defaults are the library's.
+    fields = SimilarDealsConfig.model_fields
+    assert all(field.description for field in fields.values())
+    assert SimilarDealsConfig().params() == Params()
 
 
 def test_every_warehouse_writer_is_in_the_pool_and_tagged():
@@ -79,7 +106,9 @@ def test_nightly_schedule_runs_everything_as_of_the_day_that_ended():
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == "everything"
     job = defs.resolve_job_def("everything")
-    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == CRM | DBT | REPORTS
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == (
+        CRM | DBT | LEARN | REPORTS
+    )
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
     with dg.build_schedule_context(scheduled_execution_time=at) as context:

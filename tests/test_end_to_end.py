@@ -6,7 +6,9 @@ trailing period starting 2026-01-01): see the comments beside each record.
 
 import datetime as dt
 import json
+import math
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +17,14 @@ import dagster as dg
 import pytest
 from conftest import dbt_data_tests, query
 
+from relanalytics_pipeline.defs.learn.assets import BASELINES_CHECK, NEIGHBOURS_CHECK
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.lib.quality import suites as quality_suites
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
 AS_OF = "2026-03-31"
 MARTS = ("relationship_kpis", "relationship_activity_daily", "record_contacts",
-         "record_colleagues", "record_summary")  # fmt: skip
+         "record_colleagues", "record_summary", "similar_won_deals", "won_deal_benchmarks")  # fmt: skip
 KPIS = (
     "past_activities", "emails_sent", "emails_received", "meetings", "calls_outgoing",
     "calls_incoming", "customer_initiated", "team_initiated", "upcoming_activities",
@@ -262,16 +265,57 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
         for layer in ("crm", "marts")
         for s in quality_suites(layer)
     }
+    # The model's two checks too (baselines: passed without figures, see below).
+    model_checks = {NEIGHBOURS_CHECK, BASELINES_CHECK}
     assert {name for _, name in outcomes} - {"great_expectations"} == dbt_data_tests() | {
         "activities_fresh"
-    }
+    } | model_checks
     assert suites <= outcomes.keys() and all(outcomes.values())
-    assert len(outcomes) == len(dbt_data_tests()) + len(suites) + 1
+    assert len(outcomes) == len(dbt_data_tests()) + len(suites) + 1 + len(model_checks)
     reasons = query(tmp_path / "home" / "warehouse.duckdb",
                     "SELECT entity, reason FROM quarantine.rejected_rows ORDER BY entity")  # fmt: skip
     assert reasons[0] == ("activities", "occurred_at '31/03/2026' is not an ISO-8601 timestamp")
     assert reasons[1] == ("activity_parties", "activity_id 'zz' names no activity")
     assert reasons[2][0] == "users" and "cannot read parquet file" in reasons[2][1]
+
+
+def test_similar_won_deals_and_benchmarks(first_run):
+    """o1 (open) has one won deal to compare with, o2, closed on 2026-03-20: too few closed deals
+    for the model, so the plain distance over the seven features with equal weights. The two
+    deals differ in product, industry, country and team (four mismatches of 1); with a
+    population of two, each of the three numbers is two standard deviations apart (4 each)."""
+    tmp_path, _, environ = first_run
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    ((*neighbour, similarity),) = query(
+        warehouse,
+        "SELECT opportunity_id, similar_opportunity_id, rank, reasons, method, "
+        "similar_actual_value, similar_close_date, similarity FROM marts.similar_won_deals",
+    )
+    assert neighbour == ["o1", "o2", 1, "nearest overall; no feature in common", "plain_distance",
+                         118000.0, dt.date(2026, 3, 20)]  # fmt: skip
+    assert similarity == pytest.approx(1 / (1 + math.sqrt((3 * 4 + 4 * 1) / 7)))
+    # o1 as of D (its relationship_kpis row) against o2 as of its close: m3 (60 minutes, Bob and
+    # Erin, organised by its owner: ours) and p2 (7 minutes, incoming); e9 and e6 came later.
+    benchmarks = query(
+        warehouse,
+        "SELECT measure, value, similar_won_avg, similar_won_deals FROM marts.won_deal_benchmarks "
+        "WHERE opportunity_id = 'o1'",
+    )
+    assert {row[0]: row[1:] for row in benchmarks} == {
+        "team_initiated": (2.0, 1.0, 1), "team_time_minutes": (42.5, 67.0, 1),
+        "customer_time_minutes": (15.0, 67.0, 1), "email_send_ratio": (2.0, None, 0),
+        "customer_email_send_ratio": (0.5, None, 0),
+    }  # fmt: skip
+    with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
+        model = latest_metadata(instance, "learn/similar_deals_model")
+    assert (model["method"], model["training_opportunities"], model["training_won_deals"],
+            model["training_lost_deals"]) == ("plain_distance", 2, 1, 0)  # fmt: skip
+    # One valued won deal: nothing to hide, no evaluation figures.
+    assert not any(name.startswith("evaluation_") for name in model)
+    # The fitted model is kept by the IO manager under RELANALYTICS_HOME, loadable as it was.
+    with (tmp_path / "home" / "models" / "learn" / "similar_deals_model").open("rb") as file:
+        stored = pickle.load(file)
+    assert stored.method == "plain_distance" and stored.won.opportunity_id.tolist() == ["o2"]
 
 
 def test_running_again_changes_nothing(first_run):

@@ -12,7 +12,12 @@ import pytest
 
 from relanalytics_pipeline.cli import main
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
-from relanalytics_pipeline.lib.generator import generate_dataset
+from relanalytics_pipeline.lib.generator import (
+    INDUSTRY_VALUE_FACTOR,
+    PRODUCT_MEDIAN_VALUE,
+    PRODUCTS,
+    generate_dataset,
+)
 from relanalytics_pipeline.lib.ingest import ingest_entity
 
 AS_OF = dt.date(2026, 3, 31)
@@ -176,6 +181,29 @@ def test_records_are_plausible(db):
         db,
         "SELECT COUNT(*) FROM contacts c LEFT JOIN accounts a USING (account_id) WHERE a.account_id IS NULL",
     ) == (0,)
+
+
+def test_deal_values_follow_product_account_size_and_industry(db):
+    """What a similar-deals model can learn: relative to its product's typical price, a deal grows
+    with its account's employees (exponent 0.3) and with its industry's factor."""
+    typical = ", ".join(
+        f"('{p}', {v})" for p, v in zip(PRODUCTS, PRODUCT_MEDIAN_VALUE, strict=True)
+    )
+    factors = ", ".join(f"('{i}', {f})" for i, f in INDUSTRY_VALUE_FACTOR.items())
+    size_slope, industry_corr, deals = one(
+        db,
+        f"""
+        SELECT regr_slope(ln(o.estimated_value / p.typical), ln(a.employees)),
+               corr(ln(o.estimated_value / p.typical), ln(f.factor)), COUNT(*)
+        FROM opportunities o
+        JOIN accounts a USING (account_id)
+        JOIN (VALUES {typical}) p(product, typical) USING (product)
+        JOIN (VALUES {factors}) f(industry, factor) ON a.industry = f.industry
+        """,
+    )
+    assert deals > 50
+    assert 0.2 < size_slope < 0.4
+    assert industry_corr > 0.1
 
 
 def test_the_cli_writes_the_requested_format(tmp_path, capsys):

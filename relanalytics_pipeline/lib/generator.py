@@ -52,6 +52,11 @@ PRODUCTS = np.array(
     ["Analytics Suite", "Data Platform", "Support Plan", "Consulting", "Connectors"]
 )
 PRODUCT_MEDIAN_VALUE = np.array([60_000, 120_000, 15_000, 40_000, 8_000])
+# Deals grow with the customer: a 2,500-employee account buys about twice what a 250-employee one
+# does (employees^0.3), and some industries pay more for the same product.
+INDUSTRY_VALUE_FACTOR = {"Manufacturing": 1.0, "Retail": 0.8, "Finance": 1.4, "Healthcare": 1.2,
+                         "Software": 1.1, "Logistics": 0.85, "Energy": 1.25}  # fmt: skip
+TYPICAL_EMPLOYEES = 250
 STAGES = np.array(["qualify", "develop", "propose", "close"])
 TOPICS = np.array(
     ["Pricing", "Renewal", "Proposal", "Kick-off", "Demo follow-up", "Contract", "Onboarding",
@@ -80,6 +85,16 @@ class People:
     lead_id: np.ndarray
     lead_email: np.ndarray
     lead_owner: np.ndarray
+
+
+def estimated_values(
+    product: np.ndarray, employees: np.ndarray, industry: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """A deal's estimated value from its product (index), its account's size and industry, and a
+    random factor: whole hundreds."""
+    factor = np.array([INDUSTRY_VALUE_FACTOR[name] for name in industry.tolist()])
+    size = (employees / TYPICAL_EMPLOYEES) ** 0.3
+    return np.round(PRODUCT_MEDIAN_VALUE[product] * size * factor * noise, -2)
 
 
 def _ids(prefix: str, count: int, width: int, start: int = 0) -> np.ndarray:
@@ -178,11 +193,11 @@ def _people(rng, writer: _Writer, n_activities: int, as_of_end: int) -> People:
     )
     account_owner = rng.integers(0, n_users, n_accounts)
     employees = np.round(rng.lognormal(5.5, 1.5, n_accounts)).astype("int64") + 5
+    industry = rng.choice(INDUSTRIES, n_accounts).astype(object)
     writer.write(
         "accounts",
         {
-            "account_id": account_id, "name": companies,
-            "industry": rng.choice(INDUSTRIES, n_accounts).astype(object),
+            "account_id": account_id, "name": companies, "industry": industry,
             "annual_revenue": np.round(employees * rng.lognormal(11.5, 0.6, n_accounts), -3),
             "employees": employees, "country": rng.choice(COUNTRIES, n_accounts).astype(object),
             "parent_account_id": np.full(n_accounts, None, dtype=object),
@@ -224,7 +239,9 @@ def _people(rng, writer: _Writer, n_activities: int, as_of_end: int) -> People:
     # expected from three weeks ago (overdue) to five months ahead.
     closed_at = np.minimum(created + rng.integers(14, 140, n_opps) * 86_400, as_of_end - 86_400)
     expected = np.where(is_open, as_of_end + rng.integers(-21, 150, n_opps) * 86_400, closed_at)
-    estimated = np.round(PRODUCT_MEDIAN_VALUE[product] * rng.lognormal(0, 0.5, n_opps), -2)
+    estimated = estimated_values(
+        product, employees[opp_account], industry[opp_account], rng.lognormal(0, 0.4, n_opps)
+    )
     stage = np.where(is_open, rng.choice(STAGES, n_opps, p=[0.35, 0.3, 0.2, 0.15]), "close")
     writer.write(
         "opportunities",
