@@ -5,7 +5,7 @@ import dagster as dg
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
-from relanalytics_pipeline.defs.quality.checks import marts_great_expectations
+from relanalytics_pipeline.defs.quality.checks import marts_checks
 from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
 from relanalytics_pipeline.defs.schedules import everything_job, nightly
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
@@ -28,7 +28,7 @@ defs = dg.Definitions(
         deal_tracking_chart,
         health_score_diagnostic,
     ],
-    asset_checks=[marts_great_expectations],
+    asset_checks=marts_checks(),
     jobs=[everything_job],
     schedules=[nightly],
     resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},

@@ -66,3 +66,13 @@
     {%- set weights = health_signal_weights() -%}
     nullif({% for signal, weight in weights.items() %}case when signal_{{ signal }} is not null then {{ weight }} else 0 end{% if not loop.last %} + {% endif %}{% endfor %}, 0)
 {%- endmacro %}
+
+{#- The figures int_health_events keeps as deltas and int_health_figures sums, besides the last
+    two-way day. -#}
+{% macro health_figures() -%}
+    {{ return([
+        'two_way_activities', 'touches', 'customer_initiated', 'team_initiated', 'emails_closed',
+        'emails_answered', 'customer_responses', 'customer_response_seconds', 'team_responses',
+        'team_response_seconds', 'external_people',
+    ]) }}
+{%- endmacro %}

@@ -131,11 +131,7 @@ external_people_spans as (
         ('until_day', {'external_people': '-1'}),
     ],
 } %}
-{%- set figures = [
-    'two_way_activities', 'touches', 'customer_initiated', 'team_initiated', 'emails_closed',
-    'emails_answered', 'customer_responses', 'customer_response_seconds', 'team_responses',
-    'team_response_seconds', 'external_people',
-] %}
+{%- set figures = health_figures() %}
 
 deltas as (
     {%- for relation, edges in sources.items() %}

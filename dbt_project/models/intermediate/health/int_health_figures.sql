@@ -29,11 +29,7 @@ spine as (
     cross join days
 ),
 
-{%- set figures = [
-    'two_way_activities', 'touches', 'customer_initiated', 'team_initiated', 'emails_closed',
-    'emails_answered', 'customer_responses', 'customer_response_seconds', 'team_responses',
-    'team_response_seconds', 'external_people',
-] %}
+{%- set figures = health_figures() %}
 
 summed as (
     select
