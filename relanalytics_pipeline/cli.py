@@ -22,9 +22,11 @@ from relanalytics_pipeline.lib.landing import SAMPLE_ACTIVITIES, ensure_landing
 from relanalytics_pipeline.settings import PROJECT_ROOT, Settings, parse_as_of
 
 MARTS_QUERY = (
-    "SELECT record_type, record_name, emails_sent, emails_received, meetings, "
-    "last_contacted_at, next_contact_at FROM marts.relationship_kpis "
-    "WHERE period = 'trailing' ORDER BY past_activities DESC LIMIT 10"
+    "SELECT k.record_type, k.record_name, k.emails_sent, k.emails_received, k.meetings, "
+    "k.last_contacted_at, k.next_contact_at, h.health_score, h.health_status "
+    "FROM marts.relationship_kpis AS k JOIN marts.relationship_health AS h "
+    "USING (record_type, record_id) WHERE k.period = 'trailing' "
+    "ORDER BY k.past_activities DESC LIMIT 10"
 )
 
 
@@ -91,6 +93,7 @@ def demo(args: argparse.Namespace) -> int:
         ).fetchone()
     print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
     print(f"Rows in quarantine.rejected_rows: {quarantined}")
+    print(f"The deal-tracking chart: {settings.home / 'reports' / 'deal_tracking.html'}")
     print("Look at them with, for example:")
     print(
         f"  python -c \"import duckdb; print(duckdb.connect('{settings.warehouse}', "
