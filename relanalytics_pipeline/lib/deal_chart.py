@@ -94,29 +94,28 @@ def write_html(points: pd.DataFrame, as_of: dt.date, path: Path) -> None:
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
-    source = ColumnDataSource(
-        {
-            "x": points["x"],
-            "y": points["y"],
-            "size": [
-                max(MIN_DIAMETER_PIXELS, MAX_DIAMETER_PIXELS * math.sqrt(share))
-                for share in points["area_share"]
-            ],
-            "color": points["color"],
-            "legend": points["legend"],
-            "name": points["name"].fillna(""),
-            "company": points["company_name"].fillna(""),
-            "stage": points["stage"].fillna(""),
-            "value": [_money(v) for v in points["estimated_value"]],
-            "close": points["x"].dt.strftime("%Y-%m-%d"),
-            "health": [
-                f"{int(s)} ({status})" if pd.notna(s) else str(status)
-                for s, status in zip(points["health_score"], points["health_status"], strict=True)
-            ],
-            "owner": points["owner_id"].fillna(""),
-            "record_url": points["record_url"].fillna(""),
-        }
-    )
+    columns = {
+        "x": points["x"],
+        "y": points["y"],
+        "size": [
+            max(MIN_DIAMETER_PIXELS, MAX_DIAMETER_PIXELS * math.sqrt(share))
+            for share in points["area_share"]
+        ],
+        "color": points["color"],
+        "legend": points["legend"],
+        "name": points["name"].fillna(""),
+        "company": points["company_name"].fillna(""),
+        "stage": points["stage"].fillna(""),
+        "value": [_money(v) for v in points["estimated_value"]],
+        "close": points["x"].dt.strftime("%Y-%m-%d"),
+        "health": [
+            f"{int(s)} ({status})" if pd.notna(s) else str(status)
+            for s, status in zip(points["health_score"], points["health_status"], strict=True)
+        ],
+        "owner": points["owner_id"].fillna(""),
+        "record_url": points["record_url"].fillna(""),
+    }
+    table = pd.DataFrame({name: list(values) for name, values in columns.items()})
     plot = figure(
         title=f"Deal tracking as of {as_of.isoformat()}: {len(points)} open deals",
         x_axis_type="datetime",
@@ -128,13 +127,23 @@ def write_html(points: pd.DataFrame, as_of: dt.date, path: Path) -> None:
         tools="pan,wheel_zoom,box_zoom,reset,save",
         sizing_mode="stretch_width",
     )
-    bubbles = plot.scatter(
-        "x", "y", size="size", color="color", alpha=0.65, line_color="white",
-        legend_group="legend", source=source,
-    )  # fmt: skip
+    # One renderer per legend entry, in the PNG's order (bokeh sorts legend groups by name).
+    bubbles = [
+        plot.scatter(
+            "x",
+            "y",
+            size="size",
+            color="color",
+            alpha=0.65,
+            line_color="white",
+            legend_label=legend,
+            source=ColumnDataSource(table[table["legend"] == legend]),
+        )  # fmt: skip
+        for legend in table["legend"].unique()
+    ]
     plot.add_tools(
         HoverTool(
-            renderers=[bubbles],
+            renderers=bubbles,
             tooltips=[
                 ("Opportunity", "@name"),
                 ("Company", "@company"),
@@ -146,7 +155,7 @@ def write_html(points: pd.DataFrame, as_of: dt.date, path: Path) -> None:
                 ("", "click to open in the CRM"),
             ],
         ),
-        TapTool(renderers=[bubbles], callback=OpenURL(url="@record_url")),
+        TapTool(renderers=bubbles, callback=OpenURL(url="@record_url")),
     )
     plot.legend.title = "Stage"
     plot.legend.location = "top_left"
