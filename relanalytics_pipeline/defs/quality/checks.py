@@ -126,24 +126,26 @@ def ingest_check_results(
 # --- marts ----------------------------------------------------------------------------------
 
 
-def _after_python_assets(suite: Suite) -> bool:
-    """Whether the mart is built from a table a Python asset writes (a dbt source outside `crm`,
-    such as `learn.won_deal_neighbours`): dbt then builds it in a later step of the run."""
+def _built_after_python_assets(marts: list[Suite]) -> list[Suite]:
+    """The marts built from a table a Python asset writes (a dbt source outside `crm`, such as
+    `learn.won_deal_neighbours`): dbt builds them in a later step of the run. The manifest is read
+    once: every step process loads the definitions."""
     from relanalytics_pipeline.defs.transform.resources import dbt_project
 
     manifest = json.loads(dbt_project.manifest_path.read_text())
     nodes = {**manifest["nodes"], **manifest["sources"]}
-    pending = [f"model.{manifest['metadata']['project_name']}.{suite.table}"]
-    seen: set[str] = set()
-    while pending:
-        node = nodes.get(unique_id := pending.pop(), {})
+
+    def fed_by_python(unique_id: str, seen: set[str]) -> bool:
         if unique_id in seen:
-            continue
+            return False
         seen.add(unique_id)
+        node = nodes.get(unique_id, {})
         if node.get("resource_type") == "source" and node["source_name"] != "crm":
             return True
-        pending += node.get("depends_on", {}).get("nodes", [])
-    return False
+        return any(fed_by_python(n, seen) for n in node.get("depends_on", {}).get("nodes", []))
+
+    project = manifest["metadata"]["project_name"]
+    return [suite for suite in marts if fed_by_python(f"model.{project}.{suite.table}", set())]
 
 
 def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
@@ -176,8 +178,9 @@ def marts_checks() -> list[dg.AssetChecksDefinition]:
     after a Python asset (the similar-deals marts). A single step over both would be split by
     Dagster into two steps that each believe they check every mart of the second kind, and the
     first would read them before they exist."""
-    later = [suite for suite in suites("marts") if _after_python_assets(suite)]
-    first = [suite for suite in suites("marts") if suite not in later]
+    marts = suites("marts")
+    later = _built_after_python_assets(marts)
+    first = [suite for suite in marts if suite not in later]
     checks = [_marts_check("marts_great_expectations", first)]
     if later:
         checks.append(_marts_check("marts_after_python_great_expectations", later))
