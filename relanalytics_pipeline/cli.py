@@ -78,6 +78,7 @@ def demo(args: argparse.Namespace) -> int:
     command = [
         _dagster_executable(), "asset", "materialize",
         "-m", "relanalytics_pipeline.definitions", "--select", "*",
+        "--partition", settings.as_of.isoformat(),
     ]  # fmt: skip
     result = subprocess.run(command, env=environ, cwd=PROJECT_ROOT, check=False)
     if result.returncode != 0:

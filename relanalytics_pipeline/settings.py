@@ -30,10 +30,6 @@ DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # also runs Dagster and dbt.
 DEFAULT_MEMORY_LIMIT = "4GB"
 
-# The Dagster run tag that pins a run's as-of date (set by the nightly schedule); it wins over
-# RELANALYTICS_AS_OF so that a run launched for a given night computes that night whenever it runs.
-AS_OF_TAG = "relanalytics/as_of"
-
 
 def default_as_of(now: dt.datetime | None = None) -> dt.date:
     """The last complete day in UTC: yesterday."""

@@ -16,7 +16,6 @@ from relanalytics_pipeline.defs.learn.assets import (
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.lib.similar_deals import Params
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
-from relanalytics_pipeline.settings import AS_OF_TAG
 
 CRM = {f"crm/{e}" for e in (
     "users", "accounts", "contacts", "leads", "opportunities", "activities", "activity_parties"
@@ -99,7 +98,7 @@ def test_every_warehouse_writer_is_in_the_pool_and_tagged():
         assert dict(op.tags).items() >= WAREHOUSE_TAG.items(), op.name
 
 
-def test_nightly_schedule_runs_everything_as_of_the_day_that_ended():
+def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
     schedule = defs.get_schedule_def("nightly")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "UTC"
@@ -111,7 +110,24 @@ def test_nightly_schedule_runs_everything_as_of_the_day_that_ended():
     )
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
-    with dg.build_schedule_context(scheduled_execution_time=at) as context:
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+        ) as context,
+    ):
         (request,) = schedule.evaluate_tick(context).run_requests
-    assert request.tags[AS_OF_TAG] == "2026-02-28"
+    assert request.partition_key == "2026-02-28"
     assert request.run_key == "2026-02-28"
+
+
+def test_every_asset_is_daily_or_runs_once_for_a_range_of_days():
+    """Ingest and dbt are partitioned by day; the model and the reports are not, but like them
+    take a range of days in one run, which the CLI's --partition-range requires of every asset."""
+    graph = defs.resolve_asset_graph()
+    partitioned = {
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned
+    }
+    assert partitioned == CRM | DBT
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).backfill_policy == dg.BackfillPolicy.single_run(), key

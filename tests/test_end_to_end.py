@@ -140,6 +140,8 @@ def materialize_with_the_cli(environ: dict[str, str]) -> None:
         "relanalytics_pipeline.definitions",
         "--select",
         "*",
+        "--partition",
+        AS_OF,
     ]
     result = subprocess.run(command, env=environ, cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -356,7 +358,9 @@ def test_a_later_file_updates_and_deletes(first_run, monkeypatch):
         monkeypatch.setenv(name, environ[name])
     from relanalytics_pipeline.definitions import defs
 
-    result = dg.materialize(defs.assets, resources=defs.resources, selection="*")
+    result = dg.materialize(
+        defs.assets, resources=defs.resources, selection="*", partition_key=AS_OF
+    )
     assert result.success
     figures = kpis(tmp_path / "home" / "warehouse.duckdb")
     # o2 keeps p2, e9 and m3; the call c9 is its next contact.

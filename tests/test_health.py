@@ -21,8 +21,6 @@ import dagster as dg
 import pytest
 from conftest import query
 
-from relanalytics_pipeline.settings import AS_OF_TAG
-
 D = dt.date(2026, 6, 30)
 EARLIER = dt.date(2026, 6, 10)  # a first run as of this date, recomputed by the run as of D
 DAY = dt.timedelta(days=1)
@@ -207,7 +205,7 @@ def materialize(environ: dict[str, str], as_of: dt.date, dbt_vars: dict | None =
             defs.assets,
             resources=defs.resources,
             selection="*",
-            tags={AS_OF_TAG: as_of.isoformat()},
+            partition_key=as_of.isoformat(),
             run_config=run_config,
         )
     assert result.success

@@ -250,7 +250,7 @@ def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeyp
         monkeypatch.setenv("RELANALYTICS_AS_OF", as_of)
         monkeypatch.setenv("RELANALYTICS_MAX_ACTIVITY_AGE_HOURS", max_age)
         with dg.DagsterInstance.ephemeral() as instance:
-            results[as_of] = dg.materialize([crm_landing], instance=instance)
+            results[as_of] = dg.materialize([crm_landing], instance=instance, partition_key=as_of)
     first = _check_evaluations(results["2026-03-31"])
     assert all(first[(f"crm/{e}", SUITE_CHECK)].passed for e in ENTITIES)
     metadata = first[("crm/activities", SUITE_CHECK)].metadata

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from test_end_to_end import environment
+from test_end_to_end import AS_OF, environment
 
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.settings import PROJECT_ROOT
@@ -36,7 +36,10 @@ def built(tmp_path_factory):
         from relanalytics_pipeline.definitions import defs
 
         with dg.DagsterInstance.ephemeral() as instance:
-            assert dg.materialize(defs.assets, resources=defs.resources, instance=instance).success
+            result = dg.materialize(
+                defs.assets, resources=defs.resources, instance=instance, partition_key=AS_OF
+            )
+            assert result.success
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from relanalytics_pipeline.defs.runs import as_of_for_run
+from relanalytics_pipeline.defs.partitions import as_of_for_run
 from relanalytics_pipeline.settings import (
-    AS_OF_TAG,
     PROJECT_ROOT,
     Settings,
     default_as_of,
@@ -66,10 +65,10 @@ def test_a_malformed_as_of_is_a_clear_error():
         Settings.from_env({"RELANALYTICS_AS_OF": "31/03/2026"})
 
 
-def test_the_run_tag_wins_over_the_environment():
+def test_the_run_partition_wins_over_the_environment():
     settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-03-31"})
     assert as_of_for_run({}, settings) == dt.date(2026, 3, 31)
-    assert as_of_for_run({AS_OF_TAG: "2026-01-15"}, settings) == dt.date(2026, 1, 15)
+    assert as_of_for_run({"dagster/partition": "2026-01-15"}, settings) == dt.date(2026, 1, 15)
 
 
 def test_environ_overrides_restore_what_was_there(monkeypatch):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +29,7 @@ from relanalytics_pipeline.lib.landing import (
     ROW_NUMBER,
     RawFile,
     UnreadableFile,
+    check_landing_place,
     fingerprint,
     list_landing_files,
     read_landing_file,
@@ -390,7 +391,8 @@ def _forget(connection, entity: Entity, source_file: str) -> None:
     )
 
 
-def _read(path: Path, entity: Entity) -> RawFile:
+def _read(path: Path, entity: Entity, source_file: str) -> RawFile:
+    check_landing_place(PurePosixPath(source_file).relative_to(entity.name))
     raw = read_landing_file(path)
     if raw.table.column_names == [ROW_NUMBER]:  # JSON lines without one readable record
         if not raw.rejected:
@@ -409,7 +411,7 @@ def _load_file(connection, entity: Entity, path: Path, source_file: str, run_id,
     """Load one file in a transaction left open for the caller to record and commit."""
     report = FileReport(source_file, "loaded")
     try:
-        raw: RawFile | None = _read(path, entity)
+        raw: RawFile | None = _read(path, entity, source_file)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
     connection.begin()
@@ -449,8 +451,10 @@ def ingest_entity(
     entity_name: str,
     run_id: str,
     now: dt.datetime | None = None,
+    through: dt.date | None = None,
 ) -> EntityReport:
-    """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse."""
+    """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse; with
+    `through`, only the day subfolders up to that day (see `list_landing_files`)."""
     entity = ENTITIES[entity_name]
     now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     report = EntityReport(entity.name)
@@ -463,8 +467,9 @@ def ingest_entity(
                 "SELECT source_file, sha256 FROM ingest.files WHERE entity = ?", [entity.name]
             ).fetchall()
         )
-        for path in list_landing_files(landing_dir / entity.name):
-            source_file = f"{entity.name}/{path.name}"
+        folder = landing_dir / entity.name
+        for path in list_landing_files(folder, through):
+            source_file = f"{entity.name}/{path.relative_to(folder).as_posix()}"
             digest = fingerprint(path)
             if known.get(source_file) == digest:
                 report.files.append(FileReport(source_file, "unchanged"))

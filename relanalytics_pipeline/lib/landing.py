@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -75,15 +75,53 @@ def ensure_landing(
     return sample
 
 
-def list_landing_files(folder: Path) -> list[Path]:
-    """Files of one entity's folder in name order, which decides ties between versions.
+def landing_day(name: str) -> dt.date | None:
+    """The day a dated subfolder's name gives (`2026-06-30`), or None for any other name."""
+    try:
+        return dt.date.fromisoformat(name) if len(name) == 10 else None
+    except ValueError:
+        return None
 
+
+def list_landing_files(folder: Path, through: dt.date | None = None) -> list[Path]:
+    """An entity's files, in name order of their path inside `folder`, which decides ties between
+    versions.
+
+    Files lie directly in the folder, or in a subfolder named for the day they landed
+    (`<entity>/2026-06-30/part-1.csv`, the nightly drop). With `through`, a day's subfolder counts
+    only once that day is reached, so that a run for a past night does not see later nights' files.
     Hidden and marker files (`.x`, `_SUCCESS`) are skipped; any other file is returned, so one of
-    an unsupported type reaches the quarantine instead of being ignored silently.
+    an unsupported type, or in a subfolder that names no day, reaches the quarantine instead of
+    being ignored silently (`read_landing_file` says why).
     """
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_file():
+            found.append(entry)
+        elif entry.is_dir():
+            day = landing_day(entry.name)
+            if day is None or through is None or day <= through:
+                found += [p for p in entry.rglob("*") if p.is_file() and not _hidden(p, entry)]
+    return sorted(found, key=lambda path: path.relative_to(folder).as_posix())
+
+
+def _hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in path.relative_to(top).parts)
+
+
+def check_landing_place(relative: PurePosixPath) -> None:
+    """Raise `UnreadableFile` for a file (path inside its entity's folder) in a wrong subfolder."""
+    if len(relative.parts) == 1:
+        return
+    if len(relative.parts) > 2 or landing_day(relative.parts[0]) is None:
+        raise UnreadableFile(
+            f"file lies in subfolder {relative.parent.as_posix()!r}, which is not a landing day: "
+            "put files in the entity's folder or in a subfolder named YYYY-MM-DD"
+        )
 
 
 def fingerprint(path: Path) -> str:

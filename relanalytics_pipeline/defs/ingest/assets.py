@@ -8,8 +8,8 @@ Dagster step spends importing the definitions.
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
-from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
 from relanalytics_pipeline.lib.landing import ensure_landing
@@ -66,12 +66,19 @@ def _metadata(report: EntityReport) -> dict:
     specs=[_spec(name) for name in LOAD_ORDER],
     check_specs=ingest_check_specs(),
     can_subset=True,
+    partitions_def=nightly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )
 def crm_landing(context: dg.AssetExecutionContext):
     """Load new and changed landing files of the selected entities into `crm.<entity>`, then check
-    the rows this run loaded against their great-expectations suites."""
+    the rows this run loaded against their great-expectations suites.
+
+    Partitioned by landing day: the partition D loads the files that had landed by the end of D,
+    those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
+    loaded unchanged are skipped, so a range (a backfill) or a rerun loads each file once.
+    """
     settings = Settings.from_env()
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
@@ -79,7 +86,9 @@ def crm_landing(context: dg.AssetExecutionContext):
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
             continue
-        report = ingest_entity(settings.warehouse, landing, entity_name, run_id=context.run.run_id)
+        report = ingest_entity(
+            settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
+        )
         for f in report.files:
             if f.status == "quarantined":
                 context.log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")

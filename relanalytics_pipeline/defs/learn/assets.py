@@ -5,6 +5,7 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import similar_deals
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
@@ -89,6 +90,7 @@ class SimilarDealsConfig(dg.Config):
     },
     deps=[FEATURES_KEY],
     internal_asset_deps={"model": {FEATURES_KEY}, "neighbours": {FEATURES_KEY, MODEL_KEY}},
+    backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
     check_specs=[

@@ -9,7 +9,7 @@ import base64
 import dagster as dg
 from pydantic import Field
 
-from relanalytics_pipeline.defs.runs import as_of_for_run
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
 from relanalytics_pipeline.lib.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.lib.health_diagnostic import closed_deal_health, diagnose
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
@@ -21,6 +21,7 @@ from relanalytics_pipeline.settings import Settings
     deps=[["marts", "deal_tracking"]],
     group_name="reports",
     kinds={"python", "duckdb", "matplotlib", "bokeh"},
+    backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )
@@ -62,6 +63,7 @@ class DiagnosticConfig(dg.Config):
     deps=[["marts", "relationship_health_history"], ["staging", "stg_crm__opportunities"]],
     group_name="reports",
     kinds={"python", "duckdb", "scikit-learn"},
+    backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )

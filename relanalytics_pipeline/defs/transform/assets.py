@@ -12,13 +12,13 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from relanalytics_pipeline.defs.runs import as_of_for_run
+from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, window_for_run
 from relanalytics_pipeline.defs.transform.resources import dbt_project
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
 from relanalytics_pipeline.settings import Settings, environ_overrides
 
-# Vars that come from the run itself (its tag, the environment), never from run config.
-RUN_VARS = ("as_of_date", "org_domains")
+# Vars that come from the run itself (its partitions, the environment), never from run config.
+RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end")
 
 
 class DbtBuildConfig(dg.Config):
@@ -28,8 +28,8 @@ class DbtBuildConfig(dg.Config):
             "dbt vars overriding dbt_project.yml for this run only, for example "
             '{"health_signal_weights": {"recency": 0.4, "frequency": 0.2, "reciprocity": 0.2, '
             '"responsiveness": 0.1, "breadth": 0.1}}. The defaults and the meaning of every var '
-            "are in dbt_project.yml. The as-of date comes from the run's tag "
-            f"(relanalytics/as_of) or RELANALYTICS_AS_OF, not from here; neither may {RUN_VARS}."
+            "are in dbt_project.yml. The as-of date and the window come from the run's partitions "
+            f"(else RELANALYTICS_AS_OF), not from here: none of {RUN_VARS} may be set."
         ),
     )
 
@@ -38,19 +38,25 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
     fixed = sorted(set(overrides or {}) & set(RUN_VARS))
     if fixed:
         raise dg.Failure(
-            f"Run config may not set {', '.join(fixed)}: the as-of date is the run's tag "
-            "relanalytics/as_of (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS."
+            f"Run config may not set {', '.join(fixed)}: the as-of date and the window are the "
+            "run's partitions (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS."
         )
+    window = window_for_run(tags)
     return {
         **(overrides or {}),
         "as_of_date": as_of_for_run(tags, settings).isoformat(),
         "org_domains": ",".join(settings.org_domains),
+        # The days whose rows incremental models recompute; none (the default) means all of them.
+        "window_start": window.start.isoformat() if window else None,
+        "window_end": window.end.isoformat() if window else None,
     }
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    # A range of days (a backfill) runs as one `dbt build` with the window as vars.
+    partitions_def=nightly_partitions,
     pool=WAREHOUSE_POOL,
     op_tags=WAREHOUSE_TAG,
 )
