@@ -20,6 +20,11 @@ concurrency:
     # one writing process per file, so one step at a time, across runs too.
     default_limit: 1
     granularity: op
+# The daemon (under `dagster dev`) fails runs stuck starting, and frees pool slots that ended runs
+# still hold; runs killed while STARTED are freed by the project itself (defs/housekeeping.py).
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 60
 """
 
 
