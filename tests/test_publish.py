@@ -160,6 +160,15 @@ def test_a_missing_mart_publishes_nothing(warehouse, tmp_path):
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
+def test_an_unreachable_postgres_publishes_nothing(warehouse, tmp_path):
+    folder = tmp_path / "published"
+    url = f"postgresql://nobody@/analytics?host={tmp_path}&port=5999"  # no server there
+    with pytest.raises(publish.PublicationError, match="PostgreSQL: cannot connect .*No such file"):
+        publish.publish(warehouse, MARTS, folder, "run-pg-down", AS_OF, publish.PostgresTarget(url))
+    assert not (folder / "marts.duckdb").exists()
+    assert list((folder / "parquet" / "versions").iterdir()) == []
+
+
 def _server_binaries() -> Path | None:
     found = glob("/usr/lib/postgresql/*/bin/initdb")
     return Path(max(found, key=lambda p: int(Path(p).parts[-3]))).parent if found else None

@@ -326,7 +326,13 @@ def _publish_postgres(
     import psycopg
 
     staging = f"{target.schema}__staging"
-    with psycopg.connect(target.url, application_name="relanalytics-publish") as postgres:
+    try:
+        postgres = psycopg.connect(target.url, application_name="relanalytics-publish")
+    except psycopg.OperationalError as error:
+        raise PublicationError(
+            f"PostgreSQL: cannot connect ({str(error).strip()}). Nothing was published."
+        ) from error
+    with postgres:
         _load_staging(connection, postgres, tables, staging, scratch)
         try:
             _swap(postgres, staging, target)
