@@ -10,6 +10,7 @@ from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
 from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
+from relanalytics_pipeline.defs.serve.assets import published_marts
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_TAG
@@ -30,6 +31,7 @@ defs = dg.Definitions(
         similar_deals_assets,
         deal_tracking_chart,
         health_score_diagnostic,
+        published_marts,
     ],
     asset_checks=marts_checks(),
     jobs=[everything_job],

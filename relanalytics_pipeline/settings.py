@@ -23,6 +23,8 @@ ENV_AS_OF = "RELANALYTICS_AS_OF"
 ENV_ORG_DOMAINS = "RELANALYTICS_ORG_DOMAINS"
 ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
 ENV_MAX_ACTIVITY_AGE = "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS"
+ENV_PUBLISH_DIR = "RELANALYTICS_PUBLISH_DIR"
+ENV_PUBLISH_POSTGRES_URL = "RELANALYTICS_PUBLISH_POSTGRES_URL"
 # The freshness check warns when the newest activity is older than this at the end of the as-of
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
@@ -69,6 +71,8 @@ class Settings:
     org_domains: tuple[str, ...]
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     max_activity_age_hours: float = DEFAULT_MAX_ACTIVITY_AGE_HOURS
+    publish_dir: Path | None = None
+    publish_postgres_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +82,7 @@ class Settings:
         warehouse = env.get(ENV_WAREHOUSE)
         as_of = env.get(ENV_AS_OF)
         max_age = env.get(ENV_MAX_ACTIVITY_AGE)
+        publish = env.get(ENV_PUBLISH_DIR)
         return cls(
             home=home,
             landing_dir=Path(landing).expanduser().resolve() if landing else None,
@@ -90,6 +95,8 @@ class Settings:
             max_activity_age_hours=(
                 parse_hours(max_age) if max_age else DEFAULT_MAX_ACTIVITY_AGE_HOURS
             ),
+            publish_dir=Path(publish).expanduser().resolve() if publish else None,
+            publish_postgres_url=env.get(ENV_PUBLISH_POSTGRES_URL) or None,
         )
 
     @property
@@ -100,6 +107,11 @@ class Settings:
     @property
     def effective_landing_dir(self) -> Path:
         return self.landing_dir or self.sample_landing_dir
+
+    @property
+    def effective_publish_dir(self) -> Path:
+        """Where the marts are published for BI tools (never the warehouse itself)."""
+        return self.publish_dir or self.home / "published"
 
     @property
     def dagster_home(self) -> Path:

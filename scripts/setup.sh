@@ -18,3 +18,9 @@ fi
 # machines) importing dagster and dbt takes twice as long, in every Dagster step process.
 # requirements.lock pins what CI last passed with; pyproject.toml keeps the ranges.
 .venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+# An older DuckDB beside the project's, only for the test that opens the published marts file as
+# BI tools' DuckDB 1.2 drivers do (tests/test_publish.py); kept apart from the project's packages.
+OLD_DUCKDB=1.2.2
+if [ ! -d ".venv/duckdb-$OLD_DUCKDB/duckdb" ]; then
+    .venv/bin/python -m pip install --quiet --no-deps --target ".venv/duckdb-$OLD_DUCKDB" "duckdb==$OLD_DUCKDB"
+fi

@@ -35,7 +35,8 @@ DBT = {
 }  # fmt: skip
 REPORTS = {"reports/deal_tracking_chart", "reports/health_score_diagnostic"}
 LEARN = {"learn/similar_deals_model", "learn/won_deal_neighbours"}
-GROUPS = {"ingest", "staging", "intermediate", "marts", "learn", "reports"}
+SERVE = {"serve/published_marts"}
+GROUPS = {"ingest", "staging", "intermediate", "marts", "learn", "reports", "serve"}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def graph():
 
 def test_every_asset_is_there_with_description_group_and_kinds(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CRM | DBT | LEARN | REPORTS
+    assert keys == CRM | DBT | LEARN | REPORTS | SERVE
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
@@ -90,6 +91,13 @@ def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
     assert SimilarDealsConfig().params() == Params()
 
 
+def test_publication_follows_every_mart(graph):
+    published = graph.get(dg.AssetKey(["serve", "published_marts"]))
+    marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
+    assert len(marts) == 10 and published.parent_keys == marts
+    assert published.group_name == "serve"
+
+
 def test_every_warehouse_writer_is_in_the_pool_and_tagged():
     # The mart checks only read, but a reader blocks DuckDB's writers all the same.
     for assets_def in [*defs.assets, *defs.asset_checks]:
@@ -106,7 +114,7 @@ def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
     assert schedule.job_name == "everything"
     job = defs.resolve_job_def("everything")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == (
-        CRM | DBT | LEARN | REPORTS
+        CRM | DBT | LEARN | REPORTS | SERVE
     )
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)

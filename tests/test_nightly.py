@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from unittest import mock
 
 import dagster as dg
+import duckdb
 import pytest
 
 from relanalytics_pipeline.definitions import defs
@@ -20,6 +22,7 @@ from relanalytics_pipeline.defs.transform.assets import dbt_vars
 from relanalytics_pipeline.lib.ingest import ingest_entity
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.lib.landing import list_landing_files
+from relanalytics_pipeline.lib.publish import RECORD
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import PROJECT_ROOT, Settings
 
@@ -251,6 +254,8 @@ def two_nights(tmp_path_factory):
             )
             assert result.success
             marts[night] = _marts(home)
+            if night == NIGHT_1:  # what BI tools read after the first night, kept for later
+                shutil.copytree(home / "published", tmp_path / "published-1", symlinks=True)
     return tmp_path, landing, marts
 
 
@@ -265,13 +270,34 @@ def test_each_night_sees_only_what_had_landed(two_nights):
     ]
 
 
+def _published(home: Path) -> tuple[set, dict[str, list[str]]]:
+    """The published DuckDB file's record (run, as-of day) and its marts' rows."""
+    with duckdb.connect(str(home / "published" / "marts.duckdb"), read_only=True) as connection:
+        record = set(connection.execute(f"SELECT run_id, as_of_date FROM {RECORD}").fetchall())
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            f"AND table_name <> '{RECORD}' ORDER BY 1"
+        ).fetchall()
+        rows = {
+            t: sorted(map(repr, connection.execute(f"SELECT * FROM main.{t}").fetchall()))
+            for (t,) in tables
+        }
+    return record, rows
+
+
 def test_a_killed_backfill_then_its_rerun_equal_the_two_nights(two_nights):
-    """A backfill of both nights as one run, killed with SIGKILL in its dbt step, leaves a run
-    marked STARTED holding the warehouse pool's slot; the rerun frees it and its marts are the
-    marts of the two nights run one after the other."""
+    """A backfill of both nights as one run, killed with SIGKILL in its dbt step, leaves what BI
+    tools read as it was, and a run marked STARTED holding the warehouse pool's slot; the rerun
+    frees it, and its marts, working and published, are those of the two nights run one after
+    the other."""
     tmp_path, landing, marts = two_nights
     home = tmp_path / "backfill"
     environ = _environ(home, landing)
+    # What BI tools read before the backfill: the first night's publication.
+    shutil.copytree(tmp_path / "published-1", home / "published", symlinks=True)
+    before = _published(home)
+    assert {as_of for _, as_of in before[0]} == {dt.date.fromisoformat(NIGHT_1)}
+    assert before[1] == marts[NIGHT_1]
     both = ("--partition-range", f"{NIGHT_1}...{NIGHT_2}")
     killed = _dagster_cli(environ, *both)
     with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
@@ -282,11 +308,16 @@ def test_a_killed_backfill_then_its_rerun_equal_the_two_nights(two_nights):
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
         held = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
         assert [slot.run_id for slot in held] == [run.run_id]
+        assert _published(home) == before
 
         _finish(_dagster_cli(environ, *both))
 
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        (rerun,) = instance.get_runs(limit=1)
     assert _marts(home) == marts[NIGHT_2]
+    record, published = _published(home)
+    assert record == {(rerun.run_id, dt.date.fromisoformat(NIGHT_2))}
+    assert published == marts[NIGHT_2]
 
 
 def _wait_for_step(instance, step: str, process: subprocess.Popen) -> dg.DagsterRun:

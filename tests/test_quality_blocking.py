@@ -1,13 +1,18 @@
-"""A broken mart is stopped by its blocking great-expectations check in a real run.
+"""A broken mart is stopped by its blocking great-expectations check in a real run, and BI
+readers of the publication see one publication at a time while a run publishes.
 
-The marts are built once in process from the hand-made landing; then `dagster job execute` (the
-multiprocess executor, one process per step, as in production) runs the mart's check and an asset
-downstream of the mart, first on the clean mart, then after the mart has been broken by hand.
+The marts are built (and published) once in process from the hand-made landing; then `dagster
+job execute` (the multiprocess executor, one process per step, as in production) runs the mart's
+check and the publication downstream of every mart: first on clean marts, two of them changed by
+hand, with BI readers in processes of their own reading the publication all along; then after the
+checked mart has been broken by hand.
 """
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -18,9 +23,11 @@ from test_end_to_end import AS_OF, environment
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
-PUBLISHING_DEFS = Path(__file__).parent / "fixtures" / "quality" / "publishing_defs.py"
+FIXTURES = Path(__file__).parent / "fixtures"
+PUBLISHING_DEFS = FIXTURES / "quality" / "publishing_defs.py"
+BI_READER = FIXTURES / "serve" / "bi_reader.py"
 KPIS = dg.AssetKey(["marts", "relationship_kpis"])
-PUBLISHED = dg.AssetKey("kpis_published")
+PUBLISHED = dg.AssetKey(["serve", "published_marts"])
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +77,55 @@ def publish(environ: dict[str, str]) -> tuple[dg.DagsterRun, dict, bool]:
     return run, check, published
 
 
-def test_a_clean_mart_is_published(built):
-    _, environ = built
+def published_record(folder: Path) -> dict[str, tuple[str, int]]:
+    with duckdb.connect(str(folder / "marts.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT mart, version, row_count FROM marts._publication")
+        return {mart: (version, count) for mart, version, count in rows.fetchall()}
+
+
+def test_a_clean_mart_is_published_while_bi_tools_read(built, tmp_path):
+    warehouse, environ = built
+    folder = Path(environ["RELANALYTICS_HOME"]) / "published"
+    before = published_record(folder)  # the in-process build published once already
+    # Two marts change (their checks are not part of this job): a1 leaves relationship_activity_daily
+    # (4 days with activity, see test_end_to_end), c2 leaves record_summary (1 row).
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("DELETE FROM marts.relationship_activity_daily WHERE record_id = 'a1'")
+        connection.execute("DELETE FROM marts.record_summary WHERE record_id = 'c2'")
+    stop = tmp_path / "stop"
+    readers = {}
+    for mode in ("hold", "poll"):
+        out = tmp_path / f"{mode}.jsonl"
+        command = [sys.executable, str(BI_READER), mode, str(folder), str(out), str(stop)]
+        readers[mode] = (subprocess.Popen(command, stderr=subprocess.PIPE, text=True), out)
+    while not all(out.exists() and out.read_text() for _, out in readers.values()):
+        time.sleep(0.05)  # both hold the file open before the run starts
     run, check, published = publish(environ)
+    stop.touch()
+    seen = {}
+    for mode, (process, out) in readers.items():
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+        seen[mode] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (check.asset_key, check.check_name, check.passed) == (KPIS, "great_expectations", True)
     assert check.metadata["rows_validated"].value == 16  # 8 records x 2 periods
     assert published and run.status == dg.DagsterRunStatus.SUCCESS
+
+    after = published_record(folder)
+    (old,), (new,) = {v for v, _ in before.values()}, {v for v, _ in after.values()}
+    changed = {"relationship_activity_daily": 4, "record_summary": 1}
+    assert {m: after[m][1] for m in after} == {m: before[m][1] - changed.get(m, 0) for m in before}
+    # Every read saw one publication whole: one version, and each mart with the rows it records.
+    for observation in seen["hold"] + seen["poll"]:
+        assert (
+            len(observation["versions"]) == 1 and observation["counted"] == observation["recorded"]
+        )
+    # The reader that kept its connection saw the old publication all along, undisturbed.
+    assert {o["versions"][0] for o in seen["hold"]} == {old} and len(seen["hold"]) > 1
+    # The one that reopens saw the old, then the new, never going back, in each target.
+    for target in ("duckdb", "parquet"):
+        versions = [o["versions"][0] for o in seen["poll"] if o["target"] == target]
+        assert versions[0] == old and versions[-1] == new, target
+        assert versions == sorted(versions), target
 
 
 def test_a_broken_mart_is_stopped_by_its_blocking_check(built):
@@ -90,8 +140,10 @@ def test_a_broken_mart_is_stopped_by_its_blocking_check(built):
             "INSERT INTO marts.relationship_kpis SELECT * FROM marts.relationship_kpis "
             "WHERE record_id = 'c2' AND period = 'trailing'"
         )
+    folder = Path(environ["RELANALYTICS_HOME"]) / "published"
+    before = published_record(folder)
     run, check, published = publish(environ)
-    assert not published
+    assert not published and published_record(folder) == before
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     metadata = {name: value.value for name, value in check.metadata.items()}

@@ -49,6 +49,21 @@ def test_variables_are_read_and_resolved(tmp_path, monkeypatch):
     )
 
 
+def test_publication_goes_under_home_unless_set(tmp_path):
+    home = {"RELANALYTICS_HOME": str(tmp_path)}
+    assert Settings.from_env(home).effective_publish_dir == tmp_path / "published"
+    assert Settings.from_env(home).publish_postgres_url is None
+    settings = Settings.from_env(
+        home
+        | {
+            "RELANALYTICS_PUBLISH_DIR": str(tmp_path / "bi"),
+            "RELANALYTICS_PUBLISH_POSTGRES_URL": "postgresql://bi@db/analytics",
+        }
+    )
+    assert settings.effective_publish_dir == tmp_path / "bi"
+    assert settings.publish_postgres_url == "postgresql://bi@db/analytics"
+
+
 def test_the_freshness_age_is_read_and_checked():
     assert Settings.from_env({}).max_activity_age_hours == 72.0
     assert (

@@ -1,0 +1,97 @@
+"""Serving BI tools: the marts published where BI tools read them (lib/publish.py).
+
+Downstream of every mart, so it runs after their blocking great-expectations checks: a mart that
+fails its check fails its check step, and nothing is published in that run.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
+from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
+from relanalytics_pipeline.lib import publish
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
+
+# Every model dbt builds into the schema `marts` is a BI mart (the contract of
+# ../shared/spec/metrics.md, health and deal tracking, similar deals).
+MART_KEYS = sorted(
+    (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
+    key=lambda key: key.path,
+)
+DEFAULT_POSTGRES = publish.PostgresTarget(url="")
+NO_POSTGRES = f"not published ({ENV_PUBLISH_POSTGRES_URL} unset)"
+
+
+class PublishConfig(dg.Config):
+    postgres_schema: str = Field(
+        DEFAULT_POSTGRES.schema,
+        description="The PostgreSQL schema BI tools read (replaced whole by each publication).",
+    )
+    postgres_lock_timeout_seconds: float = Field(
+        DEFAULT_POSTGRES.lock_timeout_seconds,
+        gt=0,
+        description="How long one attempt of the PostgreSQL swap waits for BI queries' locks.",
+    )
+    postgres_attempts: int = Field(
+        DEFAULT_POSTGRES.attempts,
+        ge=1,
+        description="Attempts of the PostgreSQL swap before the publication fails.",
+    )
+    postgres_backoff_seconds: float = Field(
+        DEFAULT_POSTGRES.backoff_seconds,
+        ge=0,
+        description="Sleep after the first locked-out attempt, doubling after each next one.",
+    )
+
+
+@dg.asset(
+    key=["serve", "published_marts"],
+    deps=MART_KEYS,
+    group_name="serve",
+    kinds={"duckdb", "parquet", "postgresql"},
+    backfill_policy=ONE_RUN_PER_RANGE,
+    # It reads the warehouse, and DuckDB refuses a writer while another process has the file
+    # open: it takes its turn with the warehouse's writers.
+    pool=WAREHOUSE_POOL,
+    op_tags=WAREHOUSE_TAG,
+)
+def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
+    """Every mart, published for BI tools from one snapshot of the warehouse: the DuckDB file
+    `$RELANALYTICS_PUBLISH_DIR/marts.duckdb` (storage v1.2.0, swapped in atomically), Parquet
+    folders behind the pointer `parquet/current`, and the PostgreSQL schema `marts` when
+    RELANALYTICS_PUBLISH_POSTGRES_URL is set (swapped in one transaction). Each target holds the
+    record `_publication` (version, run, as-of date, rows per mart)."""
+    settings = Settings.from_env()
+    postgres = None
+    if settings.publish_postgres_url:
+        postgres = publish.PostgresTarget(
+            url=settings.publish_postgres_url,
+            schema=config.postgres_schema,
+            lock_timeout_seconds=config.postgres_lock_timeout_seconds,
+            attempts=config.postgres_attempts,
+            backoff_seconds=config.postgres_backoff_seconds,
+        )
+    folder = settings.effective_publish_dir
+    try:
+        publication = publish.publish(
+            settings.warehouse,
+            [key.path[-1] for key in MART_KEYS],
+            folder,
+            run_id=context.run.run_id,
+            as_of_date=as_of_for_run(context.run.tags, settings),
+            postgres=postgres,
+        )
+    except publish.PublicationError as error:
+        raise dg.Failure(str(error)) from error
+    rows = "\n".join(f"| {mart} | {count:,} |" for mart, count in publication.rows.items())
+    return dg.MaterializeResult(
+        metadata={
+            "version": publication.version,
+            "as_of_date": publication.as_of_date.isoformat(),
+            "duckdb_file": dg.MetadataValue.path(str(folder / publish.DUCKDB_FILE)),
+            "parquet": dg.MetadataValue.path(str(folder / publish.PARQUET_DIR / publish.POINTER)),
+            "postgres_schema": config.postgres_schema if postgres else NO_POSTGRES,
+            "rows": dg.MetadataValue.md(f"| mart | rows |\n| --- | ---: |\n{rows}"),
+        }
+    )
