@@ -11,13 +11,17 @@
 - `ingest.files` remembers each file's SHA-256: an unchanged file is skipped on the next run, a
   changed one is reloaded (its earlier rows and rejections replaced), so re-ingesting the same
   files changes nothing.
-- Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined.
+- Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
+  rows_skipped (rows a CRM export carries that are no canonical row, see lib/exports.py).
+- `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
+  canonical ones and hand them here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +59,7 @@ class FileReport:
     rows_duplicate: int = 0
     rows_conflicting: int = 0
     rows_quarantined: int = 0
+    rows_skipped: int = 0
     reason: str | None = None
 
 
@@ -113,6 +118,10 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
             PRIMARY KEY (entity, source_file)
         )
         """
+    )
+    # Added with the CRM exports; a warehouse made before them gains it here.
+    connection.execute(
+        "ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0"
     )
 
 
@@ -373,6 +382,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     ).fetchone()
     report.rows_read = raw.rows_read
     report.rows_quarantined = quarantined + len(raw.rejected)
+    report.rows_skipped = raw.rows_skipped
     report.rows_duplicate = in_file_duplicates + matched
     report.rows_conflicting = in_file_conflicts + matched_conflicts
     report.rows_loaded = valid - report.rows_duplicate
@@ -390,8 +400,11 @@ def _forget(connection, entity: Entity, source_file: str) -> None:
     )
 
 
-def _read(path: Path, entity: Entity) -> RawFile:
-    raw = read_landing_file(path)
+Reader = Callable[[Path], RawFile]
+
+
+def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
+    raw = read(path)
     if raw.table.column_names == [ROW_NUMBER]:  # JSON lines without one readable record
         if not raw.rejected:
             raise UnreadableFile("file holds no records")
@@ -405,11 +418,13 @@ def _read(path: Path, entity: Entity) -> RawFile:
     return raw
 
 
-def _load_file(connection, entity: Entity, path: Path, source_file: str, run_id, now) -> FileReport:
+def _load_file(
+    connection, entity: Entity, path: Path, source_file: str, read: Reader, run_id, now
+) -> FileReport:
     """Load one file in a transaction left open for the caller to record and commit."""
     report = FileReport(source_file, "loaded")
     try:
-        raw: RawFile | None = _read(path, entity)
+        raw: RawFile | None = _read(path, entity, read)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
     connection.begin()
@@ -440,6 +455,7 @@ def _file_counts(f: FileReport) -> list:
         f.rows_duplicate,
         f.rows_conflicting,
         f.rows_quarantined,
+        f.rows_skipped,
     ]
 
 
@@ -451,6 +467,24 @@ def ingest_entity(
     now: dt.datetime | None = None,
 ) -> EntityReport:
     """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse."""
+    files = [(p, f"{entity_name}/{p.name}") for p in list_landing_files(landing_dir / entity_name)]
+    return ingest_files(warehouse, entity_name, files, read_landing_file, run_id, now)
+
+
+def ingest_files(
+    warehouse: Path,
+    entity_name: str,
+    files: Iterable[tuple[Path, str]],
+    read: Reader,
+    run_id: str,
+    now: dt.datetime | None = None,
+    depends_on: str = "",
+) -> EntityReport:
+    """Load the new or changed ones of `files` (path, source_file name) into `crm.<entity>`.
+
+    `read` turns a file into raw canonical rows. `depends_on` names whatever else the reading
+    depends on (a digest): it is part of each file's fingerprint, so a change reloads the files.
+    """
     entity = ENTITIES[entity_name]
     now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     report = EntityReport(entity.name)
@@ -463,15 +497,20 @@ def ingest_entity(
                 "SELECT source_file, sha256 FROM ingest.files WHERE entity = ?", [entity.name]
             ).fetchall()
         )
-        for path in list_landing_files(landing_dir / entity.name):
-            source_file = f"{entity.name}/{path.name}"
+        for path, source_file in files:
             digest = fingerprint(path)
+            if depends_on:
+                digest = hashlib.sha256(f"{digest} {depends_on}".encode()).hexdigest()
             if known.get(source_file) == digest:
                 report.files.append(FileReport(source_file, "unchanged"))
                 continue
-            report.files.append(_load_file(connection, entity, path, source_file, run_id, now))
+            report.files.append(
+                _load_file(connection, entity, path, source_file, read, run_id, now)
+            )
             connection.execute(
-                "INSERT INTO ingest.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ingest.files (entity, source_file, sha256, status, rows_read, "
+                "rows_loaded, rows_duplicate, rows_conflicting, rows_quarantined, rows_skipped, "
+                "run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [entity.name, source_file, digest, *_file_counts(report.files[-1]), run_id, now],
             )
             connection.commit()

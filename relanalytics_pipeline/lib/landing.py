@@ -44,10 +44,12 @@ class RowRejection:
 class RawFile:
     table: pa.Table  # the file's own columns plus ROW_NUMBER (1-based record number)
     rejected: list[RowRejection] = field(default_factory=list)
+    # Records a CRM export carries that are no canonical row by design (see lib/exports.py).
+    rows_skipped: int = 0
 
     @property
     def rows_read(self) -> int:
-        return self.table.num_rows + len(self.rejected)
+        return self.table.num_rows + len(self.rejected) + self.rows_skipped
 
 
 def ensure_landing(
