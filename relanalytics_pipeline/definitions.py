@@ -3,6 +3,7 @@
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
+from relanalytics_pipeline.defs.ingest.exports import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
@@ -23,6 +24,7 @@ executor = dg.multiprocess_executor.configured(
 defs = dg.Definitions(
     assets=[
         crm_landing,
+        *EXPORT_ASSETS,
         relanalytics_dbt,
         similar_deals_assets,
         deal_tracking_chart,

@@ -23,6 +23,10 @@ ENV_AS_OF = "RELANALYTICS_AS_OF"
 ENV_ORG_DOMAINS = "RELANALYTICS_ORG_DOMAINS"
 ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
 ENV_MAX_ACTIVITY_AGE = "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS"
+# CRM exports: a JSON file overriding code and stage maps, and the CRMs' addresses for record_url.
+ENV_EXPORT_MAPS = "RELANALYTICS_EXPORT_MAPS"
+ENV_DATAVERSE_URL = "RELANALYTICS_DATAVERSE_URL"
+ENV_SALESFORCE_URL = "RELANALYTICS_SALESFORCE_URL"
 # The freshness check warns when the newest activity is older than this at the end of the as-of
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
@@ -73,6 +77,9 @@ class Settings:
     org_domains: tuple[str, ...]
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     max_activity_age_hours: float = DEFAULT_MAX_ACTIVITY_AGE_HOURS
+    export_maps: Path | None = None
+    dataverse_url: str | None = None
+    salesforce_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +101,13 @@ class Settings:
             max_activity_age_hours=(
                 parse_hours(max_age) if max_age else DEFAULT_MAX_ACTIVITY_AGE_HOURS
             ),
+            export_maps=(
+                Path(env[ENV_EXPORT_MAPS]).expanduser().resolve()
+                if env.get(ENV_EXPORT_MAPS)
+                else None
+            ),
+            dataverse_url=env.get(ENV_DATAVERSE_URL) or None,
+            salesforce_url=env.get(ENV_SALESFORCE_URL) or None,
         )
 
     @property

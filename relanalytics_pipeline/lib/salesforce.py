@@ -76,6 +76,8 @@ DEFAULT_MAPS = {
         "006": "opportunity",
     },  # fmt: skip
 }
+# Bulk API and Data Loader write CSV; the canonical reader numbers rows and keeps ragged ones.
+read_file = read_landing_file
 RECORD_TYPES = ("opportunity", "lead", "account", "contact")
 PARTY_TYPES = ("user", "contact", "lead", "account")
 
