@@ -276,7 +276,7 @@ def _call_parties(settings: ExportSettings) -> RowMapping:
     return RowMapping(
         {
             "activity_id": '"Id"',
-            "role": f"CASE WHEN party = 'owner' = {outgoing} THEN 'from' ELSE 'to' END",
+            "role": f"CASE WHEN (party = 'owner') = ({outgoing}) THEN 'from' ELSE 'to' END",
             "party_type": f"CASE WHEN party = 'owner' THEN 'user' ELSE {who_type} END",
             "party_id": 'CASE WHEN party = \'owner\' THEN "OwnerId" ELSE "WhoId" END',
             "address": "NULL",
