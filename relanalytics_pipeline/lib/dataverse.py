@@ -101,6 +101,8 @@ def read_file(path: Path) -> RawFile:
     if len(set(names)) != len(names):
         names_seen = raw.table.column_names
         raise UnreadableFile(f"columns repeat once lookups are normalised: {names_seen}")
+    # A rejected row is quarantined with the export's own column names.
+    raw.records = raw.table
     raw.table = raw.table.rename_columns(names)
     return raw
 

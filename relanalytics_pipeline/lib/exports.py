@@ -10,7 +10,8 @@ that yields the canonical columns plus two of its own:
   Salesforce email task that an EmailMessage already carries); it is counted, not quarantined.
 
 The rows that remain are validated like any canonical file, so a bad timestamp is quarantined
-with the canonical reason. Export columns are written `"name"` in the SELECT; a column a file
+with the canonical reason; a rejected row is quarantined as the export's record, not as the
+canonical row made of it. Export columns are written `"name"` in the SELECT; a column a file
 lacks reads as empty, so a missing key is quarantined row by row ("activity_id is missing").
 
 Code and stage maps have defaults from the vendors' documented meanings; a JSON file named by
@@ -145,10 +146,11 @@ def map_rows(table: ExportTable, raw: RawFile, settings: ExportSettings) -> RawF
             data = data.append_column(name, pa.nulls(data.num_rows, pa.string()))
     with duckdb.connect() as connection:
         connection.register("export", data)
-        mapped = connection.execute(select).to_arrow_table()
+        mapped = connection.sql(select).to_arrow_table()
     rejected = list(raw.rejected)
     keep, skipped = [], 0
-    records = {r[ROW_NUMBER]: r for r in raw.table.to_pylist()}
+    original = raw.table if raw.records is None else raw.records
+    records = {r[ROW_NUMBER]: r for r in original.to_pylist()}
     for index, (reason, skip, number) in enumerate(
         zip(
             mapped["_problem"].to_pylist(),
@@ -165,7 +167,7 @@ def map_rows(table: ExportTable, raw: RawFile, settings: ExportSettings) -> RawF
         else:
             keep.append(index)
     canonical = mapped.drop_columns(["_problem", "_skip"]).take(keep)
-    return RawFile(canonical, rejected, rows_skipped=raw.rows_skipped + skipped)
+    return RawFile(canonical, rejected, raw.rows_skipped + skipped, records=original)
 
 
 def _trimmed(data: pa.Table) -> pa.Table:

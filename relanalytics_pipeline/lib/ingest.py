@@ -324,11 +324,13 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     )
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
-    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in raw.table.column_names if c != ROW_NUMBER)
+    records = raw.table if raw.records is None else raw.records
+    connection.register("records", records)
+    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in records.column_names if c != ROW_NUMBER)
     connection.execute(
         "INSERT INTO quarantine.rejected_rows "
         f"SELECT ?, ?, c.{ROW_NUMBER}, c.reason, CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), "
-        f"?, ? FROM checked c JOIN batch b USING ({ROW_NUMBER}) WHERE c.reason IS NOT NULL",
+        f"?, ? FROM checked c JOIN records b USING ({ROW_NUMBER}) WHERE c.reason IS NOT NULL",
         [entity.name, report.source_file, run_id, now],
     )
     _quarantine(
