@@ -56,6 +56,18 @@ def _spec(entity_name: str) -> dg.AssetSpec:
     )
 
 
+def log_quarantined(log, report: EntityReport) -> None:
+    """A warning for each file that lost rows, or was lost whole, to the quarantine."""
+    for f in report.files:
+        if f.status == "quarantined":
+            log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
+        elif f.rows_quarantined:
+            log.warning(
+                f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
+                "(see quarantine.rejected_rows)"
+            )
+
+
 def file_metadata(reports: list[EntityReport]) -> dict:
     """Counts over the reports' files and a table of the new or changed ones. An export file that
     feeds two entities (a Salesforce Task: calls and their parties) has a row for each."""
@@ -101,13 +113,6 @@ def crm_landing(context: dg.AssetExecutionContext):
         if key not in context.selected_asset_keys:
             continue
         report = ingest_entity(settings.warehouse, landing, entity_name, run_id=context.run.run_id)
-        for f in report.files:
-            if f.status == "quarantined":
-                context.log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
-            elif f.rows_quarantined:
-                context.log.warning(
-                    f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
-                    "(see quarantine.rejected_rows)"
-                )
+        log_quarantined(context.log, report)
         yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report]))
     yield from ingest_check_results(context, settings, as_of)

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from relanalytics_pipeline.defs.ingest.assets import file_metadata
+from relanalytics_pipeline.defs.ingest.assets import file_metadata, log_quarantined
 from relanalytics_pipeline.defs.runs import as_of_for_run
 from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.exports import (
@@ -76,14 +76,7 @@ def _load(context: dg.AssetExecutionContext, tables, read, depends_on: dict[str,
             settings.warehouse, landing, table, read, mapping, context.run.run_id,
             depends_on.get(table.name, ""),
         )  # fmt: skip
-        for f in report.files:
-            if f.status == "quarantined":
-                context.log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
-            elif f.rows_quarantined:
-                context.log.warning(
-                    f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
-                    "(see quarantine.rejected_rows)"
-                )
+        log_quarantined(context.log, report)
         reports[table.name].append(report)
     for name, entity_reports in reports.items():
         yield dg.MaterializeResult(
