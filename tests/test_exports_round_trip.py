@@ -34,7 +34,8 @@ OPPORTUNITY = {"id": "006O1", "name": "Globex renewal", "stage": "develop", "val
 ACTIVITIES = [
     ("e1", "email", "outgoing", "completed", "2026-03-02T09:00:00Z", None, None, None,
      "Renewal terms", [("from", "005U1", None), ("to", "003C1", None)]),
-    # Carol's answer, her party known only by address (resolved to her by dbt).
+    # Carol's answer, her party known only by address (resolved to her: by the canonical
+    # producer, by dbt in the exports).
     ("e2", "email", "incoming", "completed", "2026-03-03T10:00:00Z", None, None, None,
      "RE: Renewal terms", [("from", None, "carol@globex.example"), ("to", "005U1", None)]),
     ("m1", "appointment", None, "completed", "2026-03-10T14:00:00Z", "2026-03-10T14:00:00Z",
@@ -60,6 +61,13 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def canonical_parties(parties):
+    """A canonical file's producer resolves a party it knows by address (the raw contract); the
+    exports below leave that to the pipeline."""
+    known = {CONTACT["email"]: CONTACT["id"], **{u["email"]: u["id"] for u in USERS}}
+    return [(role, pid or known.get(address), address) for role, pid, address in parties]
 
 
 def write_canonical(landing: Path) -> None:
@@ -91,7 +99,7 @@ def write_canonical(landing: Path) -> None:
         {"activity_id": a, "role": role,
          "party_type": {"005": "user", "003": "contact"}[pid[:3]] if pid else "unresolved",
          "party_id": pid or "", "address": address or ""}
-        for a, *_, parties in ACTIVITIES for role, pid, address in parties
+        for a, *_, parties in ACTIVITIES for role, pid, address in canonical_parties(parties)
     ])  # fmt: skip
 
 

@@ -9,8 +9,9 @@ with activities as (
     from {{ ref('stg_crm__activities') }}
 ),
 
--- A party known only by its address is the user, else the contact, with that address (the
--- smallest id where several share it); an address nobody has stays unresolved.
+-- A CRM export's party known only by its address is the user, else the contact, with that
+-- address (the smallest id where several share it); an address nobody has stays unresolved. A
+-- canonical file's unresolved party is one its producer could not resolve: it stays so.
 known_addresses as (
     select email as address, 'user' as party_type, min(user_id) as party_id, 1 as preference
     from {{ ref('stg_crm__users') }}
@@ -43,7 +44,10 @@ parties as (
         staged.address
     from {{ ref('stg_crm__activity_parties') }} as staged
     left join address_owners
-        on staged.party_type = 'unresolved' and staged.address = address_owners.address
+        on
+            staged.from_export
+            and staged.party_type = 'unresolved'
+            and staged.address = address_owners.address
 ),
 
 internal_domains as (

@@ -6,6 +6,7 @@
 with parties as (
     select
         *,
+        _source_file like 'dataverse/%' or _source_file like 'salesforce/%' as from_export,
         case
             when _source_file like 'dataverse/%' or _source_file like 'salesforce/%'
                 then {{ regexp_replace_all('_source_file', "'/[^/]*$'", "''") }}
@@ -26,6 +27,7 @@ select
     role,
     party_type,
     party_id,
-    lower(address) as address
+    lower(address) as address,
+    from_export
 from latest
 where party_set = latest_party_set
