@@ -6,6 +6,7 @@ import dagster as dg
 from relanalytics_pipeline.defs.automation import everything_job, landing_files, nightly
 from relanalytics_pipeline.defs.housekeeping import multiprocess_freeing_dead_runs
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
+from relanalytics_pipeline.defs.ingest.exports import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
@@ -27,6 +28,7 @@ executor = multiprocess_freeing_dead_runs.configured(
 defs = dg.Definitions(
     assets=[
         crm_landing,
+        *EXPORT_ASSETS,
         relanalytics_dbt,
         similar_deals_assets,
         deal_tracking_chart,

@@ -25,6 +25,10 @@ ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
 ENV_MAX_ACTIVITY_AGE = "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS"
 ENV_PUBLISH_DIR = "RELANALYTICS_PUBLISH_DIR"
 ENV_PUBLISH_POSTGRES_URL = "RELANALYTICS_PUBLISH_POSTGRES_URL"
+# CRM exports: a JSON file overriding code and stage maps, and the CRMs' addresses for record_url.
+ENV_EXPORT_MAPS = "RELANALYTICS_EXPORT_MAPS"
+ENV_DATAVERSE_URL = "RELANALYTICS_DATAVERSE_URL"
+ENV_SALESFORCE_URL = "RELANALYTICS_SALESFORCE_URL"
 # The freshness check warns when the newest activity is older than this at the end of the as-of
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
@@ -73,6 +77,9 @@ class Settings:
     max_activity_age_hours: float = DEFAULT_MAX_ACTIVITY_AGE_HOURS
     publish_dir: Path | None = None
     publish_postgres_url: str | None = None
+    export_maps: Path | None = None
+    dataverse_url: str | None = None
+    salesforce_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +104,13 @@ class Settings:
             ),
             publish_dir=Path(publish).expanduser().resolve() if publish else None,
             publish_postgres_url=env.get(ENV_PUBLISH_POSTGRES_URL) or None,
+            export_maps=(
+                Path(env[ENV_EXPORT_MAPS]).expanduser().resolve()
+                if env.get(ENV_EXPORT_MAPS)
+                else None
+            ),
+            dataverse_url=env.get(ENV_DATAVERSE_URL) or None,
+            salesforce_url=env.get(ENV_SALESFORCE_URL) or None,
         )
 
     @property

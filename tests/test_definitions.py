@@ -34,6 +34,13 @@ DBT = {
     "marts/similar_won_deals", "marts/won_deal_benchmarks",
 }  # fmt: skip
 REPORTS = {"reports/deal_tracking_chart", "reports/health_score_diagnostic"}
+EXPORTS = {f"dataverse/{t}" for t in (
+    "systemuser", "account", "contact", "lead", "opportunity", "email", "appointment", "phonecall",
+    "task", "activityparty",
+)} | {f"salesforce/{o}" for o in (
+    "User", "Account", "Contact", "Lead", "Opportunity", "EmailMessage", "Task", "Event",
+    "EventRelation", "EmailMessageRelation",
+)}  # fmt: skip
 LEARN = {"learn/similar_deals_model", "learn/won_deal_neighbours"}
 SERVE = {"serve/published_marts"}
 GROUPS = {"ingest", "staging", "intermediate", "marts", "learn", "reports", "serve"}
@@ -46,7 +53,7 @@ def graph():
 
 def test_every_asset_is_there_with_description_group_and_kinds(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CRM | DBT | LEARN | REPORTS | SERVE
+    assert keys == CRM | DBT | LEARN | REPORTS | EXPORTS | SERVE
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
@@ -114,7 +121,7 @@ def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
     assert schedule.job_name == "everything"
     job = defs.resolve_job_def("everything")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == (
-        CRM | DBT | LEARN | REPORTS | SERVE
+        CRM | DBT | LEARN | REPORTS | EXPORTS | SERVE
     )
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)

@@ -11,13 +11,17 @@
 - `ingest.files` remembers each file's SHA-256: an unchanged file is skipped on the next run, a
   changed one is reloaded (its earlier rows and rejections replaced), so re-ingesting the same
   files changes nothing.
-- Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined.
+- Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
+  rows_skipped (rows a CRM export carries that are no canonical row, see lib/exports.py).
+- `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
+  canonical ones and hand them here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -56,6 +60,7 @@ class FileReport:
     rows_duplicate: int = 0
     rows_conflicting: int = 0
     rows_quarantined: int = 0
+    rows_skipped: int = 0
     reason: str | None = None
 
 
@@ -114,6 +119,10 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
             PRIMARY KEY (entity, source_file)
         )
         """
+    )
+    # Added with the CRM exports; a warehouse made before them gains it here.
+    connection.execute(
+        "ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0"
     )
 
 
@@ -316,11 +325,13 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     )
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
-    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in raw.table.column_names if c != ROW_NUMBER)
+    records = raw.table if raw.records is None else raw.records
+    connection.register("records", records)
+    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in records.column_names if c != ROW_NUMBER)
     connection.execute(
         "INSERT INTO quarantine.rejected_rows "
         f"SELECT ?, ?, c.{ROW_NUMBER}, c.reason, CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), "
-        f"?, ? FROM checked c JOIN batch b USING ({ROW_NUMBER}) WHERE c.reason IS NOT NULL",
+        f"?, ? FROM checked c JOIN records b USING ({ROW_NUMBER}) WHERE c.reason IS NOT NULL",
         [entity.name, report.source_file, run_id, now],
     )
     _quarantine(
@@ -374,6 +385,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     ).fetchone()
     report.rows_read = raw.rows_read
     report.rows_quarantined = quarantined + len(raw.rejected)
+    report.rows_skipped = raw.rows_skipped
     report.rows_duplicate = in_file_duplicates + matched
     report.rows_conflicting = in_file_conflicts + matched_conflicts
     report.rows_loaded = valid - report.rows_duplicate
@@ -391,9 +403,11 @@ def _forget(connection, entity: Entity, source_file: str) -> None:
     )
 
 
-def _read(path: Path, entity: Entity, source_file: str) -> RawFile:
-    check_landing_place(PurePosixPath(source_file).relative_to(entity.name))
-    raw = read_landing_file(path)
+Reader = Callable[[Path], RawFile]
+
+
+def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
+    raw = read(path)
     if raw.table.column_names == [ROW_NUMBER]:  # JSON lines without one readable record
         if not raw.rejected:
             raise UnreadableFile("file holds no records")
@@ -407,11 +421,13 @@ def _read(path: Path, entity: Entity, source_file: str) -> RawFile:
     return raw
 
 
-def _load_file(connection, entity: Entity, path: Path, source_file: str, run_id, now) -> FileReport:
+def _load_file(
+    connection, entity: Entity, path: Path, source_file: str, read: Reader, run_id, now
+) -> FileReport:
     """Load one file in a transaction left open for the caller to record and commit."""
     report = FileReport(source_file, "loaded")
     try:
-        raw: RawFile | None = _read(path, entity, source_file)
+        raw: RawFile | None = _read(path, entity, read)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
     connection.begin()
@@ -442,6 +458,7 @@ def _file_counts(f: FileReport) -> list:
         f.rows_duplicate,
         f.rows_conflicting,
         f.rows_quarantined,
+        f.rows_skipped,
     ]
 
 
@@ -455,6 +472,33 @@ def ingest_entity(
 ) -> EntityReport:
     """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse; with
     `through`, only the day subfolders up to that day (see `list_landing_files`)."""
+    folder = landing_dir / entity_name
+
+    def read(path: Path) -> RawFile:
+        check_landing_place(PurePosixPath(path.relative_to(folder).as_posix()))
+        return read_landing_file(path)
+
+    files = [
+        (path, f"{entity_name}/{path.relative_to(folder).as_posix()}")
+        for path in list_landing_files(folder, through)
+    ]
+    return ingest_files(warehouse, entity_name, files, read, run_id, now)
+
+
+def ingest_files(
+    warehouse: Path,
+    entity_name: str,
+    files: Iterable[tuple[Path, str]],
+    read: Reader,
+    run_id: str,
+    now: dt.datetime | None = None,
+    depends_on: str = "",
+) -> EntityReport:
+    """Load the new or changed ones of `files` (path, source_file name) into `crm.<entity>`.
+
+    `read` turns a file into raw canonical rows. `depends_on` names whatever else the reading
+    depends on (a digest): it is part of each file's fingerprint, so a change reloads the files.
+    """
     entity = ENTITIES[entity_name]
     now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     report = EntityReport(entity.name)
@@ -467,16 +511,20 @@ def ingest_entity(
                 "SELECT source_file, sha256 FROM ingest.files WHERE entity = ?", [entity.name]
             ).fetchall()
         )
-        folder = landing_dir / entity.name
-        for path in list_landing_files(folder, through):
-            source_file = f"{entity.name}/{path.relative_to(folder).as_posix()}"
+        for path, source_file in files:
             digest = fingerprint(path)
+            if depends_on:
+                digest = hashlib.sha256(f"{digest} {depends_on}".encode()).hexdigest()
             if known.get(source_file) == digest:
                 report.files.append(FileReport(source_file, "unchanged"))
                 continue
-            report.files.append(_load_file(connection, entity, path, source_file, run_id, now))
+            report.files.append(
+                _load_file(connection, entity, path, source_file, read, run_id, now)
+            )
             connection.execute(
-                "INSERT INTO ingest.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ingest.files (entity, source_file, sha256, status, rows_read, "
+                "rows_loaded, rows_duplicate, rows_conflicting, rows_quarantined, rows_skipped, "
+                "run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [entity.name, source_file, digest, *_file_counts(report.files[-1]), run_id, now],
             )
             connection.commit()

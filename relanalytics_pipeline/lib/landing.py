@@ -44,10 +44,15 @@ class RowRejection:
 class RawFile:
     table: pa.Table  # the file's own columns plus ROW_NUMBER (1-based record number)
     rejected: list[RowRejection] = field(default_factory=list)
+    # Records a CRM export carries that are no canonical row by design (see lib/exports.py).
+    rows_skipped: int = 0
+    # When `table` holds rows mapped from a CRM export: the export's own records (with
+    # ROW_NUMBER), which a rejected row is quarantined as, so nothing of the export is lost.
+    records: pa.Table | None = None
 
     @property
     def rows_read(self) -> int:
-        return self.table.num_rows + len(self.rejected)
+        return self.table.num_rows + len(self.rejected) + self.rows_skipped
 
 
 def ensure_landing(

@@ -10,6 +10,7 @@ import dagster as dg
 
 from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
+from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
 from relanalytics_pipeline.lib.landing import ensure_landing
@@ -22,7 +23,16 @@ COUNTS = (
     "rows_duplicate",
     "rows_conflicting",
     "rows_quarantined",
+    "rows_skipped",
 )
+
+
+def _export_keys_feeding(entity: str) -> list[dg.AssetKey]:
+    """The export assets (defs/ingest/exports.py) that load rows into `crm.<entity>`."""
+    tables = (*dataverse.TABLES, *salesforce.tables())
+    return list(
+        dict.fromkeys(dg.AssetKey([t.source, t.name]) for t in tables if t.entity == entity)
+    )
 
 
 def _spec(entity_name: str) -> dg.AssetSpec:
@@ -36,27 +46,50 @@ def _spec(entity_name: str) -> dg.AssetSpec:
         ),
         group_name="ingest",
         kinds={"python", "duckdb"},
-        # Parties are checked against the activities they belong to.
-        deps=[["crm", "activities"]] if entity.name == "activity_parties" else [],
+        # Parties are checked against the activities they belong to. The exports load first, so
+        # the lineage shows every source of the entity's rows.
+        deps=[
+            *([["crm", "activities"]] if entity.name == "activity_parties" else []),
+            *_export_keys_feeding(entity.name),
+        ],
         skippable=True,
     )
 
 
-def _metadata(report: EntityReport) -> dict:
-    files = [f for f in report.files if f.status != "unchanged"]
-    lines = ["| file | status | read | loaded | duplicate | conflicting | quarantined | reason |"]
-    lines.append("|---|---|---|---|---|---|---|---|")
+def log_quarantined(log, report: EntityReport) -> None:
+    """A warning for each file that lost rows, or was lost whole, to the quarantine."""
+    for f in report.files:
+        if f.status == "quarantined":
+            log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
+        elif f.rows_quarantined:
+            log.warning(
+                f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
+                "(see quarantine.rejected_rows)"
+            )
+
+
+def file_metadata(reports: list[EntityReport]) -> dict:
+    """Counts over the reports' files and a table of the new or changed ones. An export file that
+    feeds two entities (a Salesforce Task: calls and their parties) has a row for each."""
+    files = [(r.entity, f) for r in reports for f in r.files if f.status != "unchanged"]
+    lines = [
+        "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
+        "| skipped | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     lines += [
-        f"| {f.source_file} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_duplicate} "
-        f"| {f.rows_conflicting} | {f.rows_quarantined} | {f.reason or ''} |"
-        for f in files
+        f"| {f.source_file} | {entity} | {f.status} | {f.rows_read} | {f.rows_loaded} "
+        f"| {f.rows_duplicate} | {f.rows_conflicting} | {f.rows_quarantined} | {f.rows_skipped} "
+        f"| {f.reason or ''} |"
+        for entity, f in files
     ]
     return {
-        **{name: dg.MetadataValue.int(report.total(name)) for name in COUNTS},
-        "files_loaded": report.count("loaded"),
-        "files_unchanged": report.count("unchanged"),
-        "files_quarantined": report.count("quarantined"),
-        "versions_in_table": report.versions_in_table,
+        **{name: dg.MetadataValue.int(sum(r.total(name) for r in reports)) for name in COUNTS},
+        "files_loaded": sum(r.count("loaded") for r in reports),
+        "files_unchanged": sum(r.count("unchanged") for r in reports),
+        "files_quarantined": sum(r.count("quarantined") for r in reports),
+        # Of the first entity's table: the one the file's own records feed.
+        "versions_in_table": reports[0].versions_in_table,
         "files": dg.MetadataValue.md("\n".join(lines) if files else "No new or changed files."),
     }
 
@@ -89,13 +122,6 @@ def crm_landing(context: dg.AssetExecutionContext):
         report = ingest_entity(
             settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
         )
-        for f in report.files:
-            if f.status == "quarantined":
-                context.log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
-            elif f.rows_quarantined:
-                context.log.warning(
-                    f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
-                    "(see quarantine.rejected_rows)"
-                )
-        yield dg.MaterializeResult(asset_key=key, metadata=_metadata(report))
+        log_quarantined(context.log, report)
+        yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report]))
     yield from ingest_check_results(context, settings, as_of)

@@ -9,8 +9,45 @@ with activities as (
     from {{ ref('stg_crm__activities') }}
 ),
 
+-- A CRM export's party known only by its address is the user, else the contact, with that
+-- address (the smallest id where several share it); an address nobody has stays unresolved. A
+-- canonical file's unresolved party is one its producer could not resolve: it stays so.
+known_addresses as (
+    select email as address, 'user' as party_type, min(user_id) as party_id, 1 as preference
+    from {{ ref('stg_crm__users') }}
+    where email is not null
+    group by email
+    union all
+    select email as address, 'contact' as party_type, min(contact_id) as party_id, 2 as preference
+    from {{ ref('stg_crm__contacts') }}
+    where email is not null
+    group by email
+),
+
+address_owners as (
+    select address, party_type, party_id
+    from (
+        select
+            *,
+            row_number() over (partition by address order by preference) as choice
+        from known_addresses
+    ) as ranked
+    where choice = 1
+),
+
 parties as (
-    select * from {{ ref('stg_crm__activity_parties') }}
+    select
+        staged.activity_id,
+        staged.role,
+        coalesce(address_owners.party_type, staged.party_type) as party_type,
+        coalesce(address_owners.party_id, staged.party_id) as party_id,
+        staged.address
+    from {{ ref('stg_crm__activity_parties') }} as staged
+    left join address_owners
+        on
+            staged.from_export
+            and staged.party_type = 'unresolved'
+            and staged.address = address_owners.address
 ),
 
 internal_domains as (
