@@ -137,12 +137,13 @@ def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
 
 
 def test_every_asset_is_daily_or_runs_once_for_a_range_of_days():
-    """Ingest and dbt are partitioned by day; the model and the reports are not, but like them
-    take a range of days in one run, which the CLI's --partition-range requires of every asset."""
+    """Ingest (canonical files and exports) and dbt are partitioned by day; the model, the reports
+    and the publication are not, but like them take a range of days in one run, which the CLI's
+    --partition-range requires of every asset."""
     graph = defs.resolve_asset_graph()
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned
     }
-    assert partitioned == CRM | DBT
+    assert partitioned == CRM | EXPORTS | DBT
     for key in graph.get_all_asset_keys():
         assert graph.get(key).backfill_policy == dg.BackfillPolicy.single_run(), key
