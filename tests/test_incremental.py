@@ -4,9 +4,10 @@ A generated CRM whose history ends on NIGHT; what was modified on NIGHT is held 
 after the first night (as a CRM's daily export would deliver it), together with changes to the
 past: an activity moved to another opportunity, one deleted, a meeting whose parties were
 replaced, a contact moved to another account, and a reply that arrived late (sent on D - 1, loaded
-on NIGHT) to one of our emails. dbt runs as a data engineer runs it: `dbt build` as of D, then
-the nightly `dbt build` with the window [NIGHT, NIGHT + 1), the same night again, and
-`dbt build --full-refresh`; a full build from an empty warehouse as of NIGHT is the reference.
+on NIGHT) to one of our emails. dbt runs the models as of D, then the night with the window
+[NIGHT, NIGHT + 1), the same night again, and `--full-refresh` (one full run as of NIGHT: every
+table rebuilt from the same raw tables). `dbt run`, not `build`: the tests of the models run in
+the end-to-end tests; here only the rows matter.
 """
 
 import datetime as dt
@@ -115,11 +116,11 @@ def ingest(warehouse: Path, landing: Path, run_id: str) -> None:
         ingest_entity(warehouse, landing, entity, run_id)
 
 
-def dbt_build(warehouse: Path, *args: str) -> None:
+def dbt_run(warehouse: Path, *args: str) -> None:
     env = os.environ | {"RELANALYTICS_WAREHOUSE": str(warehouse)}
     dbt = Path(sys.executable).with_name("dbt")
     target = warehouse.parent / "dbt-target"
-    command = [str(dbt), "build", "--target-path", str(target), *WITHOUT_THE_MODEL, *args]
+    command = [str(dbt), "run", "--target-path", str(target), *WITHOUT_THE_MODEL, *args]
     result = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:]
 
@@ -127,7 +128,7 @@ def dbt_build(warehouse: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
     """Warehouses after: night 1 (as of D); night 2 (window [NIGHT, NIGHT + 1)); night 2 again;
-    `--full-refresh` after night 2; one full build as of NIGHT from an empty warehouse."""
+    `--full-refresh` after night 2."""
     folder = tmp_path_factory.mktemp("nights")
     generated, landing, night = folder / "generated", folder / "landing", folder / "night"
     generate_dataset(generated, 3000, seed=5, as_of=NIGHT)
@@ -136,11 +137,11 @@ def nights(tmp_path_factory):
     past_changes(landing, night)
 
     warehouses = {name: folder / name / "warehouse.duckdb" for name in
-                  ("night_1", "night_2", "rerun", "full_refresh", "reference")}  # fmt: skip
+                  ("night_1", "night_2", "rerun", "full_refresh")}  # fmt: skip
     first = warehouses["night_1"]
     first.parent.mkdir()
     ingest(first, landing, "night-1")
-    dbt_build(first, "--vars", json.dumps({"as_of_date": D.isoformat()}))
+    dbt_run(first, "--vars", json.dumps({"as_of_date": D.isoformat()}))
 
     for path in night.glob("*.parquet"):  # flat, after part-0000: later files win ties
         path.rename(landing / path.stem / f"part-{NIGHT.isoformat()}.parquet")
@@ -152,29 +153,20 @@ def nights(tmp_path_factory):
         shutil.copytree(previous.parent, warehouses[name].parent)
         if name == "night_2":
             ingest(warehouses[name], landing, "night-2")
-        dbt_build(warehouses[name], "--vars", window, *args)
+        dbt_run(warehouses[name], "--vars", window, *args)
         previous = warehouses[name]
 
-    reference = warehouses["reference"]
-    reference.parent.mkdir()
-    ingest(reference, landing, "reference")
-    dbt_build(reference, "--vars", window)
     return {**warehouses, "landing": landing, "window": window}
 
 
 def test_two_nights_give_the_marts_of_one_full_run(nights):
-    differing = marts_differing(nights["night_2"], nights["reference"])
+    differing = marts_differing(nights["night_2"], nights["full_refresh"])
     assert set(differing) >= {"relationship_kpis", "relationship_health_history"}
     assert differing == dict.fromkeys(differing, 0)
 
 
 def test_running_the_same_night_twice_gives_the_same_marts(nights):
     differing = marts_differing(nights["rerun"], nights["night_2"])
-    assert differing == dict.fromkeys(differing, 0)
-
-
-def test_full_refresh_gives_the_marts_of_the_incremental_path(nights):
-    differing = marts_differing(nights["full_refresh"], nights["night_2"])
     assert differing == dict.fromkeys(differing, 0)
 
 
@@ -208,7 +200,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
                            f"WHERE as_of_date = {day} AND record_type = 'opportunity' "
                            f"AND record_id = {replied_to}")  # fmt: skip
-    dbt_build(tampered, "--vars", nights["window"])
+    dbt_run(tampered, "--vars", nights["window"])
     marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
                              "WHERE earlier_health_score = -7")  # fmt: skip
     assert marked == [("lead",)]
