@@ -162,14 +162,16 @@ def bench(activities: int, folder: Path, check: bool) -> None:
     print(f"{'':<42}{'full refresh':>14}{'nightly':>10}{'ratio':>8}")
     rows = [("whole run, Dagster start-up included", full_seconds, night_seconds)]
     full_steps, night_steps = steps(full_output), steps(night_output)
-    rows += [(f"  step {s}", full_steps[s], night_steps.get(s, 0.0)) for s in full_steps]
+    every_step = full_steps | night_steps
+    rows += [(f"  step {s}", full_steps.get(s, 0.0), night_steps.get(s, 0.0)) for s in every_step]
     full_models, night_models = dict(MODEL.findall(full_output)), dict(MODEL.findall(night_output))
     slowest = sorted(full_models, key=lambda m: -float(full_models[m]))[:8]
     rows += [
         (f"    dbt {m}", float(full_models[m]), float(night_models.get(m, 0))) for m in slowest
     ]
     for name, full, night in rows:
-        print(f"{name:<42}{full:>14.1f}{night:>10.1f}{night / full:>8.2f}")
+        ratio = f"{night / full:>8.2f}" if full else ""
+        print(f"{name:<42}{full:>14.1f}{night:>10.1f}{ratio}")
     print(f"{'peak GiB':<42}{full_peak:>14.2f}{night_peak:>10.2f}")
     if check:
         materialize(folder / "reference", landing, NIGHT)
