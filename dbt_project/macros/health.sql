@@ -76,3 +76,152 @@
         'team_response_seconds', 'external_people',
     ]) }}
 {%- endmacro %}
+
+{#- Health figures per record and day: the running sums of int_health_events. `records` is a
+    query of record_type, record_id and first_day, the record's first day to compute (on or after
+    health_first_day()); deltas before it start its running sums. -#}
+{% macro health_running_figures(records) -%}
+{%- set figures = health_figures() %}
+with days as (
+    select
+        cast({{ dbt.dateadd('day', 'cast(generated_number as integer) - 1', health_first_day()) }} as date) as health_day
+    from ({{ dbt.generate_series(health_days_computed()) }}) as series
+),
+
+-- An integer key per record: the running sums sort by it much faster than by two strings.
+records as (
+    select
+        record_type,
+        record_id,
+        first_day,
+        row_number() over (order by record_type, record_id) as record_key
+    from ({{ records }}) as computed
+),
+
+-- Nothing is computed before the record's first day: earlier deltas are summed onto it.
+events as (
+    select
+        records.record_key,
+        case when events.event_day < records.first_day then records.first_day else events.event_day end
+            as summed_day,
+        {%- for name in figures %}
+        sum(events.{{ name }}) as {{ name }},
+        {%- endfor %}
+        max(events.last_two_way_day) as last_two_way_day
+    from {{ ref('int_health_events') }} as events
+    inner join records
+        on events.record_type = records.record_type and events.record_id = records.record_id
+    group by 1, 2
+),
+
+spine as (
+    select records.record_type, records.record_id, records.record_key, days.health_day
+    from records
+    inner join days on days.health_day >= records.first_day
+)
+
+select
+    spine.record_type,
+    spine.record_id,
+    spine.health_day,
+    {%- for name in figures %}
+    sum(coalesce(events.{{ name }}, 0)) over running as {{ name }},
+    {%- endfor %}
+    max(events.last_two_way_day) over running as last_two_way_day
+from spine
+left join events
+    on spine.record_key = events.record_key and spine.health_day = events.summed_day
+window running as (
+    partition by spine.record_key
+    order by spine.health_day
+    rows between unbounded preceding and current row
+)
+{%- endmacro %}
+
+{#- Nightly runs of relationship_health_history recompute only the records whose inputs changed.
+    A record's rows up to a day depend only on its deltas in int_health_events up to that day and
+    on the settings below; so each build keeps, beside the history, a fingerprint of every
+    record's deltas up to D (relationship_health_history_inputs, written in the build's
+    transaction). The next build compares them with the current deltas up to that D: a record
+    whose fingerprint is unchanged keeps its rows and gets only the new days. -#}
+{% macro health_history_inputs() -%}
+    {{ return(api.Relation.create(
+        database=this.database,
+        schema=ref('int_health_events').schema,
+        identifier=this.identifier ~ '_inputs',
+    )) }}
+{%- endmacro %}
+
+{#- The settings the history reads besides the deltas (those the deltas depend on show in them). -#}
+{% macro health_settings_fingerprint() -%}
+    {%- set names = [
+        'health_signal_weights', 'health_recency_half_life_days', 'health_expected_cadence',
+        'health_cadence_touches', 'health_team_response_target_hours',
+        'health_customer_response_target_hours', 'health_breadth_target_people',
+        'health_status_thresholds', 'health_min_two_way_activities', 'health_trend_days',
+        'health_trend_step', 'health_history_days',
+    ] -%}
+    {%- set settings = {} -%}
+    {%- for name in names %}{% do settings.update({name: var(name)}) %}{% endfor -%}
+    {{ return(local_md5(tojson(settings, sort_keys=true))) }}
+{%- endmacro %}
+
+{#- Each record's fingerprint of its deltas up to `through_day` (a SQL date). -#}
+{% macro health_record_fingerprints(through_day) -%}
+    select
+        record_type,
+        record_id,
+        {{ fingerprint_agg(['event_day'] + health_figures() + ['last_two_way_day']) }} as fingerprint
+    from {{ ref('int_health_events') }}
+    where event_day <= {{ through_day }}
+    group by record_type, record_id
+{%- endmacro %}
+
+{#- The D of the previous build, when this build may keep its rows: an incremental run, the
+    fingerprints present, the same settings, and D not earlier. Else none (recompute all). -#}
+{% macro health_history_previous_day() -%}
+    {#- Unit tests have no relation of their own (`this`): they take the full path. -#}
+    {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
+    {%- set inputs = health_history_inputs() -%}
+    {%- if adapter.get_relation(inputs.database, inputs.schema, inputs.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set state = run_query(
+        "select cast(min(as_of_date) as varchar), cast(max(as_of_date) as varchar), "
+        ~ "min(settings), max(settings) from " ~ inputs
+    ).rows[0] -%}
+    {%- set settings = health_settings_fingerprint() -%}
+    {%- if state[0] is none or state[0] != state[1] or state[2] != settings or state[3] != settings
+        or state[0] > as_of_day() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(state[0]) }}
+{%- endmacro %}
+
+{#- Before a nightly build: drop the days that left the history, days after D, deleted records. -#}
+{% macro health_history_prune() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as history
+    where
+        history.as_of_date <= {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}
+        or history.as_of_date > {{ as_of_date() }}
+        or not exists (
+            select 1 from {{ ref('int_records_unioned') }} as records
+            where records.record_type = history.record_type and records.record_id = history.record_id
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- After a build: the fingerprints it was built from, for the next build. -#}
+{% macro health_history_record_inputs() -%}
+    create or replace table {{ health_history_inputs() }} as
+    select
+        records.record_type,
+        records.record_id,
+        fingerprints.fingerprint,
+        {{ as_of_date() }} as as_of_date,
+        '{{ health_settings_fingerprint() }}' as settings
+    from {{ ref('int_records_unioned') }} as records
+    left join ({{ health_record_fingerprints(as_of_date()) }}) as fingerprints
+        on records.record_type = fingerprints.record_type and records.record_id = fingerprints.record_id
+{%- endmacro %}

@@ -49,3 +49,21 @@
 {% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
     regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }})
 {%- endmacro %}
+
+{#- An aggregate fingerprint of a group's rows (any order): equal exactly when, but for a hash
+    collision, the rows are equal. -#}
+{% macro fingerprint_agg(columns) -%}
+    {{ return(adapter.dispatch('fingerprint_agg', 'relanalytics')(columns)) }}
+{%- endmacro %}
+
+{% macro default__fingerprint_agg(columns) -%}
+    md5(string_agg(
+        {% for column in columns %}coalesce(cast({{ column }} as {{ dbt.type_string() }}), '~'){% if not loop.last %} || '|' || {% endif %}{% endfor %},
+        ';' order by {{ columns | join(', ') }}
+    ))
+{%- endmacro %}
+
+{#- DuckDB: the exclusive or of the rows' hashes, several times faster than hashing a string. -#}
+{% macro duckdb__fingerprint_agg(columns) -%}
+    cast(bit_xor(hash({{ columns | join(', ') }})) as {{ dbt.type_string() }})
+{%- endmacro %}

@@ -1,6 +1,21 @@
-{#- The run's as-of date D as a SQL date literal: var, else RELANALYTICS_AS_OF, else yesterday (UTC). -#}
+{#- The run's as-of date D as a SQL date literal. -#}
 {% macro as_of_date() -%}
-    {%- set configured = var('as_of_date', '') or env_var('RELANALYTICS_AS_OF', '') -%}
+    cast('{{ as_of_day() }}' as date)
+{%- endmacro %}
+
+{#- D as YYYY-MM-DD: the as_of_date var, else the partition window's last day, else
+    RELANALYTICS_AS_OF, else yesterday (UTC). -#}
+{% macro as_of_day() -%}
+    {%- set configured = var('as_of_date', '') -%}
+    {%- set window_end = window_day('window_end') -%}
+    {%- set window_start = window_day('window_start') -%}
+    {%- if window_start and window_end and window_start >= window_end -%}
+        {{ exceptions.raise_compiler_error("window_start (" ~ window_start ~ ") must be before window_end (" ~ window_end ~ ", exclusive)") }}
+    {%- endif -%}
+    {%- if not configured and window_end -%}
+        {%- set configured = (modules.datetime.date.fromisoformat(window_end) - modules.datetime.timedelta(days=1)).isoformat() -%}
+    {%- endif -%}
+    {%- set configured = configured or env_var('RELANALYTICS_AS_OF', '') -%}
     {%- if not configured -%}
         {%- set today = modules.datetime.datetime.now(modules.pytz.utc).date() -%}
         {%- set configured = (today - modules.datetime.timedelta(days=1)).isoformat() -%}
@@ -8,7 +23,7 @@
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', configured | string) -%}
         {{ exceptions.raise_compiler_error("as_of_date must be YYYY-MM-DD, got '" ~ configured ~ "'") }}
     {%- endif -%}
-    cast('{{ configured }}' as date)
+    {{ return(configured | string) }}
 {%- endmacro %}
 
 {#- The end of day D (exclusive): what happened before it counts, what is scheduled from it on is upcoming. -#}
@@ -26,4 +41,14 @@
         {%- if domain and domain not in domains %}{% do domains.append(domain) %}{% endif -%}
     {%- endfor -%}
     {{ return(domains) }}
+{%- endmacro %}
+
+{#- A partition window's bound ('window_start' inclusive, 'window_end' exclusive) as YYYY-MM-DD,
+    checked; none when the var is not set. -#}
+{% macro window_day(name) -%}
+    {%- set value = var(name, none) -%}
+    {%- if value and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}
+        {{ exceptions.raise_compiler_error(name ~ " must be YYYY-MM-DD, got '" ~ value ~ "'") }}
+    {%- endif -%}
+    {{ return((value | string) if value else none) }}
 {%- endmacro %}

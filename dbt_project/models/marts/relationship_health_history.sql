@@ -1,18 +1,70 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
 -- each day from what was known by its end (int_health_figures): the figures behind the signals,
--- the five signals, the score, its status and its trend. relationship_health adds the reasons.
+-- the signals, the score, its status and its trend. relationship_health adds the reasons.
+-- Incremental: a nightly build keeps the rows of the records whose health inputs did not change
+-- and adds their new days (from the trend distance before them, for the trend); the records whose
+-- inputs changed, new records, other settings or an earlier D are recomputed in full (macros in
+-- health.sql). Either way the rows are those of a full build.
+-- depends_on: {{ ref('int_health_events') }}, {{ ref('int_records_unioned') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['record_type', 'record_id', 'as_of_date'],
+    on_schema_change='fail',
+    pre_hook="{{ health_history_prune() }}",
+    post_hook="{{ health_history_record_inputs() }}",
+) }}
 {%- set weights = health_signal_weights() %}
 {%- set signals = weights.keys() | list %}
 {%- set thresholds = var('health_status_thresholds') %}
-with figures as (
-    select * from {{ ref('int_health_figures') }}
+{%- set history_start = dbt.dateadd('day', 1 - var('health_history_days'), as_of_date()) %}
+{%- set previous_day = health_history_previous_day() %}
+with
+{%- if previous_day %}
+unchanged as (
+    select previous.record_type, previous.record_id
+    from {{ health_history_inputs() }} as previous
+    inner join {{ ref('int_records_unioned') }} as records
+        on previous.record_type = records.record_type and previous.record_id = records.record_id
+    left join ({{ health_record_fingerprints("cast('" ~ previous_day ~ "' as date)") }}) as current_inputs
+        on previous.record_type = current_inputs.record_type and previous.record_id = current_inputs.record_id
+    where previous.fingerprint is not distinct from current_inputs.fingerprint
 ),
+
+{%- set new_days_start = "greatest(" ~ history_start ~ ", " ~ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") ~ ")" %}
+computed as (
+    select
+        records.record_type,
+        records.record_id,
+        cast(case
+            when unchanged.record_id is null then {{ health_first_day() }}
+            else greatest({{ health_first_day() }}, {{ dbt.dateadd('day', -1 * var('health_trend_days'), new_days_start) }})
+        end as date) as first_day,
+        cast(case when unchanged.record_id is null then {{ history_start }} else {{ new_days_start }} end as date)
+            as kept_from
+    from {{ ref('int_records_unioned') }} as records
+    left join unchanged
+        on records.record_type = unchanged.record_type and records.record_id = unchanged.record_id
+),
+
+figures as (
+    select figures.*, computed.kept_from
+    from ({{ health_running_figures('select record_type, record_id, first_day from computed') }}) as figures
+    inner join computed
+        on figures.record_type = computed.record_type and figures.record_id = computed.record_id
+),
+{%- else %}
+figures as (
+    select *, cast({{ history_start }} as date) as kept_from from {{ ref('int_health_figures') }}
+),
+{%- endif %}
 
 measured as (
     select
         record_type,
         record_id,
         health_day as as_of_date,
+        kept_from,
         two_way_activities,
         two_way_activities >= {{ var('health_min_two_way_activities') }} as has_enough_history,
         {{ dbt.datediff('last_two_way_day', 'health_day', 'day') }} as days_since_two_way,
@@ -110,4 +162,4 @@ select
     cast(customer_response_hours as {{ type_double() }}) as customer_response_hours,
     cast(external_people as {{ dbt.type_bigint() }}) as customer_people
 from trended
-where as_of_date > {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}
+where as_of_date >= kept_from

@@ -6,7 +6,8 @@
 -- event starts to count and a -1 where it stops, so the windows of every day in the history are
 -- one running sum. Only what was known by the end of a day is dated on or before it: an email
 -- counts in the response rate from the day its window closes, a response from the day it was sent.
--- Deltas before the first computed day are moved onto it, where their running sum starts.
+-- Days are kept as they are (int_health_figures moves earlier ones onto its first day), so that a
+-- record's deltas up to a day stay the same on later nights unless its data changed.
 {%- set signal_days = var('health_signal_days') %}
 with record_activities as (
     select
@@ -168,11 +169,7 @@ deltas as (
 select
     record_type,
     record_id,
-    -- Nothing is computed before the first day: what happened earlier starts the running sums.
-    case
-        when event_day < {{ health_first_day() }} then cast({{ health_first_day() }} as date)
-        else event_day
-    end as event_day,
+    event_day,
     {%- for name in figures %}
     {#- Touches are weighted by configurable, possibly fractional weights: exact decimals, so
         that what enters a window and what leaves it cancel exactly. #}

@@ -1,0 +1,197 @@
+"""Benchmark: the nightly run for one new day against a full refresh, side by side in one run.
+
+    python benchmarks/bench_nightly.py --activities 1000000 [--activities 10000000] [--check]
+
+For each size: generate a synthetic CRM whose history ends on D + 1 and hold back what was
+modified on D + 1 (activities, their parties, records), as a CRM's daily export would deliver it
+the next morning. Then, as real Dagster runs (`dagster asset materialize --select '*'`, Dagster's
+start-up included):
+1. the full refresh: every asset as of D from an empty warehouse;
+2. the night: D + 1's files land (`<landing>/<entity>/<D+1>/`, or flat beside the others where
+   the ingest does not read dated folders yet) and every asset runs as of D + 1 on that warehouse.
+Wall time and peak memory are per child process (`os.wait4`); the dbt models' own times come from
+dbt's log lines in the run's output. With --check, a third run builds everything as of D + 1 from
+an empty warehouse and every mart of the night is compared with it (EXCEPT ALL both ways).
+"""
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+D = dt.date(2026, 3, 31)
+NIGHT = D + dt.timedelta(days=1)
+STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
+MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Parties belong to their activity: they land with the activity's version.
+PARTIES = "activity_parties"
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak GiB (the child and what it waited for) and output of a command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command[:4])} failed:\n{output[-3000:]}")
+    return time.perf_counter() - started, usage.ru_maxrss / 2**20, ANSI.sub("", output)
+
+
+def ingest_reads_dated_folders() -> bool:
+    """Whether the ingest lists files in `<entity>/<YYYY-MM-DD>/` (the nightly convention)."""
+    from relanalytics_pipeline.lib.landing import list_landing_files
+
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / NIGHT.isoformat() / "part-0000.parquet"
+        probe.parent.mkdir()
+        probe.touch()
+        return probe in list_landing_files(Path(folder))
+
+
+def split_off_night(generated: Path, landing: Path, night_files: Path) -> dict[str, int]:
+    """Copy the generated CRM into `landing` without what was modified on the night's day; write
+    that into `night_files/<entity>.parquet`. Returns the night's rows per entity."""
+    night_start = f"TIMESTAMPTZ '{NIGHT.isoformat()} 00:00:00+00'"
+    counts = {}
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        activities = f"read_parquet('{generated / 'activities'}/*.parquet')"
+        for entity_dir in sorted(p for p in generated.iterdir() if p.is_dir()):
+            entity, rows = entity_dir.name, f"read_parquet('{entity_dir}/*.parquet')"
+            if entity == PARTIES:
+                night = f"activity_id IN (SELECT activity_id FROM {activities} WHERE modified_at >= {night_start})"
+            else:
+                night = f"modified_at >= {night_start}"
+            (landing / entity).mkdir(parents=True)
+            connection.execute(
+                f"COPY (SELECT * FROM {rows} WHERE NOT ({night})) "
+                f"TO '{landing / entity / 'part-0000.parquet'}' (FORMAT parquet)"
+            )
+            target = night_files / f"{entity}.parquet"
+            connection.execute(
+                f"COPY (SELECT * FROM {rows} WHERE {night}) TO '{target}' (FORMAT parquet)"
+            )
+            counts[entity] = connection.execute(f"SELECT count(*) FROM '{target}'").fetchone()[0]
+    return counts
+
+
+def land_night(night_files: Path, landing: Path, dated: bool) -> None:
+    for path in night_files.glob("*.parquet"):
+        if dated:
+            target = landing / path.stem / NIGHT.isoformat() / "part-0000.parquet"
+        else:  # sorts after part-0000: later files win ties, as a later delivery should
+            target = landing / path.stem / f"part-{NIGHT.isoformat()}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+
+
+def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float, str]:
+    # A temporary Dagster instance (no DAGSTER_HOME): nothing of the run outlives the benchmark.
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env |= {"RELANALYTICS_HOME": str(home), "RELANALYTICS_LANDING_DIR": str(landing),
+            "RELANALYTICS_AS_OF": as_of.isoformat()}  # fmt: skip
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "asset", "materialize", "-m", "relanalytics_pipeline.definitions"]
+    return timed([*command, "--select", "*"], env)
+
+
+def steps(output: str) -> dict[str, float]:
+    return {
+        step: int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
+        for step, minutes, value, unit in STEP.findall(output)
+    }
+
+
+def marts_differing(warehouse: Path, reference: Path) -> dict[str, int]:
+    """Rows of each mart of `reference` found in only one of the two warehouses (EXCEPT ALL both
+    ways). Doubles are compared to 9 significant digits: DuckDB sums them in parallel, in no fixed
+    order, so two full builds of the same data differ in the last bits of averages and sums."""
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{warehouse}' AS built (READ_ONLY)")
+        connection.execute(f"ATTACH '{reference}' AS reference (READ_ONLY)")
+        columns = connection.execute(
+            "SELECT table_name, list(CASE WHEN data_type = 'DOUBLE' "
+            "THEN format('round({0}, 9 - cast(ceil(log10(abs({0}) + 1e-300)) AS INTEGER)) AS {0}', "
+            "column_name) ELSE column_name END ORDER BY ordinal_position) "
+            "FROM information_schema.columns WHERE table_catalog = 'reference' "
+            "AND table_schema = 'marts' GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
+        differing = {}
+        for mart, selected in columns:
+            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.marts.{mart}"
+                    for name in ("built", "reference")}  # fmt: skip
+            differing[mart] = sum(
+                connection.execute(
+                    f"SELECT count(*) FROM ({rows[a]} EXCEPT ALL {rows[b]})"
+                ).fetchone()[0]
+                for a, b in (("built", "reference"), ("reference", "built"))
+            )
+        return differing
+
+
+def bench(activities: int, folder: Path, check: bool) -> None:
+    generated, landing, night_files = folder / "generated", folder / "landing", folder / "night"
+    relanalytics = Path(sys.executable).with_name("relanalytics")
+    timed(
+        [str(relanalytics), "generate", "--activities", str(activities), "--out", str(generated),
+         "--seed", "1", "--as-of", NIGHT.isoformat()], dict(os.environ),
+    )  # fmt: skip
+    night_files.mkdir()
+    night_rows = split_off_night(generated, landing, night_files)
+    dated = ingest_reads_dated_folders()
+    full_seconds, full_peak, full_output = materialize(folder / "home", landing, D)
+    land_night(night_files, landing, dated)
+    night_seconds, night_peak, night_output = materialize(folder / "home", landing, NIGHT)
+
+    print(f"\n{activities:,} activities; the night of {NIGHT} brings {night_rows}")
+    print(
+        f"new files {'in dated folders' if dated else 'flat (the ingest reads no dated folders)'}"
+    )
+    print(f"{'':<42}{'full refresh':>14}{'nightly':>10}{'ratio':>8}")
+    rows = [("whole run, Dagster start-up included", full_seconds, night_seconds)]
+    full_steps, night_steps = steps(full_output), steps(night_output)
+    every_step = full_steps | night_steps
+    rows += [(f"  step {s}", full_steps.get(s, 0.0), night_steps.get(s, 0.0)) for s in every_step]
+    full_models, night_models = dict(MODEL.findall(full_output)), dict(MODEL.findall(night_output))
+    slowest = sorted(full_models, key=lambda m: -float(full_models[m]))[:8]
+    rows += [
+        (f"    dbt {m}", float(full_models[m]), float(night_models.get(m, 0))) for m in slowest
+    ]
+    for name, full, night in rows:
+        ratio = f"{night / full:>8.2f}" if full else ""
+        print(f"{name:<42}{full:>14.1f}{night:>10.1f}{ratio}")
+    print(f"{'peak GiB':<42}{full_peak:>14.2f}{night_peak:>10.2f}")
+    if check:
+        materialize(folder / "reference", landing, NIGHT)
+        differing = marts_differing(
+            folder / "home" / "warehouse.duckdb", folder / "reference" / "warehouse.duckdb"
+        )
+        print(f"rows differing from a full refresh as of {NIGHT}, per mart: {differing}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--activities", type=int, action="append", help="repeat for several sizes")
+    parser.add_argument(
+        "--check", action="store_true", help="compare the night's marts with a full run"
+    )
+    args = parser.parse_args()
+    for activities in args.activities or [1_000_000]:
+        with tempfile.TemporaryDirectory() as folder:
+            bench(activities, Path(folder), args.check)
+
+
+if __name__ == "__main__":
+    main()

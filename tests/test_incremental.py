@@ -1,0 +1,206 @@
+"""Incremental dbt models: two nights in a row give the marts of one full run, at the dbt level.
+
+A generated CRM whose history ends on NIGHT; what was modified on NIGHT is held back and lands
+after the first night (as a CRM's daily export would deliver it), together with changes to the
+past: an activity moved to another opportunity, one deleted, a meeting whose parties were
+replaced, a contact moved to another account, and a reply that arrived late (sent on D - 1, loaded
+on NIGHT) to one of our emails. dbt runs the models as of D, then the night with the window
+[NIGHT, NIGHT + 1), the same night again, and `--full-refresh` (one full run as of NIGHT: every
+table rebuilt from the same raw tables). `dbt run`, not `build`: the tests of the models run in
+the end-to-end tests; here only the rows matter.
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import query
+
+from relanalytics_pipeline.lib.canonical import LOAD_ORDER
+from relanalytics_pipeline.lib.generator import generate_dataset
+from relanalytics_pipeline.lib.ingest import ingest_entity
+from relanalytics_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from bench_nightly import NIGHT, D, marts_differing, split_off_night  # noqa: E402
+
+# similar_won_deals and won_deal_benchmarks read the similar-deals model's table (a Python asset).
+WITHOUT_THE_MODEL = ["--exclude", "similar_won_deals+"]
+HISTORY = "marts.relationship_health_history"
+NIGHT_TS = f"TIMESTAMPTZ '{NIGHT.isoformat()} 06:00:00+00'"
+LATE_REPLY_TS = f"TIMESTAMPTZ '{(D - dt.timedelta(days=1)).isoformat()} 09:00:00+00'"
+
+
+def past_changes(landing: Path, night: Path) -> None:
+    """Append changes to the past to the night's files (one new version each, modified on NIGHT)."""
+    activities = f"read_parquet('{landing}/activities/*.parquet')"
+    parties = f"read_parquet('{landing}/activity_parties/*.parquet')"
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+
+        def append(entity: str, rows: str) -> None:
+            target = night / f"{entity}.parquet"
+            connection.execute(
+                f"COPY (SELECT * FROM '{target}' UNION ALL BY NAME {rows}) "
+                f"TO '{target}.new' (FORMAT parquet)"
+            )
+            os.replace(f"{target}.new", target)
+
+        def pick(condition: str, offset: int = 0) -> str:
+            return (
+                f"(SELECT * FROM {activities} WHERE {condition} "
+                f"AND occurred_at < TIMESTAMPTZ '{D.isoformat()}' ORDER BY activity_id LIMIT 1 "
+                f"OFFSET {offset})"
+            )
+
+        completed = "status = 'completed' AND regarding_type = 'opportunity'"
+        another_opportunity = (
+            f"(SELECT max(regarding_id) FROM {activities} WHERE regarding_type = 'opportunity')"
+        )
+        moved = pick(completed + " AND activity_type = 'email'")
+        deleted = pick(completed + " AND activity_type = 'phone_call'")
+        append(
+            "activities",
+            f"SELECT * REPLACE ({another_opportunity} AS regarding_id, {NIGHT_TS} AS modified_at) "
+            f"FROM {moved} UNION ALL "
+            f"SELECT * REPLACE (true AS is_deleted, {NIGHT_TS} AS modified_at) FROM {deleted}",
+        )
+        # A meeting's new version lists other attendees: its parties are replaced as a whole.
+        meeting = pick(completed + " AND activity_type = 'appointment'")
+        append("activities", f"SELECT * REPLACE ({NIGHT_TS} AS modified_at) FROM {meeting}")
+        append(
+            "activity_parties",
+            f"SELECT * FROM {parties} WHERE activity_id = (SELECT activity_id FROM {meeting}) "
+            "AND party_type <> 'contact' UNION ALL "
+            f"SELECT (SELECT activity_id FROM {meeting}) AS activity_id, "
+            "'required_attendee' AS role, 'contact' AS party_type, contact_id AS party_id, "
+            f"email AS address FROM (SELECT * FROM read_parquet('{landing}/contacts/*.parquet') "
+            "ORDER BY contact_id DESC LIMIT 2)",
+        )
+        # A contact moves to another account (every activity it took part in moves with it).
+        append(
+            "contacts",
+            f"SELECT * REPLACE ((SELECT min(account_id) FROM read_parquet('{landing}/accounts/*.parquet')) "
+            f"AS account_id, {NIGHT_TS} AS modified_at) FROM (SELECT * FROM "
+            f"read_parquet('{landing}/contacts/*.parquet') ORDER BY contact_id LIMIT 1 OFFSET 7)",
+        )
+        # The customer's reply to one of our emails, sent on D - 1, loaded only on NIGHT.
+        ours = pick(
+            "activity_type = 'email' AND direction = 'outgoing' AND message_id IS NOT NULL "
+            "AND regarding_type = 'opportunity' "
+            f"AND occurred_at >= TIMESTAMPTZ '{(D - dt.timedelta(days=5)).isoformat()}'"
+        )
+        append(
+            "activities",
+            f"SELECT * REPLACE ('late-reply' AS activity_id, 'incoming' AS direction, "
+            f"'late-reply@example' AS message_id, message_id AS in_reply_to, "
+            f"{LATE_REPLY_TS} AS occurred_at, {LATE_REPLY_TS} AS created_at, "
+            f"{NIGHT_TS} AS modified_at) FROM {ours}",
+        )
+        append(
+            "activity_parties",
+            "SELECT 'late-reply' AS activity_id, CASE role WHEN 'from' THEN 'to' ELSE 'from' END "
+            f"AS role, party_type, party_id, address FROM {parties} "
+            f"WHERE activity_id = (SELECT activity_id FROM {ours}) AND role IN ('from', 'to')",
+        )
+
+
+def ingest(warehouse: Path, landing: Path, run_id: str) -> None:
+    for entity in LOAD_ORDER:
+        ingest_entity(warehouse, landing, entity, run_id)
+
+
+def dbt_run(warehouse: Path, *args: str) -> None:
+    env = os.environ | {"RELANALYTICS_WAREHOUSE": str(warehouse)}
+    dbt = Path(sys.executable).with_name("dbt")
+    target = warehouse.parent / "dbt-target"
+    command = [str(dbt), "run", "--target-path", str(target), *WITHOUT_THE_MODEL, *args]
+    result = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    """Warehouses after: night 1 (as of D); night 2 (window [NIGHT, NIGHT + 1)); night 2 again;
+    `--full-refresh` after night 2."""
+    folder = tmp_path_factory.mktemp("nights")
+    generated, landing, night = folder / "generated", folder / "landing", folder / "night"
+    generate_dataset(generated, 3000, seed=5, as_of=NIGHT)
+    night.mkdir()
+    split_off_night(generated, landing, night)
+    past_changes(landing, night)
+
+    warehouses = {name: folder / name / "warehouse.duckdb" for name in
+                  ("night_1", "night_2", "rerun", "full_refresh")}  # fmt: skip
+    first = warehouses["night_1"]
+    first.parent.mkdir()
+    ingest(first, landing, "night-1")
+    dbt_run(first, "--vars", json.dumps({"as_of_date": D.isoformat()}))
+
+    for path in night.glob("*.parquet"):  # flat, after part-0000: later files win ties
+        path.rename(landing / path.stem / f"part-{NIGHT.isoformat()}.parquet")
+    window = json.dumps(
+        {"window_start": NIGHT.isoformat(), "window_end": (NIGHT + dt.timedelta(1)).isoformat()}
+    )
+    previous = first
+    for name, args in (("night_2", ()), ("rerun", ()), ("full_refresh", ("--full-refresh",))):
+        shutil.copytree(previous.parent, warehouses[name].parent)
+        if name == "night_2":
+            ingest(warehouses[name], landing, "night-2")
+        dbt_run(warehouses[name], "--vars", window, *args)
+        previous = warehouses[name]
+
+    return {**warehouses, "landing": landing, "window": window}
+
+
+def test_two_nights_give_the_marts_of_one_full_run(nights):
+    differing = marts_differing(nights["night_2"], nights["full_refresh"])
+    assert set(differing) >= {"relationship_kpis", "relationship_health_history"}
+    assert differing == dict.fromkeys(differing, 0)
+
+
+def test_running_the_same_night_twice_gives_the_same_marts(nights):
+    differing = marts_differing(nights["rerun"], nights["night_2"])
+    assert differing == dict.fromkeys(differing, 0)
+
+
+def test_the_changes_rewrote_past_days(nights):
+    """The changes reach back before the night: D's rows of the records they touch differ from
+    night 1 (else the equality above would not show that they were recomputed)."""
+    rows = f"FROM marts.relationship_health_history WHERE as_of_date = DATE '{D.isoformat()}'"
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
+        connection.execute(f"ATTACH '{nights['night_2']}' AS two (READ_ONLY)")
+        rewritten = connection.execute(
+            f"SELECT DISTINCT record_type FROM (SELECT * {rows.replace('marts.', 'two.marts.')} "
+            f"EXCEPT SELECT * {rows.replace('marts.', 'one.marts.')})"
+        ).fetchall()
+    # The moved email and the late reply change opportunities, the moved contact its accounts.
+    assert {"opportunity", "account"} <= {record_type for (record_type,) in rewritten}
+
+
+def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
+    """A marker in night 1's history: on a record the night did not touch it stays (its rows
+    were kept), on the late reply's record it is gone (its rows were recomputed)."""
+    tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
+    shutil.copytree(nights["night_1"].parent, tampered.parent)
+    day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
+    replied_to = "(SELECT regarding_id FROM crm.activities WHERE activity_id = 'late-reply')"
+    with duckdb.connect(str(tampered)) as connection:
+        connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
+                           f"WHERE as_of_date = {day} AND record_type = 'lead'")  # fmt: skip
+    ingest(tampered, nights["landing"], "night-2")
+    with duckdb.connect(str(tampered)) as connection:
+        connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
+                           f"WHERE as_of_date = {day} AND record_type = 'opportunity' "
+                           f"AND record_id = {replied_to}")  # fmt: skip
+    dbt_run(tampered, "--vars", nights["window"])
+    marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
+                             "WHERE earlier_health_score = -7")  # fmt: skip
+    assert marked == [("lead",)]
