@@ -7,8 +7,8 @@ modified on D + 1 (activities, their parties, records), as a CRM's daily export 
 the next morning. Then, as real Dagster runs (`dagster asset materialize --select '*'`, Dagster's
 start-up included):
 1. the full refresh: every asset as of D from an empty warehouse;
-2. the night: D + 1's files land (`<landing>/<entity>/<D+1>/`, or flat beside the others where
-   the ingest does not read dated folders yet) and every asset runs as of D + 1 on that warehouse.
+2. the night: D + 1's files land in `<landing>/<entity>/<D+1>/` and the partition D + 1 runs
+   on that warehouse.
 Wall time and peak memory are per child process (`os.wait4`); the dbt models' own times come from
 dbt's log lines in the run's output. With --check, a third run builds everything as of D + 1 from
 an empty warehouse and every mart of the night is compared with it (EXCEPT ALL both ways).
@@ -49,17 +49,6 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return time.perf_counter() - started, usage.ru_maxrss / 2**20, ANSI.sub("", output)
 
 
-def ingest_reads_dated_folders() -> bool:
-    """Whether the ingest lists files in `<entity>/<YYYY-MM-DD>/` (the nightly convention)."""
-    from relanalytics_pipeline.lib.landing import list_landing_files
-
-    with tempfile.TemporaryDirectory() as folder:
-        probe = Path(folder) / NIGHT.isoformat() / "part-0000.parquet"
-        probe.parent.mkdir()
-        probe.touch()
-        return probe in list_landing_files(Path(folder))
-
-
 def split_off_night(generated: Path, landing: Path, night_files: Path) -> dict[str, int]:
     """Copy the generated CRM into `landing` without what was modified on the night's day; write
     that into `night_files/<entity>.parquet`. Returns the night's rows per entity."""
@@ -87,12 +76,9 @@ def split_off_night(generated: Path, landing: Path, night_files: Path) -> dict[s
     return counts
 
 
-def land_night(night_files: Path, landing: Path, dated: bool) -> None:
+def land_night(night_files: Path, landing: Path) -> None:
     for path in night_files.glob("*.parquet"):
-        if dated:
-            target = landing / path.stem / NIGHT.isoformat() / "part-0000.parquet"
-        else:  # sorts after part-0000: later files win ties, as a later delivery should
-            target = landing / path.stem / f"part-{NIGHT.isoformat()}.parquet"
+        target = landing / path.stem / NIGHT.isoformat() / "part-0000.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         path.rename(target)
 
@@ -104,7 +90,7 @@ def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float
             "RELANALYTICS_AS_OF": as_of.isoformat()}  # fmt: skip
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "-m", "relanalytics_pipeline.definitions"]
-    return timed([*command, "--select", "*"], env)
+    return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
 def steps(output: str) -> dict[str, float]:
@@ -150,15 +136,11 @@ def bench(activities: int, folder: Path, check: bool) -> None:
     )  # fmt: skip
     night_files.mkdir()
     night_rows = split_off_night(generated, landing, night_files)
-    dated = ingest_reads_dated_folders()
     full_seconds, full_peak, full_output = materialize(folder / "home", landing, D)
-    land_night(night_files, landing, dated)
+    land_night(night_files, landing)
     night_seconds, night_peak, night_output = materialize(folder / "home", landing, NIGHT)
 
     print(f"\n{activities:,} activities; the night of {NIGHT} brings {night_rows}")
-    print(
-        f"new files {'in dated folders' if dated else 'flat (the ingest reads no dated folders)'}"
-    )
     print(f"{'':<42}{'full refresh':>14}{'nightly':>10}{'ratio':>8}")
     rows = [("whole run, Dagster start-up included", full_seconds, night_seconds)]
     full_steps, night_steps = steps(full_output), steps(night_output)
