@@ -93,6 +93,10 @@ def demo(args: argparse.Namespace) -> int:
             "SELECT COUNT(*) FROM quarantine.rejected_rows"
         ).fetchone()
     print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
+    print(
+        f"BI tools read the published copy: {settings.effective_publish_dir / 'marts.duckdb'} "
+        "(see the README's Serving BI tools)"
+    )
     print(f"Rows in quarantine.rejected_rows: {quarantined}")
     print(f"The deal-tracking chart: {settings.home / 'reports' / 'deal_tracking.html'}")
     print("Look at them with, for example:")
