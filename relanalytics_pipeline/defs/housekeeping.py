@@ -49,8 +49,8 @@ def free_dead_runs(
         for run_id in storage.get_concurrency_run_ids():
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
-                freed = storage.free_concurrency_slots_for_run(run_id)
-                log.warning(f"Freed {freed} pool slot(s) still held by ended run {run_id}")
+                if freed := storage.free_concurrency_slots_for_run(run_id):
+                    log.warning(f"Freed {freed} pool slot(s) still held by ended run {run_id}")
     return failed
 
 
