@@ -18,35 +18,18 @@ import argparse
 import datetime as dt
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
+from bench_pipeline import step_seconds, timed
 
-ROOT = Path(__file__).resolve().parent.parent
 D = dt.date(2026, 3, 31)
 NIGHT = D + dt.timedelta(days=1)
-STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
 MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Parties belong to their activity: they land with the activity's version.
 PARTIES = "activity_parties"
-
-
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak GiB (the child and what it waited for) and output of a command."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(command[:4])} failed:\n{output[-3000:]}")
-    return time.perf_counter() - started, usage.ru_maxrss / 2**20, ANSI.sub("", output)
 
 
 def split_off_night(generated: Path, landing: Path, night_files: Path) -> dict[str, int]:
@@ -93,13 +76,6 @@ def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float
     return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
-def steps(output: str) -> dict[str, float]:
-    return {
-        step: int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
-        for step, minutes, value, unit in STEP.findall(output)
-    }
-
-
 def marts_differing(warehouse: Path, reference: Path) -> dict[str, int]:
     """Rows of each mart of `reference` found in only one of the two warehouses (EXCEPT ALL both
     ways). Doubles are compared to 9 significant digits: DuckDB sums them in parallel, in no fixed
@@ -143,7 +119,7 @@ def bench(activities: int, folder: Path, check: bool) -> None:
     print(f"\n{activities:,} activities; the night of {NIGHT} brings {night_rows}")
     print(f"{'':<42}{'full refresh':>14}{'nightly':>10}{'ratio':>8}")
     rows = [("whole run, Dagster start-up included", full_seconds, night_seconds)]
-    full_steps, night_steps = steps(full_output), steps(night_output)
+    full_steps, night_steps = step_seconds(full_output), step_seconds(night_output)
     every_step = full_steps | night_steps
     rows += [(f"  step {s}", full_steps.get(s, 0.0), night_steps.get(s, 0.0)) for s in every_step]
     full_models, night_models = dict(MODEL.findall(full_output)), dict(MODEL.findall(night_output))

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 3, 31)
 STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -35,7 +36,15 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(command[:4])} failed:\n{output[-3000:]}")
-    return time.perf_counter() - started, usage.ru_maxrss / 2**20, output
+    return time.perf_counter() - started, usage.ru_maxrss / 2**20, ANSI.sub("", output)
+
+
+def step_seconds(output: str) -> dict[str, float]:
+    """Seconds of each step, from the lines Dagster logs when a step finishes."""
+    return {
+        step: int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
+        for step, minutes, value, unit in STEP.findall(output)
+    }
 
 
 def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
@@ -56,8 +65,7 @@ def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
          "--select", "*", "--partition", AS_OF.isoformat()], env,
     )  # fmt: skip
     rows.append(("pipeline, all assets", seconds, peak))
-    for step, minutes, value, unit in STEP.findall(output):
-        seconds = int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
+    for step, seconds in step_seconds(output).items():
         rows.append((f"  step {step}", seconds, float("nan")))
     end = (AS_OF + dt.timedelta(days=1)).isoformat()
     code = (

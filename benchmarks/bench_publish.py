@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-from bench_pipeline import AS_OF, STEP, timed
+from bench_pipeline import AS_OF, step_seconds, timed
 
 PUBLISH_STEP = "serve__published_marts"
 
@@ -36,12 +36,9 @@ def bench(activities: int, folder: Path, postgres_url: str | None) -> None:
     )  # fmt: skip
     seconds, peak, output = timed(
         [str(bin_dir / "dagster"), "asset", "materialize", "-m", "relanalytics_pipeline.definitions",
-         "--select", "*"], env,
+         "--select", "*", "--partition", AS_OF.isoformat()], env,
     )  # fmt: skip
-    steps = {
-        step: int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
-        for step, minutes, value, unit in STEP.findall(output)
-    }
+    steps = step_seconds(output)
     dbt = sum(s for step, s in steps.items() if step.startswith("relanalytics_dbt"))
     published = home / "published"
     with duckdb.connect(str(published / "marts.duckdb"), read_only=True) as connection:
