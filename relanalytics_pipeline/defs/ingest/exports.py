@@ -7,7 +7,10 @@ reach `crm.<entity>` through the canonical ingest, so quarantine, fingerprints a
 upserts are the canonical ones, with `_source_file` such as `dataverse/email/page-0002.json`.
 """
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
@@ -67,10 +70,16 @@ def _specs(tables: tuple[ExportTable, ...]) -> list[dg.AssetSpec]:
     ]
 
 
-def _load(context: dg.AssetExecutionContext, tables, read, depends_on: dict[str, str]):
+# What a source reads on a night: its tables, and per table what else the reading depends on
+# (part of the files' fingerprints), from the landing folder and the as-of day.
+TablesFor = Callable[[Path, dt.date], tuple[tuple[ExportTable, ...], dict[str, str]]]
+
+
+def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
     settings = Settings.from_env()
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
+    tables, depends_on = tables_for(landing, as_of)
     mapping = export_settings(settings)
     reports: dict[str, list[EntityReport]] = defaultdict(list)
     for table in tables:
@@ -89,43 +98,38 @@ def _load(context: dg.AssetExecutionContext, tables, read, depends_on: dict[str,
         )
 
 
-@dg.multi_asset(
-    name="dataverse_export",
-    specs=_specs(dataverse.TABLES),
-    can_subset=True,
-    # Landing days, like the canonical files' (defs/ingest/assets.py).
-    partitions_def=nightly_partitions,
-    backfill_policy=ONE_RUN_PER_RANGE,
-    pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
-)
+def _export_assets(name: str, tables: tuple[ExportTable, ...]):
+    """One CRM's export assets as one step: daily by landing day like `crm_landing`, in the
+    warehouse pool."""
+    return dg.multi_asset(
+        name=name,
+        specs=_specs(tables),
+        can_subset=True,
+        partitions_def=nightly_partitions,
+        backfill_policy=ONE_RUN_PER_RANGE,
+        pool=WAREHOUSE_POOL,
+        op_tags=WAREHOUSE_TAG,
+    )
+
+
+@_export_assets("dataverse_export", dataverse.TABLES)
 def dataverse_export(context: dg.AssetExecutionContext):
     """Map new and changed Dataverse export files (Web API pages or CSV) to canonical rows and
     load them into `crm.<entity>`."""
-    yield from _load(context, dataverse.TABLES, dataverse.read_file, {})
+    yield from _load(context, lambda landing, as_of: (dataverse.TABLES, {}), dataverse.read_file)
 
 
-@dg.multi_asset(
-    name="salesforce_export",
-    specs=_specs(salesforce.tables()),
-    can_subset=True,
-    # Landing days, like the canonical files' (defs/ingest/assets.py).
-    partitions_def=nightly_partitions,
-    backfill_policy=ONE_RUN_PER_RANGE,
-    pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
-)
+def _salesforce_tables(landing: Path, as_of: dt.date):
+    email_tasks, digest = salesforce.email_task_ids(landing, through=as_of)
+    # A Task file is read again whenever the EmailMessages it is checked against change.
+    return salesforce.tables(email_tasks), {"Task": digest}
+
+
+@_export_assets("salesforce_export", salesforce.tables())
 def salesforce_export(context: dg.AssetExecutionContext):
     """Map new and changed Salesforce export files (Bulk API / Data Loader CSV) to canonical rows
     and load them into `crm.<entity>`. An email Task that an EmailMessage carries counts once."""
-    settings = Settings.from_env()
-    as_of = as_of_for_run(context.run.tags, settings)
-    landing = ensure_landing(settings, as_of, context.log)
-    email_tasks, digest = salesforce.email_task_ids(landing, through=as_of)
-    # A Task file is read again whenever the EmailMessages it is checked against change.
-    yield from _load(
-        context, salesforce.tables(email_tasks), salesforce.read_file, {"Task": digest}
-    )
+    yield from _load(context, _salesforce_tables, salesforce.read_file)
 
 
 EXPORT_ASSETS = (dataverse_export, salesforce_export)
