@@ -18,7 +18,7 @@ from relanalytics_pipeline.defs.partitions import (
     RANGE_START_TAG,
     nightly_partitions,
 )
-from relanalytics_pipeline.lib.landing import landing_day
+from relanalytics_pipeline.lib.landing import is_hidden, landing_day
 from relanalytics_pipeline.settings import Settings
 
 everything_job = dg.define_asset_job(
@@ -51,7 +51,7 @@ def landing_inventory(landing: Path) -> dict[str, str]:
     inventory = {}
     for path in landing.rglob("*"):
         relative = path.relative_to(landing)
-        if path.is_file() and not any(part.startswith((".", "_")) for part in relative.parts):
+        if path.is_file() and not is_hidden(relative):
             stat = path.stat()
             inventory[relative.as_posix()] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return inventory

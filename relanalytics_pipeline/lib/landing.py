@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -97,25 +97,25 @@ def list_landing_files(folder: Path, through: dt.date | None = None) -> list[Pat
     only once that day is reached, so that a run for a past night does not see later nights' files.
     Hidden and marker files (`.x`, `_SUCCESS`) are skipped; any other file is returned, so one of
     an unsupported type, or in a subfolder that names no day, reaches the quarantine instead of
-    being ignored silently (`read_landing_file` says why).
+    being ignored silently (`read_landing_file` and `check_landing_place` say why).
     """
     if not folder.is_dir():
         return []
     found = []
-    for entry in folder.iterdir():
-        if entry.name.startswith((".", "_")):
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if not path.is_file() or is_hidden(relative):
             continue
-        if entry.is_file():
-            found.append(entry)
-        elif entry.is_dir():
-            day = landing_day(entry.name)
-            if day is None or through is None or day <= through:
-                found += [p for p in entry.rglob("*") if p.is_file() and not _hidden(p, entry)]
+        day = landing_day(relative.parts[0]) if len(relative.parts) > 1 else None
+        if day is None or through is None or day <= through:
+            found.append(path)
     return sorted(found, key=lambda path: path.relative_to(folder).as_posix())
 
 
-def _hidden(path: Path, top: Path) -> bool:
-    return any(part.startswith((".", "_")) for part in path.relative_to(top).parts)
+def is_hidden(relative: PurePath) -> bool:
+    """Whether a path inside the landing folder is, or lies in, a hidden or marker file or
+    folder (`.x`, `_SUCCESS`, `_temporary/`): none of those is a landing file."""
+    return any(part.startswith((".", "_")) for part in relative.parts)
 
 
 def check_landing_place(relative: PurePosixPath) -> None:
