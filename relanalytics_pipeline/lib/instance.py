@@ -33,4 +33,12 @@ def ensure_dagster_home(path: Path) -> Path:
     config = path / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
+    # Open it once here so that its SQLite storage exists before anything else opens it: Dagster
+    # creates its tables by check-then-create, so two processes opening a fresh home at once (the
+    # webserver and daemon of `dagster dev`, a CLI run and a watcher) can both try, and one fails
+    # with "table jobs already exists".
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(path)):
+        pass
     return path
