@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from relanalytics_pipeline.settings import DEFAULT_MEMORY_LIMIT
+
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 3, 31)
 STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
@@ -70,7 +72,7 @@ def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
     end = (AS_OF + dt.timedelta(days=1)).isoformat()
     code = (
         "import sys, duckdb; sys.path.insert(0, 'benchmarks'); import yardstick; "
-        "c = duckdb.connect(config={'memory_limit': '4GB'}); "
+        f"c = duckdb.connect(config={{'memory_limit': {DEFAULT_MEMORY_LIMIT!r}}}); "
         f"yardstick.run(c, {str(landing)!r}, {end!r}); "
         f"print('MISMATCHES', yardstick.compare(c, {str(home / 'warehouse.duckdb')!r}))"
     )
