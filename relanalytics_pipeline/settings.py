@@ -33,9 +33,8 @@ ENV_SALESFORCE_URL = "RELANALYTICS_SALESFORCE_URL"
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # DuckDB spills to disk beyond this (DuckDB's own default is 80% of the RAM). Half leaves room for
-# Dagster, dbt and the Python steps. At 10M activities 4 GB made dbt spill so much (two models at
-# once) that a full refresh filled 52 GB of free disk and failed; alone, relationship_kpis took
-# 87 s with 5 GB spilled against 56 s and none at half of this machine's 24 GiB.
+# Dagster, dbt and the Python steps. At 10M activities, relationship_kpis built alone took 87 s and
+# spilled 5 GB at 4 GB, against 56 s and no spill at half of this machine's 24 GiB.
 DEFAULT_MEMORY_LIMIT = "50%"
 
 
