@@ -5,11 +5,22 @@ with records as (
     select * from {{ ref('int_records_unioned') }}
 ),
 
+-- Only the columns the KPIs use: at 10M activities this is tens of millions of record-activity
+-- rows, read twice below, and every further column (subjects, message ids) would be carried along.
 record_activities as (
     select
         memberships.record_type,
         memberships.record_id,
-        activities.*
+        activities.activity_id,
+        activities.activity_type,
+        activities.direction,
+        activities.initiated_by,
+        activities.owner_id,
+        activities.activity_at,
+        activities.scheduled_at,
+        activities.is_conversation,
+        activities.team_minutes,
+        activities.customer_minutes
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
