@@ -76,10 +76,11 @@ def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float
     return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
-def marts_differing(warehouse: Path, reference: Path) -> dict[str, int]:
-    """Rows of each mart of `reference` found in only one of the two warehouses (EXCEPT ALL both
-    ways). Doubles are compared to 9 significant digits: DuckDB sums them in parallel, in no fixed
-    order, so two full builds of the same data differ in the last bits of averages and sums."""
+def tables_differing(warehouse: Path, reference: Path, schema: str = "marts") -> dict[str, int]:
+    """Rows of each table of `schema` (the marts) in `reference` found in only one of the two
+    warehouses (EXCEPT ALL both ways). Doubles are compared to 9 significant digits: DuckDB sums
+    them in parallel, in no fixed order, so two full builds of the same data differ in the last
+    bits of averages and sums."""
     with duckdb.connect() as connection:
         connection.execute(f"ATTACH '{warehouse}' AS built (READ_ONLY)")
         connection.execute(f"ATTACH '{reference}' AS reference (READ_ONLY)")
@@ -88,11 +89,12 @@ def marts_differing(warehouse: Path, reference: Path) -> dict[str, int]:
             "THEN format('round({0}, 9 - cast(ceil(log10(abs({0}) + 1e-300)) AS INTEGER)) AS {0}', "
             "column_name) ELSE column_name END ORDER BY ordinal_position) "
             "FROM information_schema.columns WHERE table_catalog = 'reference' "
-            "AND table_schema = 'marts' GROUP BY table_name ORDER BY table_name"
+            "AND table_schema = ? GROUP BY table_name ORDER BY table_name",
+            [schema],
         ).fetchall()
         differing = {}
         for mart, selected in columns:
-            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.marts.{mart}"
+            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.{schema}.{mart}"
                     for name in ("built", "reference")}  # fmt: skip
             differing[mart] = sum(
                 connection.execute(
@@ -133,7 +135,7 @@ def bench(activities: int, folder: Path, check: bool) -> None:
     print(f"{'peak GiB':<42}{full_peak:>14.2f}{night_peak:>10.2f}")
     if check:
         materialize(folder / "reference", landing, NIGHT)
-        differing = marts_differing(
+        differing = tables_differing(
             folder / "home" / "warehouse.duckdb", folder / "reference" / "warehouse.duckdb"
         )
         print(f"rows differing from a full refresh as of {NIGHT}, per mart: {differing}")

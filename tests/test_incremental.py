@@ -3,8 +3,8 @@
 A generated CRM whose history ends on NIGHT; what was modified on NIGHT is held back and lands
 after the first night (as a CRM's daily export would deliver it), together with changes to the
 past: an activity moved to another opportunity, one deleted, a meeting whose parties were
-replaced, a contact moved to another account, and a reply that arrived late (sent on D - 1, loaded
-on NIGHT) to one of our emails. dbt runs the models as of D, then the night with the window
+replaced, a contact moved to another account, a reply that arrived late (sent on D - 1, loaded
+on NIGHT) to one of our emails, and an email gone from a file of night 1 that lands again. dbt runs the models as of D, then the night with the window
 [NIGHT, NIGHT + 1), the same night again, and `--full-refresh` (one full run as of NIGHT: every
 table rebuilt from the same raw tables). `dbt run`, not `build`: the tests of the models run in
 the end-to-end tests; here only the rows matter.
@@ -28,7 +28,7 @@ from relanalytics_pipeline.lib.ingest import ingest_entity
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from bench_nightly import NIGHT, D, marts_differing, split_off_night  # noqa: E402
+from bench_nightly import NIGHT, D, split_off_night, tables_differing  # noqa: E402
 
 # similar_won_deals and won_deal_benchmarks read the similar-deals model's table (a Python asset).
 WITHOUT_THE_MODEL = ["--exclude", "similar_won_deals+"]
@@ -111,6 +111,40 @@ def past_changes(landing: Path, night: Path) -> None:
         )
 
 
+def set_emails_apart(activities: Path) -> Path:
+    """Move 50 completed emails of night 1 into a file of their own; returns it."""
+    apart, rest = activities / "part-0001.parquet", activities / "part-0000.parquet"
+    emails = "activity_type = 'email' AND status = 'completed' ORDER BY activity_id LIMIT 50"
+    with duckdb.connect() as connection:
+        connection.execute(f"CREATE TABLE emails AS SELECT * FROM '{rest}' WHERE {emails}")
+        connection.execute(f"COPY emails TO '{apart}' (FORMAT parquet)")
+        connection.execute(
+            f"COPY (SELECT * FROM '{rest}' WHERE activity_id NOT IN (SELECT activity_id FROM "
+            f"emails)) TO '{rest}.new' (FORMAT parquet)"
+        )
+    os.replace(f"{rest}.new", rest)
+    return apart
+
+
+def vanish_an_email(warehouse: Path, loaded_file: Path) -> str:
+    """Rewrite a file of night 1 without one of its emails that reply figures counted: reloaded,
+    the email leaves no row (the file's other rows load again). Returns its id."""
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{warehouse}' AS night_1 (READ_ONLY)")
+        (email,) = connection.execute(
+            "SELECT min(activity_id) FROM night_1.intermediate.int_emails_sided "
+            f"WHERE activity_id IN (SELECT activity_id FROM '{loaded_file}')"
+        ).fetchone()
+        assert email is not None
+        connection.execute(
+            f"COPY (SELECT * FROM '{loaded_file}' WHERE activity_id <> ?) "
+            f"TO '{loaded_file}.new' (FORMAT parquet)",
+            [email],
+        )
+    os.replace(f"{loaded_file}.new", loaded_file)
+    return email
+
+
 def ingest(warehouse: Path, landing: Path, run_id: str) -> None:
     for entity in LOAD_ORDER:
         ingest_entity(warehouse, landing, entity, run_id)
@@ -134,6 +168,7 @@ def nights(tmp_path_factory):
     generate_dataset(generated, 3000, seed=5, as_of=NIGHT)
     night.mkdir()
     split_off_night(generated, landing, night)
+    emails_apart = set_emails_apart(landing / "activities")
     past_changes(landing, night)
 
     warehouses = {name: folder / name / "warehouse.duckdb" for name in
@@ -145,6 +180,7 @@ def nights(tmp_path_factory):
 
     for path in night.glob("*.parquet"):  # flat, after part-0000: later files win ties
         path.rename(landing / path.stem / f"part-{NIGHT.isoformat()}.parquet")
+    vanished = vanish_an_email(first, emails_apart)
     window = json.dumps(
         {"window_start": NIGHT.isoformat(), "window_end": (NIGHT + dt.timedelta(1)).isoformat()}
     )
@@ -156,18 +192,36 @@ def nights(tmp_path_factory):
         dbt_run(warehouses[name], "--vars", window, *args)
         previous = warehouses[name]
 
-    return {**warehouses, "landing": landing, "window": window}
+    return {**warehouses, "landing": landing, "window": window, "vanished": vanished}
 
 
 def test_two_nights_give_the_marts_of_one_full_run(nights):
-    differing = marts_differing(nights["night_2"], nights["full_refresh"])
+    differing = tables_differing(nights["night_2"], nights["full_refresh"])
     assert set(differing) >= {"relationship_kpis", "relationship_health_history"}
     assert differing == dict.fromkeys(differing, 0)
 
 
-def test_running_the_same_night_twice_gives_the_same_marts(nights):
-    differing = marts_differing(nights["rerun"], nights["night_2"])
+def test_two_nights_give_the_activity_tables_of_one_full_run(nights):
+    """The incremental activity tables (and the other intermediate tables) too, row for row."""
+    differing = tables_differing(nights["night_2"], nights["full_refresh"], "intermediate")
+    incremental = {
+        "int_activity_people_classified", "int_activities_classified", "int_record_activities",
+        "int_emails_sided", "int_email_replies", "int_email_responses",
+    }  # fmt: skip
+    assert set(differing) >= incremental | {"incremental_activity_state"}
     assert differing == dict.fromkeys(differing, 0)
+    # The email whose file was reloaded without it: there after night 1, gone after night 2.
+    rows = "SELECT count(*) FROM intermediate.int_emails_sided WHERE activity_id = ?"
+    assert [query(nights[n], rows, [nights["vanished"]]) for n in ("night_1", "night_2")] == [
+        [(1,)],
+        [(0,)],
+    ]
+
+
+def test_running_the_same_night_twice_gives_the_same_tables(nights):
+    for schema in ("marts", "intermediate"):
+        differing = tables_differing(nights["rerun"], nights["night_2"], schema)
+        assert differing == dict.fromkeys(differing, 0)
 
 
 def test_the_changes_rewrote_past_days(nights):
@@ -187,7 +241,9 @@ def test_the_changes_rewrote_past_days(nights):
 
 def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     """A marker in night 1's history: on a record the night did not touch it stays (its rows
-    were kept), on the late reply's record it is gone (its rows were recomputed)."""
+    were kept), on the late reply's record it is gone (its rows were recomputed). The same in an
+    activity table: kept for an activity the night did not touch, gone for one whose parties it
+    replaced; and gone for both when a setting of the activity tables changes."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -200,7 +256,26 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
                            f"WHERE as_of_date = {day} AND record_type = 'opportunity' "
                            f"AND record_id = {replied_to}")  # fmt: skip
+        night_rows = "SELECT activity_id FROM crm.{} WHERE _run_id = 'night-2'"
+        untouched, replaced = connection.execute(
+            "SELECT min(activity_id) FILTER (WHERE activity_id NOT IN "
+            f"({night_rows.format('activities')} UNION {night_rows.format('activity_parties')} "
+            "UNION SELECT record_id FROM ingest.removed_rows)), "
+            "min(activity_id) FILTER (WHERE activity_id IN "
+            f"({night_rows.format('activity_parties')})) "
+            "FROM intermediate.int_activities_classified"
+        ).fetchone()
+        connection.execute("UPDATE intermediate.int_activities_classified SET team_minutes = -7 "
+                           f"WHERE activity_id IN ('{untouched}', '{replaced}')")  # fmt: skip
     dbt_run(tampered, "--vars", nights["window"])
     marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
                              "WHERE earlier_health_score = -7")  # fmt: skip
     assert marked == [("lead",)]
+    marked_activities = (
+        "SELECT activity_id FROM intermediate.int_activities_classified WHERE team_minutes = -7"
+    )
+    assert query(tampered, marked_activities) == [(untouched,)]
+
+    other_settings = json.loads(nights["window"]) | {"email_read_minutes": 3}
+    dbt_run(tampered, "--vars", json.dumps(other_settings))
+    assert query(tampered, marked_activities) == []

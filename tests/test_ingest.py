@@ -229,6 +229,9 @@ def test_a_changed_file_replaces_what_it_loaded_before(tmp_path):
     assert report.files[0].rows_loaded == 1
     assert query(warehouse, "SELECT user_id FROM crm.users") == [("u9",)]
     assert query(warehouse, "SELECT COUNT(*) FROM quarantine.rejected_rows") == [(0,)]
+    # u1 vanished with no row of its own: the incremental models learn it from here.
+    removed = "SELECT entity, record_id, removed_at = (SELECT max(_loaded_at) FROM crm.users) "
+    assert query(warehouse, removed + "FROM ingest.removed_rows") == [("users", "u1", True)]
 
 
 def test_hand_made_landing_accounts_for_every_row(landing, tmp_path):

@@ -11,6 +11,9 @@
 - `ingest.files` remembers each file's SHA-256: an unchanged file is skipped on the next run, a
   changed one is reloaded (its earlier rows and rejections replaced), so re-ingesting the same
   files changes nothing.
+- Every raw row carries its `_loaded_at`; the rows a reload removes are logged in
+  `ingest.removed_rows` with theirs. The incremental dbt models find what changed since their
+  last build from these two alone.
 - Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
   rows_skipped (rows a CRM export carries that are no canonical row, see lib/exports.py).
 - `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
@@ -117,6 +120,17 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
             run_id VARCHAR,
             ingested_at TIMESTAMP NOT NULL,
             PRIMARY KEY (entity, source_file)
+        )
+        """
+    )
+    # The record each row removed by a reload belonged to (the first key column: activity_id for
+    # party rows), so that incremental models also see rows that vanished from a changed file.
+    connection.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ingest.removed_rows (
+            entity VARCHAR NOT NULL,
+            record_id VARCHAR,
+            removed_at TIMESTAMP NOT NULL
         )
         """
     )
@@ -391,9 +405,15 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     report.rows_loaded = valid - report.rows_duplicate
 
 
-def _forget(connection, entity: Entity, source_file: str) -> None:
+def _forget(connection, entity: Entity, source_file: str, now: dt.datetime) -> None:
     """Remove what an earlier load of this file left, before it is loaded again."""
-    connection.execute(f"DELETE FROM crm.{entity.name} WHERE _source_file = ?", [source_file])
+    table, key = f"crm.{entity.name}", q(entity.key[0])
+    connection.execute(
+        f"INSERT INTO ingest.removed_rows SELECT DISTINCT ?, CAST({key} AS VARCHAR), ? "
+        f"FROM {table} WHERE _source_file = ?",
+        [entity.name, now, source_file],
+    )
+    connection.execute(f"DELETE FROM {table} WHERE _source_file = ?", [source_file])
     connection.execute(
         "DELETE FROM quarantine.rejected_rows WHERE entity = ? AND source_file = ?",
         [entity.name, source_file],
@@ -431,7 +451,7 @@ def _load_file(
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
     connection.begin()
-    _forget(connection, entity, source_file)
+    _forget(connection, entity, source_file, now)
     if raw is not None:
         try:
             _load_rows(connection, entity, raw, report, run_id, now)
@@ -440,7 +460,7 @@ def _load_file(
         except duckdb.Error as error:  # a value DuckDB cannot even hold, e.g. a nested type
             connection.rollback()
             connection.begin()
-            _forget(connection, entity, source_file)
+            _forget(connection, entity, source_file, now)
             report = FileReport(
                 source_file, "quarantined", reason=f"file could not be loaded: {error}"
             )

@@ -1,10 +1,13 @@
--- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as every mart and several tests read it.
+{{ incremental_activity_config('activities') }}
+{%- set scope = activity_scope('activities') %}
 
 -- One row per current activity, with what every KPI needs to know about it: when it happened or
 -- is scheduled, which sides took part, who initiated it, and whether it counts at all.
 with activities as (
     select * from {{ ref('stg_crm__activities') }}
+    where {{ in_scope('activity_id', scope) }}
 ),
 
 people as (
@@ -18,6 +21,7 @@ people as (
         -- Several organizers are rare; an internal one makes it our invite.
         min(case when is_organizer then side end) as organizer_side
     from {{ ref('int_activity_people_classified') }}
+    where {{ in_scope('activity_id', scope) }}
     group by activity_id
 ),
 

@@ -1,5 +1,7 @@
--- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as every mart and several tests read it.
+{{ incremental_activity_config('activities') }}
+{%- set scope = activity_scope('activities') %}
 
 -- One row per person taking part in an activity, with their side (internal / external).
 -- Who takes part depends on the kind of activity: emails from/to/cc/bcc, calls from/to, meetings
@@ -7,6 +9,7 @@
 with activities as (
     select activity_id, activity_type, owner_id
     from {{ ref('stg_crm__activities') }}
+    where {{ in_scope('activity_id', scope) }}
 ),
 
 -- A CRM export's party known only by its address is the user, else the contact, with that
@@ -48,6 +51,7 @@ parties as (
             staged.from_export
             and staged.party_type = 'unresolved'
             and staged.address = address_owners.address
+    where {{ in_scope('staged.activity_id', scope) }}
 ),
 
 internal_domains as (

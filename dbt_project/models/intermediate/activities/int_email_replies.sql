@@ -1,5 +1,8 @@
--- A table: the reply models and their tests read it several times; a view would repeat the work.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as the reply models and their tests read it several times.
+-- depends_on: {{ ref('int_activities_classified') }}
+{{ incremental_activity_config('replies') }}
+{%- set scope = activity_scope('replies') %}
 
 -- One row per email that answers an email of the other side (its parent), and by which rule:
 -- 1. in_reply_to: the email whose message_id is its in_reply_to. A parent found so on the same
@@ -14,6 +17,12 @@ with emails as (
     select * from {{ ref('int_emails_sided') }}
 ),
 
+-- The emails whose parent is looked for: all of them, or those a night may pair differently.
+children as (
+    select * from emails
+    where {{ in_scope('activity_id', scope) }}
+),
+
 by_header as (
     select
         child.activity_id,
@@ -24,7 +33,7 @@ by_header as (
             partition by child.activity_id
             order by parent.activity_at desc, parent.activity_id desc
         ) as candidate_rank
-    from emails as child
+    from children as child
     inner join emails as parent
         on
             child.in_reply_to = parent.message_id
@@ -39,9 +48,9 @@ header_parents as (
 ),
 
 without_header as (
-    select emails.*
-    from emails
-    left join header_parents on emails.activity_id = header_parents.activity_id
+    select children.*
+    from children
+    left join header_parents on children.activity_id = header_parents.activity_id
     where header_parents.activity_id is null
 ),
 

@@ -1,11 +1,15 @@
--- A table: the reply models and their tests read it several times; a view would repeat the work.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as the reply models and their tests read it several times.
+-- depends_on: {{ ref('int_activities_classified') }}
+{{ incremental_activity_config('responses') }}
+{%- set scope = activity_scope('responses') %}
 
 -- One row per email of int_emails_sided, with the response it got: the first reply from the
 -- other side, counted only when it came within the response window (inclusive). Reply figures
 -- belong to the email being answered (its records, its period).
 with emails as (
     select * from {{ ref('int_emails_sided') }}
+    where {{ in_scope('activity_id', scope) }}
 ),
 
 first_replies as (
@@ -15,6 +19,7 @@ first_replies as (
         activity_at,
         row_number() over (partition by parent_id order by activity_at, activity_id) as reply_order
     from {{ ref('int_email_replies') }}
+    where parent_id in (select activity_id from emails)
 ),
 
 answered as (

@@ -1,5 +1,7 @@
--- A table: the reply models and their tests read it several times; a view would repeat the work.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as every mart and several tests read it.
+{{ incremental_activity_config('emails') }}
+{%- set scope = activity_scope('emails') %}
 
 -- The emails that reply figures are about: counted (both sides take part), completed by the end
 -- of the as-of date D, with a direction. One row per email, with its side and pairing keys.
@@ -19,3 +21,4 @@ where
     and is_counted
     and direction in ('outgoing', 'incoming')
     and activity_at < {{ as_of_end() }}
+    and {{ in_scope('activity_id', scope) }}

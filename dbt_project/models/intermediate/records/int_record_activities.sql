@@ -1,5 +1,7 @@
--- A table, not a view: every mart and several tests read it, and a view would recompute it each time.
-{{ config(materialized='table') }}
+-- Incremental: a night recomputes only the activities whose rows may have changed (macros in
+-- incremental_activities.sql); a table, as every mart and several tests read it.
+{{ incremental_activity_config('memberships') }}
+{%- set scope = activity_scope('memberships') %}
 
 -- Which activities belong to which record (each pair once):
 -- an opportunity or a lead: the activities regarding it;
@@ -9,12 +11,13 @@
 with activities as (
     select activity_id, regarding_type, regarding_id
     from {{ ref('stg_crm__activities') }}
+    where {{ in_scope('activity_id', scope) }}
 ),
 
 contact_people as (
     select distinct activity_id, person_id as contact_id
     from {{ ref('int_activity_people_classified') }}
-    where party_type = 'contact'
+    where party_type = 'contact' and {{ in_scope('activity_id', scope) }}
 ),
 
 contacts as (

@@ -1,0 +1,221 @@
+{#- The incremental activity tables: int_activity_people_classified, int_activities_classified,
+    int_record_activities, int_emails_sided, int_email_replies and int_email_responses, one or more
+    rows per activity. A nightly build deletes and recomputes only the activities whose rows may
+    have changed since the table's last build, and keeps the others. What changed is found in the
+    raw data, never from the partition window: rows loaded since that build (`_loaded_at`), rows a
+    reload removed since (ingest.removed_rows), and what the new as-of date brings. Each table
+    reaches as far as its rows depend (its `scope`, below). A first build, --full-refresh, other
+    settings, any change to the users (they decide who is internal) or an as-of date earlier than
+    the last build's rebuild the table in full; so does the loss of its entry in the state table. -#}
+
+{#- Each table's last build: the newest load it had seen, its as-of date and settings. -#}
+{% macro activity_state_table() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier='incremental_activity_state'
+    )) }}
+{%- endmacro %}
+
+{#- Written by the ingest next to the crm tables: the records whose rows a reload removed. -#}
+{% macro removed_rows() -%}
+    {{ return(api.Relation.create(database=this.database, schema='ingest', identifier='removed_rows')) }}
+{%- endmacro %}
+
+{#- The raw tables the activity tables read, with the column naming each row's record. -#}
+{% macro activity_inputs() -%}
+    {{ return({
+        'activities': 'activity_id', 'activity_parties': 'activity_id', 'users': 'user_id',
+        'contacts': 'contact_id', 'opportunities': 'opportunity_id',
+    }) }}
+{%- endmacro %}
+
+{% macro activity_settings_fingerprint() -%}
+    {%- set settings = {'org_domains': org_domains()} -%}
+    {%- for name in [
+        'email_write_minutes', 'email_read_minutes', 'default_duration_minutes', 'reply_prefixes',
+        'response_window_days',
+    ] %}{% do settings.update({name: var(name)}) %}{% endfor -%}
+    {{ return(local_md5(tojson(settings, sort_keys=true))) }}
+{%- endmacro %}
+
+{#- The ids of the `entity` records with a row loaded or removed after `since` (SQL timestamp). -#}
+{% macro changed_records(entity, since) -%}
+    select {{ activity_inputs()[entity] }} as record_id
+    from {{ source('crm', entity) }}
+    where _loaded_at > {{ since }}
+    union
+    select record_id from {{ removed_rows() }}
+    where entity = '{{ entity }}' and removed_at > {{ since }}
+{%- endmacro %}
+
+{#- This table's last build as {'since': SQL timestamp, 'as_of_day': YYYY-MM-DD}, or none when it
+    is to be built in full. Unit tests have no relation of their own (`this`): they take the full path. -#}
+{% macro previous_activity_build() -%}
+    {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
+    {%- set state = activity_state_table() -%}
+    {%- if adapter.get_relation(state.database, state.schema, state.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select cast(loaded_through as varchar), cast(as_of_date as varchar), settings from "
+        ~ state ~ " where model = '" ~ this.identifier ~ "'"
+    ).rows -%}
+    {%- if rows | length != 1 or rows[0][0] is none or rows[0][2] != activity_settings_fingerprint()
+        or rows[0][1] > as_of_day() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set since = "cast('" ~ rows[0][0] ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- if run_query("select count(*) from (" ~ changed_records('users', since) ~ ") as changed").rows[0][0] -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return({'since': since, 'as_of_day': rows[0][1]}) }}
+{%- endmacro %}
+
+{#- A query of the activity ids whose rows of this table are to be recomputed, or none: all of them.
+    `reach` is what the table's rows depend on besides the activity's own rows and parties:
+    - 'memberships': the opportunities and contacts that link it to records;
+    - 'emails': also the as-of date (emails completed by its end);
+    - 'replies': also the emails it may pair with (the same conversation, message ids or subject);
+    - 'responses': also the replies those may get, and the response windows the as-of date closes. -#}
+{% macro activity_scope(reach='activities') -%}
+    {%- set previous = previous_activity_build() -%}
+    {%- if previous is none %}{{ return(none) }}{% endif -%}
+    {%- set since = previous['since'] -%}
+    {%- set previous_end = "cast(" ~ dbt.dateadd('day', 1, "cast('" ~ previous['as_of_day'] ~ "' as date)")
+        ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set contacts = changed_records('contacts', since) -%}
+    {%- set scope -%}
+    with changed as (
+        {{ changed_records('activities', since) }}
+        union
+        {{ changed_records('activity_parties', since) }}
+        union
+        -- A CRM export's party known by its address resolves to a contact with that address.
+        select parties.activity_id
+        from {{ source('crm', 'activity_parties') }} as parties
+        inner join {{ source('crm', 'contacts') }} as contacts on lower(parties.address) = lower(contacts.email)
+        where contacts.contact_id in ({{ contacts }})
+        {%- if reach == 'memberships' %}
+        union
+        select activity_id
+        from {{ source('crm', 'activities') }}
+        where
+            (regarding_type = 'opportunity' and regarding_id in ({{ changed_records('opportunities', since) }}))
+            or (regarding_type = 'contact' and regarding_id in ({{ contacts }}))
+        union
+        select activity_id
+        from {{ ref('int_activity_people_classified') }}
+        where party_type = 'contact' and person_id in ({{ contacts }})
+        {%- elif reach in ('emails', 'replies', 'responses') %}
+        union
+        -- Emails the new as-of date brings in.
+        select activity_id
+        from {{ ref('int_activities_classified') }}
+        where activity_type = 'email' and activity_at >= {{ previous_end }} and activity_at < {{ as_of_end() }}
+        {%- endif %}
+    )
+    {%- if reach in ('replies', 'responses') %},
+
+    -- Every version of the changed emails: a reply may have paired with an old one.
+    changed_keys as (
+        select
+            conversation_id,
+            message_id,
+            in_reply_to,
+            {{ normalized_subject('subject') }} as subject_key,
+            regarding_type,
+            regarding_id
+        from {{ source('crm', 'activities') }}
+        where activity_id in (select record_id from changed)
+    ),
+
+    repaired as (
+        select record_id as activity_id from changed
+        union
+        {{ emails_sharing_keys('changed_keys') }}
+    )
+    {%- endif %}
+    {%- if reach == 'responses' %},
+
+    -- The emails whose replies were paired again, old and new parents included.
+    repaired_keys as (
+        select conversation_id, message_id, in_reply_to, subject_key, regarding_type, regarding_id
+        from {{ ref('int_emails_sided') }}
+        where activity_id in (select activity_id from repaired)
+    )
+
+    select activity_id from repaired
+    union
+    {{ emails_sharing_keys('repaired_keys') }}
+    union
+    -- Emails whose response window the new as-of date closes.
+    select activity_id
+    from {{ ref('int_emails_sided') }}
+    where
+        activity_at > {{ dbt.dateadd('day', -1 * var('response_window_days'), previous_end) }}
+        and activity_at <= {{ dbt.dateadd('day', -1 * var('response_window_days'), as_of_end()) }}
+    {%- elif reach == 'replies' %}
+
+    select activity_id from repaired
+    {%- else %}
+
+    select record_id from changed
+    {%- endif %}
+    {%- endset -%}
+    {{ return(scope) }}
+{%- endmacro %}
+
+{#- The emails of int_emails_sided sharing a pairing key with a row of `keys`: it may be their
+    parent (message id, conversation, subject), or they its. -#}
+{% macro emails_sharing_keys(keys) -%}
+    {%- set joins = [
+        'emails.conversation_id = keys.conversation_id',
+        'emails.in_reply_to = keys.message_id',
+        'emails.message_id = keys.in_reply_to',
+        'emails.subject_key = keys.subject_key and emails.regarding_type = keys.regarding_type
+            and emails.regarding_id = keys.regarding_id',
+    ] -%}
+    {%- for condition in joins %}
+    select emails.activity_id
+    from {{ ref('int_emails_sided') }} as emails
+    inner join {{ keys }} as keys on {{ condition }}
+    {{- '\n    union' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- `column` belongs to an activity in the scope (true when the scope is everything). -#}
+{% macro in_scope(column, scope) -%}
+    {%- if scope is none %}true{% else %}{{ column }} in ({{ scope }}){% endif -%}
+{%- endmacro %}
+
+{#- The config of an incremental activity table: before its build, the rows of the activities in
+    its scope go (all rows, for a full build within the same table); after it, its state is kept
+    for the next build. All in the build's transaction. -#}
+{% macro incremental_activity_config(reach='activities') -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope('" ~ reach ~ "')) }}{% endif %}",
+        post_hook=[
+            "create table if not exists {{ activity_state_table() }} (model varchar, loaded_through timestamp, as_of_date date, settings varchar)",
+            "delete from {{ activity_state_table() }} where model = '{{ this.identifier }}'",
+            "insert into {{ activity_state_table() }} {{ activity_build_state() }}",
+        ],
+    ) }}
+{%- endmacro %}
+
+{% macro activity_build_state() -%}
+    select
+        '{{ this.identifier }}',
+        (
+            select max(loaded_at) from (
+                {%- for entity in activity_inputs() %}
+                select max(_loaded_at) as loaded_at from {{ source('crm', entity) }}
+                union all
+                {%- endfor %}
+                select max(removed_at) from {{ removed_rows() }}
+            ) as loads
+        ),
+        {{ as_of_date() }},
+        '{{ activity_settings_fingerprint() }}'
+{%- endmacro %}
