@@ -15,9 +15,11 @@
     )) }}
 {%- endmacro %}
 
-{#- Written by the ingest next to the crm tables: the records whose rows a reload removed. -#}
+{#- Written by the ingest next to the crm tables: the records whose rows a reload removed. None in
+    a warehouse whose last load predates it (nothing removed since). -#}
 {% macro removed_rows() -%}
-    {{ return(api.Relation.create(database=this.database, schema='ingest', identifier='removed_rows')) }}
+    {%- if not execute %}{{ return(none) }}{% endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema='ingest', identifier='removed_rows')) }}
 {%- endmacro %}
 
 {#- The raw tables the activity tables read, with the column naming each row's record. -#}
@@ -42,9 +44,11 @@
     select {{ activity_inputs()[entity] }} as record_id
     from {{ source('crm', entity) }}
     where _loaded_at > {{ since }}
+    {%- if removed_rows() is not none %}
     union
     select record_id from {{ removed_rows() }}
     where entity = '{{ entity }}' and removed_at > {{ since }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- This table's last build as {'since': SQL timestamp, 'as_of_day': YYYY-MM-DD}, or none when it
@@ -105,12 +109,18 @@
         select activity_id
         from {{ ref('int_activity_people_classified') }}
         where party_type = 'contact' and person_id in ({{ contacts }})
-        {%- elif reach in ('emails', 'replies', 'responses') %}
+        {%- elif reach == 'emails' %}
         union
         -- Emails the new as-of date brings in.
         select activity_id
         from {{ ref('int_activities_classified') }}
         where activity_type = 'email' and activity_at >= {{ previous_end }} and activity_at < {{ as_of_end() }}
+        {%- elif reach in ('replies', 'responses') %}
+        union
+        -- Emails the new as-of date brought in (int_emails_sided is built by now).
+        select activity_id
+        from {{ ref('int_emails_sided') }}
+        where activity_at >= {{ previous_end }} and activity_at < {{ as_of_end() }}
         {%- endif %}
     )
     {%- if reach in ('replies', 'responses') %},
@@ -210,10 +220,13 @@
         (
             select max(loaded_at) from (
                 {%- for entity in activity_inputs() %}
+                {{- ' union all' if not loop.first }}
                 select max(_loaded_at) as loaded_at from {{ source('crm', entity) }}
-                union all
                 {%- endfor %}
+                {%- if removed_rows() is not none %}
+                union all
                 select max(removed_at) from {{ removed_rows() }}
+                {%- endif %}
             ) as loads
         ),
         {{ as_of_date() }},

@@ -1,6 +1,5 @@
 -- Incremental: a night recomputes only the activities whose rows may have changed (macros in
 -- incremental_activities.sql); a table, as the reply models and their tests read it several times.
--- depends_on: {{ ref('int_activities_classified') }}
 {{ incremental_activity_config('responses') }}
 {%- set scope = activity_scope('responses') %}
 
