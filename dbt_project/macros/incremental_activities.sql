@@ -175,19 +175,23 @@
 {%- endmacro %}
 
 {#- The emails of int_emails_sided sharing a pairing key with a row of `keys`: it may be their
-    parent (message id, conversation, subject), or they its. -#}
+    parent (message id, conversation, subject), or they its. Each key joins as a distinct set:
+    many changed emails share a subject, and joining them row by row multiplied the rows. -#}
 {% macro emails_sharing_keys(keys) -%}
     {%- set joins = [
-        'emails.conversation_id = keys.conversation_id',
-        'emails.in_reply_to = keys.message_id',
-        'emails.message_id = keys.in_reply_to',
-        'emails.subject_key = keys.subject_key and emails.regarding_type = keys.regarding_type
-            and emails.regarding_id = keys.regarding_id',
+        (['conversation_id'], ['conversation_id']),
+        (['in_reply_to'], ['message_id']),
+        (['message_id'], ['in_reply_to']),
+        (['subject_key', 'regarding_type', 'regarding_id'], ['subject_key', 'regarding_type', 'regarding_id']),
     ] -%}
-    {%- for condition in joins %}
+    {%- for email_columns, key_columns in joins %}
     select emails.activity_id
     from {{ ref('int_emails_sided') }} as emails
-    inner join {{ keys }} as keys on {{ condition }}
+    inner join (select distinct {{ key_columns | join(', ') }} from {{ keys }}) as keys
+        on
+        {%- for email_column, key_column in zip(email_columns, key_columns) %}
+            {{ 'and ' if not loop.first }}emails.{{ email_column }} = keys.{{ key_column }}
+        {%- endfor %}
     {{- '\n    union' if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
