@@ -243,7 +243,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     """A marker in night 1's history: on a record the night did not touch it stays (its rows
     were kept), on the late reply's record it is gone (its rows were recomputed). The same in an
     activity table: kept for an activity the night did not touch, gone for one whose parties it
-    replaced; and gone for both when a setting of the activity tables changes."""
+    replaced; and gone for both when a setting of the activity tables changes. And in
+    int_health_events: kept for a record the night did not touch, gone for one it touched."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -267,7 +268,25 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         ).fetchone()
         connection.execute("UPDATE intermediate.int_activities_classified SET team_minutes = -7 "
                            f"WHERE activity_id IN ('{untouched}', '{replaced}')")  # fmt: skip
+        # int_health_events: a marker day far after D (no reader sums it) on a lead no activity
+        # of the night regards, old version or new, and on the late reply's opportunity.
+        (quiet_lead,) = connection.execute(
+            "SELECT min(record_id) FROM intermediate.int_health_events WHERE record_type = 'lead' "
+            "AND record_id NOT IN (SELECT regarding_id FROM crm.activities WHERE activity_id IN "
+            f"({night_rows.format('activities')}) AND regarding_id IS NOT NULL)"
+        ).fetchone()
+        connection.execute(
+            "INSERT INTO intermediate.int_health_events (record_type, record_id, event_day, "
+            "two_way_activities) VALUES ('lead', ?, DATE '2099-01-01', -7), "
+            f"('opportunity', {replied_to}, DATE '2099-01-01', -7)",
+            [quiet_lead],
+        )
     dbt_run(tampered, "--vars", nights["window"])
+    marked_events = (
+        "SELECT record_type, record_id FROM intermediate.int_health_events "
+        "WHERE two_way_activities = -7"
+    )
+    assert query(tampered, marked_events) == [("lead", quiet_lead)]
     marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
                              "WHERE earlier_health_score = -7")  # fmt: skip
     assert marked == [("lead",)]
@@ -279,3 +298,4 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     other_settings = json.loads(nights["window"]) | {"email_read_minutes": 3}
     dbt_run(tampered, "--vars", json.dumps(other_settings))
     assert query(tampered, marked_activities) == []
+    assert query(tampered, marked_events) == []

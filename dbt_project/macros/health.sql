@@ -79,7 +79,7 @@
 
 {#- Health figures per record and day: the running sums of int_health_events. `records` is a
     query of record_type, record_id and first_day, the record's first day to compute (on or after
-    health_first_day()); deltas before it start its running sums. -#}
+    health_first_day()); deltas before it start its running sums, deltas after D are skipped. -#}
 {% macro health_running_figures(records) -%}
 {%- set figures = health_figures() %}
 with days as (
@@ -111,6 +111,7 @@ events as (
     from {{ ref('int_health_events') }} as events
     inner join records
         on events.record_type = records.record_type and events.record_id = records.record_id
+    where events.event_day <= {{ as_of_date() }}
     group by 1, 2
 ),
 

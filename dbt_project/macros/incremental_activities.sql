@@ -6,7 +6,9 @@
     reload removed since (ingest.removed_rows), and what the new as-of date brings. Each table
     reaches as far as its rows depend (its `scope`, below). A first build, --full-refresh, other
     settings, any change to the users (they decide who is internal) or an as-of date earlier than
-    the last build's rebuild the table in full; so does the loss of its entry in the state table. -#}
+    the last build's rebuild the table in full; so does the loss of its entry in the state table.
+    Every build logs what it recomputed (incremental_activity_changes) for int_health_events,
+    which recomputes the records those activities belong to (health_events.sql). -#}
 
 {#- Each table's last build: the newest load it had seen, its as-of date and settings. -#}
 {% macro activity_state_table() -%}
@@ -53,7 +55,7 @@
 
 {#- This table's last build as {'since': SQL timestamp, 'as_of_day': YYYY-MM-DD}, or none when it
     is to be built in full. Unit tests have no relation of their own (`this`): they take the full path. -#}
-{% macro previous_activity_build() -%}
+{% macro previous_activity_build(settings=activity_settings_fingerprint()) -%}
     {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
     {%- set state = activity_state_table() -%}
     {%- if adapter.get_relation(state.database, state.schema, state.identifier) is none -%}
@@ -63,7 +65,7 @@
         "select cast(loaded_through as varchar), cast(as_of_date as varchar), settings from "
         ~ state ~ " where model = '" ~ this.identifier ~ "'"
     ).rows -%}
-    {%- if rows | length != 1 or rows[0][0] is none or rows[0][2] != activity_settings_fingerprint()
+    {%- if rows | length != 1 or rows[0][0] is none or rows[0][2] != settings
         or rows[0][1] > as_of_day() -%}
         {{ return(none) }}
     {%- endif -%}
@@ -75,12 +77,13 @@
 {%- endmacro %}
 
 {#- A query of the activity ids whose rows of this table are to be recomputed, or none: all of them.
+    The table's pre-hooks store its result in the table's scope table, which the model reads.
     `reach` is what the table's rows depend on besides the activity's own rows and parties:
     - 'memberships': the opportunities and contacts that link it to records;
     - 'emails': also the as-of date (emails completed by its end);
     - 'replies': also the emails it may pair with (the same conversation, message ids or subject);
     - 'responses': also the replies those may get, and the response windows the as-of date closes. -#}
-{% macro activity_scope(reach='activities') -%}
+{% macro activity_scope_query(reach) -%}
     {%- set previous = previous_activity_build() -%}
     {%- if previous is none %}{{ return(none) }}{% endif -%}
     {%- set since = previous['since'] -%}
@@ -201,24 +204,69 @@
     {%- if scope is none %}true{% else %}{{ column }} in ({{ scope }}){% endif -%}
 {%- endmacro %}
 
-{#- The config of an incremental activity table: before its build, the rows of the activities in
-    its scope go (all rows, for a full build within the same table); after it, its state is kept
-    for the next build. All in the build's transaction. -#}
-{% macro incremental_activity_config(reach='activities') -%}
+{#- Where a nightly build keeps the keys it recomputes, from its pre-hooks to its post-hooks: the
+    scope is worked out once, and read by the delete, the change log and the model. -#}
+{% macro scope_table() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier=this.identifier ~ '__scope'
+    )) }}
+{%- endmacro %}
+
+{#- The activities the table recomputes (`select activity_id ...`), or none: all of them. For the
+    model's SQL: its pre-hooks have filled the scope table by the time it runs. -#}
+{% macro activity_scope() -%}
+    {%- if previous_activity_build() is none %}{{ return(none) }}{% endif -%}
+    {{ return('select activity_id from ' ~ scope_table()) }}
+{%- endmacro %}
+
+{#- The log of what the activity tables recomputed since int_health_events last read it: an
+    activity's id, a record that lost one of its activities (record_type, record_id), or a row of
+    nulls when a table was rebuilt in full. -#}
+{% macro activity_changes_table() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier='incremental_activity_changes'
+    )) }}
+{%- endmacro %}
+
+{% macro create_activity_changes_table() -%}
+    create table if not exists {{ activity_changes_table() }}
+        (model varchar, activity_id varchar, record_type varchar, record_id varchar)
+{%- endmacro %}
+
+{#- The config of an incremental activity table. Before its build: its scope is stored and logged,
+    and the rows of the activities in it go (all rows, for a full build within the same table).
+    After it: its state is kept for the next build. All in the build's transaction. -#}
+{% macro incremental_activity_config(reach) -%}
+    {%- set model = "'{{ this.identifier }}'" -%}
+    {%- set scope = "{{ scope_table() }}" -%}
+    {%- set incremental = "{% if is_incremental() and previous_activity_build() is not none %}" -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope('" ~ reach ~ "')) }}{% endif %}",
-        post_hook=[
-            "create table if not exists {{ activity_state_table() }} (model varchar, loaded_through timestamp, as_of_date date, settings varchar)",
-            "delete from {{ activity_state_table() }} where model = '{{ this.identifier }}'",
-            "insert into {{ activity_state_table() }} {{ activity_build_state() }}",
+        pre_hook=[
+            "{{ create_activity_changes_table() }}",
+            incremental ~ "create or replace table " ~ scope ~ " as select * from ({{ activity_scope_query('" ~ reach ~ "') }}) as scope (activity_id){% endif %}",
+            incremental ~ "insert into {{ activity_changes_table() }} select " ~ model ~ ", activity_id, null, null from " ~ scope
+                ~ "{% else %}insert into {{ activity_changes_table() }} values (" ~ model ~ ", null, null, null){% endif %}",
+            incremental ~ "insert into {{ activity_changes_table() }} select distinct " ~ model ~ ", null, record_type, record_id from {{ this }} where activity_id in (select activity_id from " ~ scope ~ "){% endif %}"
+                if reach == 'memberships' else '',
+            "{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope()) }}{% endif %}",
         ],
+        post_hook=["drop table if exists " ~ scope] + activity_state_hooks(),
     ) }}
 {%- endmacro %}
 
-{% macro activity_build_state() -%}
+{#- After a build: its state replaces the table's previous one. `settings`: a Jinja expression. -#}
+{% macro activity_state_hooks(settings='activity_settings_fingerprint()') -%}
+    {{ return([
+        "create table if not exists {{ activity_state_table() }} (model varchar, loaded_through timestamp, as_of_date date, settings varchar)",
+        "delete from {{ activity_state_table() }} where model = '{{ this.identifier }}'",
+        "insert into {{ activity_state_table() }} {{ activity_build_state(" ~ settings ~ ") }}",
+    ]) }}
+{%- endmacro %}
+
+{% macro activity_build_state(settings=activity_settings_fingerprint()) -%}
     select
         '{{ this.identifier }}',
         (
@@ -234,5 +282,5 @@
             ) as loads
         ),
         {{ as_of_date() }},
-        '{{ activity_settings_fingerprint() }}'
+        '{{ settings }}'
 {%- endmacro %}

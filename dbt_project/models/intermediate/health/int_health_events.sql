@@ -1,13 +1,17 @@
--- A table: int_health_figures reads it through a window over every record and day.
-{{ config(materialized='table') }}
+-- Incremental per record (macros in health_events.sql): a night recomputes the records whose
+-- activities the activity tables recomputed; a table, as int_health_figures reads it through a
+-- window over every record and day.
+{{ health_events_config() }}
+{%- set scope = health_events_scope() %}
 
 -- What changes each record's health figures on each day, as deltas: a figure on day d is the sum
 -- of its deltas up to d. Every figure over a trailing window is an interval of days, a +1 where an
 -- event starts to count and a -1 where it stops, so the windows of every day in the history are
 -- one running sum. Only what was known by the end of a day is dated on or before it: an email
 -- counts in the response rate from the day its window closes, a response from the day it was sent.
--- Days are kept as they are (int_health_figures moves earlier ones onto its first day), so that a
--- record's deltas up to a day stay the same on later nights unless its data changed.
+-- Every day is kept, after D too: the deltas do not depend on D, so that a record's deltas stay
+-- the same on later nights unless its data changed. Readers sum those up to their day
+-- (int_health_figures moves the days before its first day onto it).
 {%- set signal_days = var('health_signal_days') %}
 with record_activities as (
     select
@@ -23,7 +27,7 @@ with record_activities as (
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
-    where activities.is_counted and activities.activity_at < {{ as_of_end() }}
+    where activities.is_counted and {{ in_record_scope('memberships', scope) }}
 ),
 
 record_emails as (
@@ -45,6 +49,7 @@ record_emails as (
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_email_responses') }} as responses
         on memberships.activity_id = responses.activity_id
+    where {{ in_record_scope('memberships', scope) }}
 ),
 
 -- A customer person counts in breadth for health_signal_days from each two-way activity; their
@@ -177,6 +182,4 @@ select
     {%- endfor %}
     max(last_two_way_day) as last_two_way_day
 from deltas
--- Deltas after D change no day of the history.
-where event_day <= {{ as_of_date() }}
 group by 1, 2, 3
