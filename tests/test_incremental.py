@@ -244,7 +244,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     were kept), on the late reply's record it is gone (its rows were recomputed). The same in an
     activity table: kept for an activity the night did not touch, gone for one whose parties it
     replaced; and gone for both when a setting of the activity tables changes. And in
-    int_health_events: kept for a record the night did not touch, gone for one it touched."""
+    int_health_events: kept for a record the night did not touch, gone from the days it
+    recomputed of one it touched, kept on that record's days long before."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -269,7 +270,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         connection.execute("UPDATE intermediate.int_activities_classified SET team_minutes = -7 "
                            f"WHERE activity_id IN ('{untouched}', '{replaced}')")  # fmt: skip
         # int_health_events: a marker day far after D (no reader sums it) on a lead no activity
-        # of the night regards, old version or new, and on the late reply's opportunity.
+        # of the night regards, old version or new, and on the late reply's opportunity; and one
+        # long before anything the night changed on that opportunity.
         (quiet_lead,) = connection.execute(
             "SELECT min(record_id) FROM intermediate.int_health_events WHERE record_type = 'lead' "
             "AND record_id NOT IN (SELECT regarding_id FROM crm.activities WHERE activity_id IN "
@@ -278,15 +280,19 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         connection.execute(
             "INSERT INTO intermediate.int_health_events (record_type, record_id, event_day, "
             "two_way_activities) VALUES ('lead', ?, DATE '2099-01-01', -7), "
-            f"('opportunity', {replied_to}, DATE '2099-01-01', -7)",
+            f"('opportunity', {replied_to}, DATE '2099-01-01', -7), "
+            f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
             [quiet_lead],
         )
     dbt_run(tampered, "--vars", nights["window"])
     marked_events = (
-        "SELECT record_type, record_id FROM intermediate.int_health_events "
-        "WHERE two_way_activities = -7"
+        "SELECT record_type, event_day FROM intermediate.int_health_events "
+        "WHERE two_way_activities = -7 ORDER BY record_type"
     )
-    assert query(tampered, marked_events) == [("lead", quiet_lead)]
+    assert query(tampered, marked_events) == [
+        ("lead", dt.date(2099, 1, 1)),
+        ("opportunity", dt.date(2000, 1, 1)),
+    ]
     marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
                              "WHERE earlier_health_score = -7")  # fmt: skip
     assert marked == [("lead",)]

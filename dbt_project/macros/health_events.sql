@@ -1,10 +1,12 @@
-{#- int_health_events is incremental per record. A nightly build recomputes the records to which an
-    activity recomputed by the activity tables since its last build belongs, or belonged
-    (incremental_activity_changes), keeps every other record's deltas, and empties the log. Its
-    deltas do not depend on the as-of date (the activity tables' rows do, and log what it changes):
-    deltas after D are kept, and its readers skip them. It is rebuilt in full when an activity table
-    was (a row of nulls in the log), when its own settings change, and as the activity tables are
-    (previous_activity_build). -#}
+{#- int_health_events is incremental per record and day. A nightly build recomputes the records to
+    which an activity recomputed by the activity tables since its last build belongs, or belonged
+    (incremental_activity_changes), from the first day those activities had or have: a delta
+    counts from its event's day onwards (an email's window and reply, a person's breadth span and
+    the trailing windows all end after they start), so the days before are unchanged. It keeps
+    every other delta, and empties the log. Its deltas do not depend on the as-of date (the
+    activity tables' rows do, and log what it changes): deltas after D are kept, and its readers
+    skip them. It is rebuilt in full when an activity table was (a row of nulls in the log), when
+    its own settings change, and as the activity tables are (previous_activity_build). -#}
 
 {% macro health_events_settings_fingerprint() -%}
     {%- set settings = {} -%}
@@ -29,29 +31,73 @@
     {{ return(full_builds == 0) }}
 {%- endmacro %}
 
-{#- The records to recompute: those of the logged activities, and those that lost one. -#}
+{#- The records to recompute, each from the first day (`from_day`) of the logged activities it has
+    or had: the earlier of the day logged with their old rows and the day they have now. Every
+    delta comes from a row of a dated table (int_activities_classified, int_email_responses), so
+    an activity with neither day had no deltas and has none. -#}
 {% macro health_events_scope_query() -%}
-    select record_type, record_id from {{ activity_changes_table() }} where record_id is not null
-    union
-    select record_type, record_id
-    from {{ ref('int_record_activities') }}
-    where activity_id in (select activity_id from {{ activity_changes_table() }} where activity_id is not null)
+    with logged as (
+        select activity_id, min(changed_from) as changed_from
+        from {{ activity_changes_table() }}
+        where activity_id is not null
+        group by activity_id
+    ),
+
+    activity_days as (
+        select
+            logged.activity_id,
+            case
+                when activities.activity_at is null then logged.changed_from
+                when logged.changed_from is null then cast(activities.activity_at as date)
+                else least(logged.changed_from, cast(activities.activity_at as date))
+            end as from_day
+        from logged
+        left join {{ ref('int_activities_classified') }} as activities
+            on logged.activity_id = activities.activity_id
+    ),
+
+    record_activities as (
+        select record_type, record_id, activity_id
+        from {{ activity_changes_table() }}
+        where record_id is not null
+        union
+        select record_type, record_id, activity_id
+        from {{ ref('int_record_activities') }}
+        where activity_id in (select activity_id from logged)
+    )
+
+    select record_activities.record_type, record_activities.record_id, min(activity_days.from_day) as from_day
+    from record_activities
+    inner join activity_days on record_activities.activity_id = activity_days.activity_id
+    where activity_days.from_day is not null
+    group by record_activities.record_type, record_activities.record_id
 {%- endmacro %}
 
-{#- The records the model recomputes, or none: all of them (the pre-hooks stored them). -#}
+{#- The records the model recomputes, with their from_day, or none: all of them (the pre-hooks
+    stored them). -#}
 {% macro health_events_scope() -%}
     {%- if not health_events_incremental() %}{{ return(none) }}{% endif -%}
-    {{ return('select record_type, record_id from ' ~ scope_table()) }}
+    {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
 {%- endmacro %}
 
-{#- `relation` (an alias with record_type and record_id) is a record in the scope. -#}
-{% macro in_record_scope(relation, scope) -%}
+{#- `relation` (an alias with record_type and record_id) is a record in the scope, and `day` is on or
+    after its from_day less `lookback` days. -#}
+{% macro in_health_scope(relation, scope, day, lookback=0) -%}
     {%- if scope is none %}true{% else -%}
     exists (
         select 1 from ({{ scope }}) as scope
-        where scope.record_type = {{ relation }}.record_type and scope.record_id = {{ relation }}.record_id
+        where
+            scope.record_type = {{ relation }}.record_type
+            and scope.record_id = {{ relation }}.record_id
+            and {{ day }} >= {{ dbt.dateadd('day', -1 * lookback, 'scope.from_day') }}
     )
     {%- endif -%}
+{%- endmacro %}
+
+{#- How far before a day the events reach whose deltas fall on it: the trailing windows and the
+    response window (an email's window closes and its reply comes at most that many days later). -#}
+{% macro health_events_lookback() -%}
+    {{ return([var('health_frequency_days'), var('health_signal_days'), var('response_window_days') + 1] | max) }}
 {%- endmacro %}
 
 {% macro health_events_config() -%}
@@ -63,7 +109,7 @@
         pre_hook=[
             "{{ create_activity_changes_table() }}",
             incremental ~ "create or replace table {{ scope_table() }} as {{ health_events_scope_query() }}{% endif %}",
-            "{% if is_incremental() %}delete from {{ this }} as events where {{ in_record_scope('events', health_events_scope()) }}{% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} as events where {{ in_health_scope('events', health_events_scope(), 'events.event_day') }}{% endif %}",
         ],
         post_hook=[
             "drop table if exists {{ scope_table() }}",

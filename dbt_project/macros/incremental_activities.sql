@@ -220,8 +220,9 @@
 {%- endmacro %}
 
 {#- The log of what the activity tables recomputed since int_health_events last read it: an
-    activity's id, a record that lost one of its activities (record_type, record_id), or a row of
-    nulls when a table was rebuilt in full. -#}
+    activity's id with the first day of its rows before (`changed_from`, where the table has
+    days), a record that lost one of its activities (record_type, record_id), or a row of nulls
+    when a table was rebuilt in full. -#}
 {% macro activity_changes_table() -%}
     {{ return(api.Relation.create(
         database=this.database, schema=this.schema, identifier='incremental_activity_changes'
@@ -230,13 +231,14 @@
 
 {% macro create_activity_changes_table() -%}
     create table if not exists {{ activity_changes_table() }}
-        (model varchar, activity_id varchar, record_type varchar, record_id varchar)
+        (model varchar, activity_id varchar, record_type varchar, record_id varchar, changed_from date)
 {%- endmacro %}
 
-{#- The config of an incremental activity table. Before its build: its scope is stored and logged,
-    and the rows of the activities in it go (all rows, for a full build within the same table).
+{#- The config of an incremental activity table. Before its build: its scope is stored and logged
+    (with the first day of its rows, when `dated`: rows with an activity_at), and the rows of the
+    activities in it go (all rows, for a full build within the same table).
     After it: its state is kept for the next build. All in the build's transaction. -#}
-{% macro incremental_activity_config(reach) -%}
+{% macro incremental_activity_config(reach, dated=true) -%}
     {%- set model = "'{{ this.identifier }}'" -%}
     {%- set scope = "{{ scope_table() }}" -%}
     {%- set incremental = "{% if is_incremental() and previous_activity_build() is not none %}" -%}
@@ -247,9 +249,11 @@
         pre_hook=[
             "{{ create_activity_changes_table() }}",
             incremental ~ "create or replace table " ~ scope ~ " as select * from ({{ activity_scope_query('" ~ reach ~ "') }}) as scope (activity_id){% endif %}",
-            incremental ~ "insert into {{ activity_changes_table() }} select " ~ model ~ ", activity_id, null, null from " ~ scope
-                ~ "{% else %}insert into {{ activity_changes_table() }} values (" ~ model ~ ", null, null, null){% endif %}",
-            incremental ~ "insert into {{ activity_changes_table() }} select distinct " ~ model ~ ", null, record_type, record_id from {{ this }} where activity_id in (select activity_id from " ~ scope ~ "){% endif %}"
+            incremental ~ "insert into {{ activity_changes_table() }} select " ~ model ~ ", scope.activity_id, null, null, "
+                ~ ("(select min(cast(previous.activity_at as date)) from {{ this }} as previous where previous.activity_id = scope.activity_id)" if dated else "null")
+                ~ " from " ~ scope ~ " as scope"
+                ~ "{% else %}insert into {{ activity_changes_table() }} values (" ~ model ~ ", null, null, null, null){% endif %}",
+            incremental ~ "insert into {{ activity_changes_table() }} select distinct " ~ model ~ ", activity_id, record_type, record_id, null from {{ this }} where activity_id in (select activity_id from " ~ scope ~ "){% endif %}"
                 if reach == 'memberships' else '',
             "{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope()) }}{% endif %}",
         ],

@@ -1,6 +1,6 @@
 -- Incremental: a night recomputes only the activities whose rows may have changed (macros in
 -- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('activities') }}
+{{ incremental_activity_config('activities', dated=false) }}
 {%- set scope = activity_scope() %}
 
 -- One row per person taking part in an activity, with their side (internal / external).

@@ -1,8 +1,9 @@
--- Incremental per record (macros in health_events.sql): a night recomputes the records whose
--- activities the activity tables recomputed; a table, as int_health_figures reads it through a
--- window over every record and day.
+-- Incremental per record and day (macros in health_events.sql): a night recomputes the records
+-- whose activities the activity tables recomputed, from the first day those activities had or
+-- have, reading the events up to the lookback before it (those whose deltas reach that day).
 {{ health_events_config() }}
 {%- set scope = health_events_scope() %}
+{%- set lookback = health_events_lookback() %}
 
 -- What changes each record's health figures on each day, as deltas: a figure on day d is the sum
 -- of its deltas up to d. Every figure over a trailing window is an interval of days, a +1 where an
@@ -27,7 +28,9 @@ with record_activities as (
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
-    where activities.is_counted and {{ in_record_scope('memberships', scope) }}
+    where
+        activities.is_counted
+        and {{ in_health_scope('memberships', scope, 'cast(activities.activity_at as date)', lookback) }}
 ),
 
 record_emails as (
@@ -49,7 +52,7 @@ record_emails as (
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_email_responses') }} as responses
         on memberships.activity_id = responses.activity_id
-    where {{ in_record_scope('memberships', scope) }}
+    where {{ in_health_scope('memberships', scope, 'cast(responses.activity_at as date)', lookback) }}
 ),
 
 -- A customer person counts in breadth for health_signal_days from each two-way activity; their
@@ -182,4 +185,6 @@ select
     {%- endfor %}
     max(last_two_way_day) as last_two_way_day
 from deltas
+-- An activity without a time (never happened) changes no day.
+where deltas.event_day is not null and {{ in_health_scope('deltas', scope, 'deltas.event_day') }}
 group by 1, 2, 3

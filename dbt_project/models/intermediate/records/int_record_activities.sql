@@ -1,6 +1,6 @@
 -- Incremental: a night recomputes only the activities whose rows may have changed (macros in
 -- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('memberships') }}
+{{ incremental_activity_config('memberships', dated=false) }}
 {%- set scope = activity_scope() %}
 
 -- Which activities belong to which record (each pair once):
