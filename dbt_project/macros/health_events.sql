@@ -80,17 +80,16 @@
     {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
 {%- endmacro %}
 
-{#- `relation` (an alias with record_type and record_id) is a record in the scope, and `day` is on or
-    after its from_day less `lookback` days. -#}
-{% macro in_health_scope(relation, scope, day, lookback=0) -%}
+{#- Joined to a relation with record_type and record_id: only the records in the scope, each with
+    its from_day (a join, not `exists`: DuckDB joins on the record, then filters the days). -#}
+{% macro health_scope_join(scope) -%}
+    {%- if scope is not none %}inner join ({{ scope }}) as scope using (record_type, record_id){% endif -%}
+{%- endmacro %}
+
+{#- `day` is on or after the joined record's from_day less `lookback` days. -#}
+{% macro in_health_scope(scope, day, lookback=0) -%}
     {%- if scope is none %}true{% else -%}
-    exists (
-        select 1 from ({{ scope }}) as scope
-        where
-            scope.record_type = {{ relation }}.record_type
-            and scope.record_id = {{ relation }}.record_id
-            and {{ day }} >= {{ dbt.dateadd('day', -1 * lookback, 'scope.from_day') }}
-    )
+    {{ day }} >= {{ dbt.dateadd('day', -1 * lookback, 'scope.from_day') }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -109,7 +108,9 @@
         pre_hook=[
             "{{ create_activity_changes_table() }}",
             incremental ~ "create or replace table {{ scope_table() }} as {{ health_events_scope_query() }}{% endif %}",
-            "{% if is_incremental() %}delete from {{ this }} as events where {{ in_health_scope('events', health_events_scope(), 'events.event_day') }}{% endif %}",
+            "{% if is_incremental() %}{% set scope = health_events_scope() %}delete from {{ this }} as events"
+                ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
+                ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
         ],
         post_hook=[
             "drop table if exists {{ scope_table() }}",

@@ -26,11 +26,12 @@ with record_activities as (
         and (activities.direction = 'incoming' or activities.activity_type = 'appointment')
             as is_two_way
     from {{ ref('int_record_activities') }} as memberships
+    {{ health_scope_join(scope) }}
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
     where
         activities.is_counted
-        and {{ in_health_scope('memberships', scope, 'cast(activities.activity_at as date)', lookback) }}
+        and {{ in_health_scope(scope, 'cast(activities.activity_at as date)', lookback) }}
 ),
 
 record_emails as (
@@ -50,9 +51,10 @@ record_emails as (
         cast(responses.response_at as date) as response_day,
         {{ dbt.datediff('responses.activity_at', 'responses.response_at', 'second') }} as response_seconds
     from {{ ref('int_record_activities') }} as memberships
+    {{ health_scope_join(scope) }}
     inner join {{ ref('int_email_responses') }} as responses
         on memberships.activity_id = responses.activity_id
-    where {{ in_health_scope('memberships', scope, 'cast(responses.activity_at as date)', lookback) }}
+    where {{ in_health_scope(scope, 'cast(responses.activity_at as date)', lookback) }}
 ),
 
 -- A customer person counts in breadth for health_signal_days from each two-way activity; their
@@ -185,6 +187,7 @@ select
     {%- endfor %}
     max(last_two_way_day) as last_two_way_day
 from deltas
+{{ health_scope_join(scope) }}
 -- An activity without a time (never happened) changes no day.
-where deltas.event_day is not null and {{ in_health_scope('deltas', scope, 'deltas.event_day') }}
+where deltas.event_day is not null and {{ in_health_scope(scope, 'deltas.event_day') }}
 group by 1, 2, 3
