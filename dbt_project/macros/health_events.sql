@@ -46,11 +46,8 @@
     activity_days as (
         select
             logged.activity_id,
-            case
-                when activities.activity_at is null then logged.changed_from
-                when logged.changed_from is null then cast(activities.activity_at as date)
-                else least(logged.changed_from, cast(activities.activity_at as date))
-            end as from_day
+            -- least() skips nulls (DuckDB, PostgreSQL and Spark alike).
+            least(logged.changed_from, cast(activities.activity_at as date)) as from_day
         from logged
         left join {{ ref('int_activities_classified') }} as activities
             on logged.activity_id = activities.activity_id
@@ -100,21 +97,15 @@
 {%- endmacro %}
 
 {% macro health_events_config() -%}
-    {%- set incremental = "{% if is_incremental() and health_events_incremental() %}" -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook=[
-            "{{ create_activity_changes_table() }}",
-            incremental ~ "create or replace table {{ scope_table() }} as {{ health_events_scope_query() }}{% endif %}",
+    {{ scoped_incremental_config(
+        "{% if is_incremental() and health_events_incremental() %}",
+        "{{ health_events_scope_query() }}",
+        [
             "{% if is_incremental() %}{% set scope = health_events_scope() %}delete from {{ this }} as events"
                 ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
                 ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
         ],
-        post_hook=[
-            "drop table if exists {{ scope_table() }}",
-            "delete from {{ activity_changes_table() }}",
-        ] + activity_state_hooks('health_events_settings_fingerprint()'),
+        post_hooks=["delete from {{ activity_changes_table() }}"],
+        settings='health_events_settings_fingerprint()',
     ) }}
 {%- endmacro %}

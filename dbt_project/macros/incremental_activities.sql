@@ -234,21 +234,35 @@
         (model varchar, activity_id varchar, record_type varchar, record_id varchar, changed_from date)
 {%- endmacro %}
 
-{#- The config of an incremental activity table. Before its build: its scope is stored and logged
-    (with the first day of its rows, when `dated`: rows with an activity_at), and the rows of the
-    activities in it go (all rows, for a full build within the same table).
-    After it: its state is kept for the next build. All in the build's transaction. -#}
-{% macro incremental_activity_config(reach, dated=true) -%}
-    {%- set model = "'{{ this.identifier }}'" -%}
-    {%- set scope = "{{ scope_table() }}" -%}
-    {%- set incremental = "{% if is_incremental() and previous_activity_build() is not none %}" -%}
+{#- The config of a table recomputed nightly over a scope (the activity tables, int_health_events):
+    before its build, the change log exists and, when `incremental` (a Jinja condition) holds,
+    `scope_query` is stored in the scope table; then `pre_hooks`. After it: the scope table goes,
+    `post_hooks` run, and the table's state (with its `settings`) replaces the previous one. All in
+    the build's transaction. -#}
+{% macro scoped_incremental_config(incremental, scope_query, pre_hooks, post_hooks=[], settings='activity_settings_fingerprint()') -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=[
             "{{ create_activity_changes_table() }}",
-            incremental ~ "create or replace table " ~ scope ~ " as select * from ({{ activity_scope_query('" ~ reach ~ "') }}) as scope (activity_id){% endif %}",
+            incremental ~ "create or replace table {{ scope_table() }} as " ~ scope_query ~ "{% endif %}",
+        ] + pre_hooks,
+        post_hook=["drop table if exists {{ scope_table() }}"] + post_hooks + activity_state_hooks(settings),
+    ) }}
+{%- endmacro %}
+
+{#- The config of an incremental activity table. Before its build: its scope is stored and logged
+    (with the first day of its rows, when `dated`: rows with an activity_at), and the rows of the
+    activities in it go (all rows, for a full build within the same table). -#}
+{% macro incremental_activity_config(reach, dated=true) -%}
+    {%- set model = "'{{ this.identifier }}'" -%}
+    {%- set scope = "{{ scope_table() }}" -%}
+    {%- set incremental = "{% if is_incremental() and previous_activity_build() is not none %}" -%}
+    {{ scoped_incremental_config(
+        incremental,
+        "select * from ({{ activity_scope_query('" ~ reach ~ "') }}) as scope (activity_id)",
+        [
             incremental ~ "insert into {{ activity_changes_table() }} select " ~ model ~ ", scope.activity_id, null, null, "
                 ~ ("(select min(cast(previous.activity_at as date)) from {{ this }} as previous where previous.activity_id = scope.activity_id)" if dated else "null")
                 ~ " from " ~ scope ~ " as scope"
@@ -257,7 +271,6 @@
                 if reach == 'memberships' else '',
             "{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope()) }}{% endif %}",
         ],
-        post_hook=["drop table if exists " ~ scope] + activity_state_hooks(),
     ) }}
 {%- endmacro %}
 
