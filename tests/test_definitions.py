@@ -7,6 +7,7 @@ import pytest
 from conftest import dbt_data_tests
 
 from relanalytics_pipeline.definitions import defs
+from relanalytics_pipeline.defs.housekeeping import in_process_freeing_dead_runs
 from relanalytics_pipeline.defs.learn.assets import (
     BASELINES_CHECK,
     NEIGHBOURS_CHECK,
@@ -15,7 +16,7 @@ from relanalytics_pipeline.defs.learn.assets import (
 )
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.lib.similar_deals import Params
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 
 CRM = {f"crm/{e}" for e in (
     "users", "accounts", "contacts", "leads", "opportunities", "activities", "activity_parties"
@@ -105,12 +106,16 @@ def test_publication_follows_every_mart(graph):
     assert published.group_name == "serve"
 
 
-def test_every_warehouse_writer_is_in_the_pool_and_tagged():
+def test_every_warehouse_writer_is_in_the_pool():
     # The mart checks only read, but a reader blocks DuckDB's writers all the same.
     for assets_def in [*defs.assets, *defs.asset_checks]:
-        op = assets_def.op
-        assert op.pool == WAREHOUSE_POOL, op.name
-        assert dict(op.tags).items() >= WAREHOUSE_TAG.items(), op.name
+        assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.op.name
+
+
+def test_a_run_executes_its_steps_in_its_own_process_after_freeing_dead_runs():
+    # One process: no step pays the definitions' start-up again (the crash test in test_nightly.py
+    # shows the freeing).
+    assert defs.resolve_job_def("everything").executor_def is in_process_freeing_dead_runs
 
 
 def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():

@@ -129,8 +129,8 @@ def environment(tmp_path: Path, landing: Path) -> dict[str, str]:
 
 
 def materialize_with_the_cli(environ: dict[str, str]) -> None:
-    """`dagster asset materialize --select '*'`: the default multiprocess executor, one process
-    per step, exactly as the README runs it."""
+    """`dagster asset materialize --select '*'` with the code location's executor, exactly as the
+    README runs it."""
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [
         dagster,

@@ -3,7 +3,7 @@ its storage version (opened by a real DuckDB 1.2), the Parquet versions behind t
 PostgreSQL on a real server these tests start, with BI sessions holding locks during the swap.
 
 The concurrent reader during a real Dagster run is in test_quality_blocking.py, which already
-runs the publication with the multiprocess executor.
+runs the publication with the code location's executor.
 """
 
 import datetime as dt

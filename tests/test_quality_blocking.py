@@ -2,7 +2,7 @@
 readers of the publication see one publication at a time while a run publishes.
 
 The marts are built (and published) once in process from the hand-made landing; then `dagster
-job execute` (the multiprocess executor, one process per step, as in production) runs the mart's
+job execute` (the code location's executor, as in production) runs the mart's
 check and the publication downstream of every mart: first on clean marts, two of them changed by
 hand, with BI readers in processes of their own reading the publication all along; then after the
 checked mart has been broken by hand.

@@ -94,8 +94,8 @@ def _started_at(pid: int) -> float | None:
 
 
 class _FreeDeadRunsFirst(dg.Executor):
-    """The multiprocess executor, after freeing what dead runs hold: the next run's own clean-up,
-    done before any of its steps asks the pool for a slot."""
+    """An executor that first frees what dead runs hold: the next run's own clean-up, done before
+    any of its steps asks the pool for a slot."""
 
     def __init__(self, inner: dg.Executor):
         self._inner = inner
@@ -109,11 +109,7 @@ class _FreeDeadRunsFirst(dg.Executor):
         yield from self._inner.execute(plan_context, execution_plan)
 
 
-@dg.executor(
-    name="multiprocess",
-    config_schema=dg.multiprocess_executor.config_schema,
-    requirements=dg.multiple_process_executor_requirements(),
-)
-def multiprocess_freeing_dead_runs(init_context):
-    """Dagster's multiprocess executor (same config), which first frees what dead runs hold."""
-    return _FreeDeadRunsFirst(dg.multiprocess_executor.executor_creation_fn(init_context))
+@dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)
+def in_process_freeing_dead_runs(init_context):
+    """Dagster's in-process executor (same config), which first frees what dead runs hold."""
+    return _FreeDeadRunsFirst(dg.in_process_executor.executor_creation_fn(init_context))

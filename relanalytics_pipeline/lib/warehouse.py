@@ -16,10 +16,10 @@ import duckdb
 SCHEMAS = ("crm", "ingest", "quarantine")
 
 # Every asset that writes the warehouse joins this Dagster pool (limit 1 in the project's
-# dagster.yaml) and carries this op tag (limit 1 in the run's executor), so that one step at a time
-# holds the file, across runs and within a run even on an instance without pool limits.
+# dagster.yaml), so that one step at a time holds the file across runs; within a run the steps run
+# one after the other in the run's process (the in-process executor), even on an instance without
+# pool limits.
 WAREHOUSE_POOL = "duckdb_warehouse"
-WAREHOUSE_TAG = {"relanalytics/warehouse": "writer"}
 
 
 @contextmanager

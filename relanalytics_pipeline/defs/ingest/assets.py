@@ -2,8 +2,7 @@
 
 One asset per canonical entity, keyed `crm/<entity>` so that each is the dbt source
 `source('crm', '<entity>')` with no glue code. They are computed by one step: the seven loads
-share the single DuckDB writer anyway, and one process instead of seven saves the ~5 s that every
-Dagster step spends importing the definitions.
+share the single DuckDB writer anyway, in the load order the raw contract's references need.
 """
 
 import dagster as dg
@@ -14,7 +13,7 @@ from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
 from relanalytics_pipeline.lib.landing import ensure_landing
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import Settings
 
 COUNTS = (
@@ -102,7 +101,6 @@ def file_metadata(reports: list[EntityReport]) -> dict:
     partitions_def=nightly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
 )
 def crm_landing(context: dg.AssetExecutionContext):
     """Load new and changed landing files of the selected entities into `crm.<entity>`, then check

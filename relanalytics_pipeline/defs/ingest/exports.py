@@ -2,7 +2,7 @@
 
 One asset per export table, keyed `dataverse/<table>` or `salesforce/<object>`, upstream of the
 `crm/<entity>` assets it feeds: the lineage shows where every canonical row came from. Each
-source is one step (one process importing the definitions, one warehouse writer at a time). Rows
+source is one step (one warehouse writer at a time). Rows
 reach `crm.<entity>` through the canonical ingest, so quarantine, fingerprints and versioned
 upserts are the canonical ones, with `_source_file` such as `dataverse/email/page-0002.json`.
 """
@@ -29,7 +29,7 @@ from relanalytics_pipeline.lib.exports import (
 )
 from relanalytics_pipeline.lib.ingest import EntityReport
 from relanalytics_pipeline.lib.landing import ensure_landing
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import Settings
 
 
@@ -108,7 +108,6 @@ def _export_assets(name: str, tables: tuple[ExportTable, ...]):
         partitions_def=nightly_partitions,
         backfill_policy=ONE_RUN_PER_RANGE,
         pool=WAREHOUSE_POOL,
-        op_tags=WAREHOUSE_TAG,
     )
 
 

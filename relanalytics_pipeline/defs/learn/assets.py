@@ -8,7 +8,7 @@ from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import similar_deals
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
 from relanalytics_pipeline.settings import Settings
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
@@ -92,7 +92,6 @@ class SimilarDealsConfig(dg.Config):
     internal_asset_deps={"model": {FEATURES_KEY}, "neighbours": {FEATURES_KEY, MODEL_KEY}},
     backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
     check_specs=[
         dg.AssetCheckSpec(
             BASELINES_CHECK,

@@ -2,15 +2,14 @@
 
 - Ingest: every `crm/<entity>` is checked, inside the ingest step, against the rows this run
   loaded (not the whole history). Not blocking: what the ingest could not map is already in the
-  quarantine, and these checks flag what slipped through. Inside the step rather than a step of
-  their own because every Dagster step is a new process that imports the definitions (~5 s), and
-  great-expectations costs ~6 s more.
+  quarantine, and these checks flag what slipped through. Inside the step, which holds the
+  warehouse's slot already, rather than steps of their own.
 - Freshness: a warning on `crm/activities` when the newest activity is older than
   RELANALYTICS_MAX_ACTIVITY_AGE_HOURS at the end of the as-of day.
 - Marts: one step after dbt validates every BI mart that has a suite
   (`expectations/marts/<mart>.json` names the mart). Blocking: a failed mart check fails that
   step, so nothing downstream of it (charts, models, publication) runs on bad data. One step
-  for all marts (one import of great-expectations, not one per mart) means that one bad mart
+  for all marts (one great-expectations context, not one per mart) means that one bad mart
   also holds back what depends only on the others.
 """
 
@@ -30,7 +29,7 @@ from relanalytics_pipeline.lib.quality import (
     validate,
     validate_new_rows,
 )
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
 from relanalytics_pipeline.settings import Settings
 
 SUITE_CHECK = "great_expectations"
@@ -129,7 +128,7 @@ def ingest_check_results(
 def _built_after_python_assets(marts: list[Suite]) -> list[Suite]:
     """The marts built from a table a Python asset writes (a dbt source outside `crm`, such as
     `learn.won_deal_neighbours`): dbt builds them in a later step of the run. The manifest is read
-    once: every step process loads the definitions."""
+    once, when the definitions load."""
     from relanalytics_pipeline.defs.transform.resources import dbt_project
 
     manifest = json.loads(dbt_project.manifest_path.read_text())
@@ -156,7 +155,6 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
         # It only reads, but DuckDB refuses a writer while another process holds even a
         # read-only connection: it takes its turn with the warehouse's writers.
         pool=WAREHOUSE_POOL,
-        op_tags=WAREHOUSE_TAG,
     )
     def marts_check(context: dg.AssetCheckExecutionContext):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""

@@ -12,7 +12,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
 from relanalytics_pipeline.lib.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.lib.health_diagnostic import closed_deal_health, diagnose
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG, connect
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
 from relanalytics_pipeline.settings import Settings
 
 
@@ -23,7 +23,6 @@ from relanalytics_pipeline.settings import Settings
     kinds={"python", "duckdb", "matplotlib", "bokeh"},
     backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
 )
 def deal_tracking_chart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """The deal-tracking bubble chart of `marts.deal_tracking`: estimated close date against
@@ -65,7 +64,6 @@ class DiagnosticConfig(dg.Config):
     kinds={"python", "duckdb", "scikit-learn"},
     backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
 )
 def health_score_diagnostic(
     context: dg.AssetExecutionContext, config: DiagnosticConfig

@@ -10,7 +10,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import publish
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, WAREHOUSE_TAG
+from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
 
 # Every model dbt builds into the schema `marts` is a BI mart (the contract of
@@ -54,7 +54,6 @@ class PublishConfig(dg.Config):
     # It reads the warehouse, and DuckDB refuses a writer while another process has the file
     # open: it takes its turn with the warehouse's writers.
     pool=WAREHOUSE_POOL,
-    op_tags=WAREHOUSE_TAG,
 )
 def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
     """Every mart, published for BI tools from one snapshot of the warehouse: the DuckDB file
