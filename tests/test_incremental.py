@@ -25,6 +25,8 @@ from conftest import query
 from relanalytics_pipeline.lib.canonical import LOAD_ORDER
 from relanalytics_pipeline.lib.generator import generate_dataset
 from relanalytics_pipeline.lib.ingest import ingest_entity
+from relanalytics_pipeline.lib.quality import latest_build, read_mart, record_validated, suites
+from relanalytics_pipeline.lib.warehouse import connect
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -33,6 +35,7 @@ from bench_nightly import NIGHT, D, split_off_night, tables_differing  # noqa: E
 # similar_won_deals and won_deal_benchmarks read the similar-deals model's table (a Python asset).
 WITHOUT_THE_MODEL = ["--exclude", "similar_won_deals+"]
 HISTORY = "marts.relationship_health_history"
+WRITES = "intermediate.relationship_health_history_writes"
 NIGHT_TS = f"TIMESTAMPTZ '{NIGHT.isoformat()} 06:00:00+00'"
 LATE_REPLY_TS = f"TIMESTAMPTZ '{(D - dt.timedelta(days=1)).isoformat()} 09:00:00+00'"
 
@@ -201,9 +204,17 @@ def test_two_nights_give_the_marts_of_one_full_run(nights):
     assert differing == dict.fromkeys(differing, 0)
 
 
+def intermediate_tables_differing(warehouse: Path, reference: Path) -> dict[str, int]:
+    """tables_differing for the intermediate tables but the record of what the history's builds
+    wrote: it differs by design (a night writes a record's new day, a full build every day)."""
+    differing = tables_differing(warehouse, reference, "intermediate")
+    assert differing.pop(WRITES.split(".")[1]) > 0
+    return differing
+
+
 def test_two_nights_give_the_activity_tables_of_one_full_run(nights):
     """The incremental activity tables (and the other intermediate tables) too, row for row."""
-    differing = tables_differing(nights["night_2"], nights["full_refresh"], "intermediate")
+    differing = intermediate_tables_differing(nights["night_2"], nights["full_refresh"])
     incremental = {
         "int_activity_people_classified", "int_activities_classified", "int_record_activities",
         "int_emails_sided", "int_email_replies", "int_email_responses",
@@ -219,9 +230,62 @@ def test_two_nights_give_the_activity_tables_of_one_full_run(nights):
 
 
 def test_running_the_same_night_twice_gives_the_same_tables(nights):
-    for schema in ("marts", "intermediate"):
-        differing = tables_differing(nights["rerun"], nights["night_2"], schema)
+    for differing in (
+        tables_differing(nights["rerun"], nights["night_2"]),
+        intermediate_tables_differing(nights["rerun"], nights["night_2"]),
+    ):
         assert differing == dict.fromkeys(differing, 0)
+
+
+def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was_validated(
+    nights, tmp_path
+):
+    """The night kept night 1's rows of the records whose deltas up to D did not change: once
+    night 1's rows are recorded validated, the mart check reads only what the night wrote, the
+    newest 15 days of the records it recomputed (worked out here from the deltas of both nights)
+    and the new day of the others. Before that, all of the newest 15 days."""
+    suite = next(s for s in suites("marts") if s.table == HISTORY.split(".")[1])
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(nights["night_2"], warehouse)
+    with connect(nights["night_1"], read_only=True) as connection:
+        first = latest_build(connection, suite)
+    assert first is not None and not first.kept_a_validated_build  # night 1 built everything
+    newest = f"as_of_date > DATE '{NIGHT.isoformat()}' - 15"
+    keys = ["record_type", "record_id", "as_of_date"]
+    with connect(warehouse) as connection:
+        night = latest_build(connection, suite)
+        assert night.build_id != first.build_id and not night.kept_a_validated_build
+        everything = read_mart(connection, suite, night)
+        record_validated(connection, suite, first)
+        night = latest_build(connection, suite)
+        assert night.kept_a_validated_build
+        written = read_mart(connection, suite, night)
+        connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
+        until_d = f"WHERE event_day <= DATE '{D.isoformat()}'"
+        events = "intermediate.int_health_events"
+        recomputed = (
+            f"(SELECT record_type, record_id FROM (SELECT * FROM {events} {until_d} "
+            f"EXCEPT ALL SELECT * FROM one.{events} {until_d}) UNION "
+            f"SELECT record_type, record_id FROM (SELECT * FROM one.{events} {until_d} "
+            f"EXCEPT ALL SELECT * FROM {events} {until_d}) UNION "
+            "(SELECT record_type, record_id FROM intermediate.int_records_unioned "
+            "EXCEPT SELECT record_type, record_id FROM one.intermediate.int_records_unioned))"
+        )
+        expected = connection.execute(
+            f"SELECT {', '.join(keys)} FROM {HISTORY} WHERE {newest} AND "
+            f"(as_of_date = DATE '{NIGHT.isoformat()}' OR (record_type, record_id) IN {recomputed})"
+        ).fetchall()
+        every_row = connection.execute(f"SELECT {', '.join(keys)} FROM {HISTORY} WHERE {newest}")
+        every_row = every_row.fetchall()
+
+    def rows(frame) -> list[tuple]:  # dates come back from pandas as timestamps
+        return sorted((t, r, day.date()) for t, r, day in frame[keys].itertuples(index=False))
+
+    assert rows(everything) == sorted(every_row)
+    assert rows(written) == sorted(expected)
+    # The night recomputed some records, not all: fewer rows, but more than the new day's.
+    new_day = sum(1 for row in every_row if row[2] == NIGHT)
+    assert new_day < len(written) < len(everything)
 
 
 def test_the_changes_rewrote_past_days(nights):

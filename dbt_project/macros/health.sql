@@ -213,6 +213,77 @@ window running as (
     {%- endif -%}
 {%- endmacro %}
 
+{#- The first day of the history: health_history_days ending with D. -#}
+{% macro health_history_start() -%}
+    {{ return(dbt.dateadd('day', 1 - var('health_history_days'), as_of_date())) }}
+{%- endmacro %}
+
+{#- The first day a nightly build adds to a record it keeps: the day after the previous D. -#}
+{% macro health_history_new_days_start(previous_day) -%}
+    {{ return("greatest(" ~ health_history_start() ~ ", " ~ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") ~ ")") }}
+{%- endmacro %}
+
+{#- The records a nightly build keeps (their deltas up to the previous D unchanged), stored by a
+    pre-hook for the model and for what its post-hook records it wrote, then dropped. -#}
+{% macro health_history_unchanged() -%}
+    {{ return(api.Relation.create(
+        database=this.database,
+        schema=ref('int_health_events').schema,
+        identifier=this.identifier ~ '_unchanged',
+    )) }}
+{%- endmacro %}
+
+{% macro health_history_store_unchanged() -%}
+    {%- set previous_day = health_history_previous_day() -%}
+    {%- if previous_day -%}
+    create or replace table {{ health_history_unchanged() }} as
+    select previous.record_type, previous.record_id
+    from {{ health_history_inputs() }} as previous
+    inner join {{ ref('int_records_unioned') }} as records
+        on previous.record_type = records.record_type and previous.record_id = records.record_id
+    left join ({{ health_record_fingerprints("cast('" ~ previous_day ~ "' as date)") }}) as current_inputs
+        on previous.record_type = current_inputs.record_type and previous.record_id = current_inputs.record_id
+    where previous.fingerprint is not distinct from current_inputs.fingerprint
+    {%- endif -%}
+{%- endmacro %}
+
+{#- What each build wrote, for the marts' checks (lib/quality.py: they validate only the rows a
+    build wrote when the build whose rows it kept was validated): each record's first day written
+    (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
+    after a full build). Apart from the inputs: it differs between builds of the same rows. -#}
+{% macro health_history_writes() -%}
+    {{ return(api.Relation.create(
+        database=this.database,
+        schema=ref('int_health_events').schema,
+        identifier=this.identifier ~ '_writes',
+    )) }}
+{%- endmacro %}
+
+{% macro health_history_record_writes() -%}
+    {%- set previous_day = health_history_previous_day() -%}
+    {%- set writes = health_history_writes() -%}
+    {%- set previous_build = none -%}
+    {%- if previous_day and adapter.get_relation(writes.database, writes.schema, writes.identifier) is not none -%}
+        {%- set previous_build = run_query("select max(build_id) from " ~ writes).rows[0][0] -%}
+    {%- endif -%}
+    create or replace table {{ writes }} as
+    select
+        records.record_type,
+        records.record_id,
+        cast(
+            {%- if previous_day %}
+            case when unchanged.record_id is null then {{ health_history_start() }} else {{ health_history_new_days_start(previous_day) }} end
+            {%- else %} {{ health_history_start() }}{% endif %}
+        as date) as written_from,
+        '{{ invocation_id }}' as build_id,
+        {{ "'" ~ previous_build ~ "'" if previous_build else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as previous_build_id
+    from {{ ref('int_records_unioned') }} as records
+    {%- if previous_day %}
+    left join {{ health_history_unchanged() }} as unchanged
+        on records.record_type = unchanged.record_type and records.record_id = unchanged.record_id
+    {%- endif %}
+{%- endmacro %}
+
 {#- After a build: the fingerprints it was built from, for the next build. -#}
 {% macro health_history_record_inputs() -%}
     create or replace table {{ health_history_inputs() }} as

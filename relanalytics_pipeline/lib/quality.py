@@ -2,7 +2,9 @@
 
 Two layers, one folder each, one file per table, named after it:
 - `expectations/crm/<entity>.json` guards the rows one ingest run added to `crm.<entity>`;
-- `expectations/marts/<mart>.json` guards a BI mart as a whole.
+- `expectations/marts/<mart>.json` guards a BI mart as a whole; a history that names, in
+  `meta.writes`, the table where each build records what it wrote (relationship_health_history) is
+  validated on the rows its latest build wrote, when the build whose rows it kept was validated.
 
 great-expectations runs in pandas mode on an ephemeral context: its SQL mode on DuckDB reports
 wrong results (upstream issues 10738, 11579). Only the columns a suite names are read, so a wide
@@ -34,6 +36,8 @@ LAYERS = ("crm", "marts")
 CHUNK_ROWS = 1_000_000
 # Offending rows shown per failed expectation: enough to see the pattern, small enough for the UI.
 SAMPLE_ROWS = 5
+# Where the marts' checks record the latest validated build of each mart with `meta.writes`.
+VALIDATED_BUILDS = "quality.validated_builds"
 # Columns read with every crm row so that an offending row can be found in its landing file.
 LINEAGE = ("_source_file", "_row_number")
 # Computed while reading a crm entity's new rows, for expectations a single row cannot answer.
@@ -75,6 +79,11 @@ class Suite:
     @property
     def description(self) -> str:
         return self.spec.get("meta", {}).get("guards", "")
+
+    @property
+    def writes(self) -> str | None:
+        """The table (`schema.table`) in which each build of the mart records what it wrote."""
+        return self.spec.get("meta", {}).get("writes")
 
     @property
     def columns(self) -> list[str]:
@@ -178,17 +187,71 @@ def combine(outcomes: list[Outcome]) -> Outcome:
     )
 
 
-def read_mart(connection: duckdb.DuckDBPyConnection, suite: Suite) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Build:
+    """The latest dbt build of a mart with `meta.writes`, and whether the build whose rows it kept
+    was validated: then only the rows this one wrote are new to the checks."""
+
+    build_id: str
+    kept_a_validated_build: bool
+
+
+def latest_build(connection: duckdb.DuckDBPyConnection, suite: Suite) -> Build | None:
+    if suite.writes is None or not _exists(connection, suite.writes):
+        return None
+    build_id, previous = connection.execute(
+        f"SELECT max(build_id), max(previous_build_id) FROM {suite.writes}"
+    ).fetchone()
+    validated = previous is not None and _exists(connection, VALIDATED_BUILDS)
+    if validated:
+        validated = connection.execute(
+            f"SELECT count(*) > 0 FROM {VALIDATED_BUILDS} WHERE mart = ? AND build_id = ?",
+            [suite.table, previous],
+        ).fetchone()[0]
+    return Build(build_id, validated)
+
+
+def record_validated(connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build) -> None:
+    """After the mart's rows of `build` passed: the next build may keep them unvalidated."""
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {VALIDATED_BUILDS.split('.')[0]}")
+    connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {VALIDATED_BUILDS} "
+        "(mart VARCHAR PRIMARY KEY, build_id VARCHAR NOT NULL, validated_at TIMESTAMP NOT NULL)"
+    )
+    connection.execute(
+        f"INSERT OR REPLACE INTO {VALIDATED_BUILDS} VALUES (?, ?, now()::TIMESTAMP)",
+        [suite.table, build.build_id],
+    )
+
+
+def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return connection.execute(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+
+
+def read_mart(
+    connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build | None = None
+) -> pd.DataFrame:
     """The mart's columns the suite names; for a suite with `meta.newest_days` (a history whose
-    whole-table invariants are dbt tests), only the rows of its newest `as_of_date`s."""
-    columns = ", ".join(q(c) for c in suite.columns)
+    whole-table invariants are dbt tests), only the rows of its newest `as_of_date`s, and of those
+    only the rows `build` wrote when it kept the rows of a validated build."""
+    columns = ", ".join(f"t.{q(c)}" for c in suite.columns)
     table = f"marts.{q(suite.table)}"
     days = suite.spec.get("meta", {}).get("newest_days")
     if days is None:
-        return connection.execute(f"SELECT {columns} FROM {table}").df()
+        return connection.execute(f"SELECT {columns} FROM {table} AS t").df()
+    newest = f"t.as_of_date > (SELECT MAX(as_of_date) FROM {table}) - CAST(? AS INTEGER)"
+    if build is None or not build.kept_a_validated_build:
+        return connection.execute(
+            f"SELECT {columns} FROM {table} AS t WHERE {newest}", [int(days)]
+        ).df()
     return connection.execute(
-        f"SELECT {columns} FROM {table} "
-        f"WHERE as_of_date > (SELECT MAX(as_of_date) FROM {table}) - CAST(? AS INTEGER)",
+        f"SELECT {columns} FROM {table} AS t INNER JOIN {suite.writes} AS w "
+        "ON t.record_type = w.record_type AND t.record_id = w.record_id "
+        f"WHERE {newest} AND t.as_of_date >= w.written_from",
         [int(days)],
     ).df()
 

@@ -11,27 +11,25 @@
     incremental_strategy='delete+insert',
     unique_key=['record_type', 'record_id', 'as_of_date'],
     on_schema_change='fail',
-    pre_hook="{{ health_history_prune() }}",
-    post_hook="{{ health_history_record_inputs() }}",
+    pre_hook=["{{ health_history_prune() }}", "{{ health_history_store_unchanged() }}"],
+    post_hook=[
+        "{{ health_history_record_writes() }}",
+        "{{ health_history_record_inputs() }}",
+        "drop table if exists {{ health_history_unchanged() }}",
+    ],
 ) }}
 {%- set weights = health_signal_weights() %}
 {%- set signals = weights.keys() | list %}
 {%- set thresholds = var('health_status_thresholds') %}
-{%- set history_start = dbt.dateadd('day', 1 - var('health_history_days'), as_of_date()) %}
+{%- set history_start = health_history_start() %}
 {%- set previous_day = health_history_previous_day() %}
 with
 {%- if previous_day %}
 unchanged as (
-    select previous.record_type, previous.record_id
-    from {{ health_history_inputs() }} as previous
-    inner join {{ ref('int_records_unioned') }} as records
-        on previous.record_type = records.record_type and previous.record_id = records.record_id
-    left join ({{ health_record_fingerprints("cast('" ~ previous_day ~ "' as date)") }}) as current_inputs
-        on previous.record_type = current_inputs.record_type and previous.record_id = current_inputs.record_id
-    where previous.fingerprint is not distinct from current_inputs.fingerprint
+    select record_type, record_id from {{ health_history_unchanged() }}
 ),
 
-{%- set new_days_start = "greatest(" ~ history_start ~ ", " ~ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") ~ ")" %}
+{%- set new_days_start = health_history_new_days_start(previous_day) %}
 computed as (
     select
         records.record_type,

@@ -10,7 +10,9 @@
   (`expectations/marts/<mart>.json` names the mart). Blocking: a failed mart check fails that
   step, so nothing downstream of it (charts, models, publication) runs on bad data. One step
   for all marts (one great-expectations context, not one per mart) means that one bad mart
-  also holds back what depends only on the others.
+  also holds back what depends only on the others. The history is validated on the rows its
+  latest build wrote once the build whose rows it kept passed (lib/quality.py): each passing
+  check records its build in the warehouse.
 """
 
 import json
@@ -20,11 +22,14 @@ import dagster as dg
 
 from relanalytics_pipeline.lib.quality import (
     SAMPLE_ROWS,
+    Build,
     Outcome,
     Suite,
     activity_freshness,
     failures_table,
+    latest_build,
     read_mart,
+    record_validated,
     suites,
     validate,
     validate_new_rows,
@@ -159,16 +164,34 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
     def marts_check(context: dg.AssetCheckExecutionContext):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
         wanted = [s for s in checked if _key(s) in context.selected_asset_check_keys]
-        with connect(Settings.from_env().warehouse, read_only=True) as connection:
-            frames = {suite: read_mart(connection, suite) for suite in wanted}
+        warehouse = Settings.from_env().warehouse
+        with connect(warehouse, read_only=True) as connection:
+            builds = {suite: latest_build(connection, suite) for suite in wanted}
+            frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}
         outcomes = validate(frames, run_name=context.run.run_id)
+        validated = [s for s in wanted if builds[s] is not None and outcomes[s.name].passed]
+        if validated:
+            with connect(warehouse) as connection:
+                for suite in validated:
+                    record_validated(connection, suite, builds[suite])
         for suite in wanted:
             outcome = outcomes[suite.name]
             if not outcome.passed:
                 context.log.error(outcome.summary())
-            yield suite_result(suite, outcome)
+            build = builds[suite]
+            yield suite_result(
+                suite,
+                outcome,
+                **({"validated_rows": _rows_validated(build)} if suite.writes else {}),
+            )
 
     return marts_check
+
+
+def _rows_validated(build: Build | None) -> str:
+    if build is not None and build.kept_a_validated_build:
+        return f"those dbt build {build.build_id} wrote (it kept the rows of a validated build)"
+    return "all of the newest days (the rows kept by the build were not validated)"
 
 
 def marts_checks() -> list[dg.AssetChecksDefinition]:
