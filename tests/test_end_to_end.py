@@ -320,6 +320,29 @@ def test_similar_won_deals_and_benchmarks(first_run):
     assert stored.method == "plain_distance" and stored.won.opportunity_id.tolist() == ["o2"]
 
 
+def test_dbt_unit_tests_pass_here_not_in_pipeline_runs(first_run):
+    """dbt's unit tests (given rows, hand-worked expected rows, the documented defaults) run in
+    CI, here, on the warehouse the run built; pipeline runs leave them out: they are about the
+    SQL, not the night's data."""
+    from relanalytics_pipeline.defs.transform.resources import dbt_project
+
+    tmp_path, _, environ = first_run
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    target = tmp_path / "dbt-unit-tests"
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    result = subprocess.run(
+        [dbt, "test", "--select", "test_type:unit", "--target-path", str(target)],
+        cwd=dbt_project.project_dir, env=environ, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    ran = json.loads((target / "run_results.json").read_text())["results"]
+    assert {r["unique_id"] for r in ran if r["status"] == "pass"} == set(manifest["unit_tests"])
+    assert len(manifest["unit_tests"]) >= 16
+    with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
+        logged = [e.message for r in instance.get_runs() for e in instance.all_logs(r.run_id)]
+    assert any("dbt build" in m and "--exclude-resource-type unit_test" in m for m in logged)
+
+
 def test_running_again_changes_nothing(first_run):
     tmp_path, _, environ = first_run
     warehouse = tmp_path / "home" / "warehouse.duckdb"
