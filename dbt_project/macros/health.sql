@@ -145,12 +145,17 @@ window running as (
     record's deltas up to D (relationship_health_history_inputs, written in the build's
     transaction). The next build compares them with the current deltas up to that D: a record
     whose fingerprint is unchanged keeps its rows and gets only the new days. -#}
-{% macro health_history_inputs() -%}
+{#- A table the history keeps beside it, in the intermediate schema: `<model>_<suffix>`. -#}
+{% macro health_history_table(suffix) -%}
     {{ return(api.Relation.create(
         database=this.database,
         schema=ref('int_health_events').schema,
-        identifier=this.identifier ~ '_inputs',
+        identifier=this.identifier ~ '_' ~ suffix,
     )) }}
+{%- endmacro %}
+
+{% macro health_history_inputs() -%}
+    {{ return(health_history_table('inputs')) }}
 {%- endmacro %}
 
 {#- The settings the history reads besides the deltas (those the deltas depend on show in them). -#}
@@ -226,11 +231,7 @@ window running as (
 {#- The records a nightly build keeps (their deltas up to the previous D unchanged), stored by a
     pre-hook for the model and for what its post-hook records it wrote, then dropped. -#}
 {% macro health_history_unchanged() -%}
-    {{ return(api.Relation.create(
-        database=this.database,
-        schema=ref('int_health_events').schema,
-        identifier=this.identifier ~ '_unchanged',
-    )) }}
+    {{ return(health_history_table('unchanged')) }}
 {%- endmacro %}
 
 {% macro health_history_store_unchanged() -%}
@@ -252,11 +253,7 @@ window running as (
     (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
     after a full build). Apart from the inputs: it differs between builds of the same rows. -#}
 {% macro health_history_writes() -%}
-    {{ return(api.Relation.create(
-        database=this.database,
-        schema=ref('int_health_events').schema,
-        identifier=this.identifier ~ '_writes',
-    )) }}
+    {{ return(health_history_table('writes')) }}
 {%- endmacro %}
 
 {% macro health_history_record_writes() -%}
