@@ -107,7 +107,7 @@ def test_publication_follows_every_mart(graph):
 
 
 def test_every_warehouse_writer_is_in_the_pool():
-    # The mart checks only read, but a reader blocks DuckDB's writers all the same.
+    # The mart checks mostly read, but a reader blocks DuckDB's writers all the same.
     for assets_def in [*defs.assets, *defs.asset_checks]:
         assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.op.name
 

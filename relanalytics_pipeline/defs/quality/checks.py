@@ -157,8 +157,8 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
         name=name,
         specs=[_spec(suite, blocking=True) for suite in checked],
         can_subset=True,
-        # It only reads, but DuckDB refuses a writer while another process holds even a
-        # read-only connection: it takes its turn with the warehouse's writers.
+        # It reads the marts and records the builds it validated; DuckDB refuses a writer while
+        # another process holds even a read-only connection: it takes its turn with the writers.
         pool=WAREHOUSE_POOL,
     )
     def marts_check(context: dg.AssetCheckExecutionContext):
