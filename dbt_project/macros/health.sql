@@ -228,6 +228,17 @@ window running as (
     {{ return("greatest(" ~ health_history_start() ~ ", " ~ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") ~ ")") }}
 {%- endmacro %}
 
+{#- The first day a build writes of a record (the model's kept_from, recorded in the writes):
+    every day of the history for a record it recomputes, the new days for one it keeps (joined as
+    `unchanged`, when there is a previous day). -#}
+{% macro health_history_written_from(previous_day) -%}
+    {%- if previous_day -%}
+    case when unchanged.record_id is null then {{ health_history_start() }} else {{ health_history_new_days_start(previous_day) }} end
+    {%- else -%}
+    {{ health_history_start() }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The records a nightly build keeps (their deltas up to the previous D unchanged), stored by a
     pre-hook for the model and for what its post-hook records it wrote, then dropped. -#}
 {% macro health_history_unchanged() -%}
@@ -267,11 +278,7 @@ window running as (
     select
         records.record_type,
         records.record_id,
-        cast(
-            {%- if previous_day %}
-            case when unchanged.record_id is null then {{ health_history_start() }} else {{ health_history_new_days_start(previous_day) }} end
-            {%- else %} {{ health_history_start() }}{% endif %}
-        as date) as written_from,
+        cast({{ health_history_written_from(previous_day) }} as date) as written_from,
         '{{ invocation_id }}' as build_id,
         {{ "'" ~ previous_build ~ "'" if previous_build else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as previous_build_id
     from {{ ref('int_records_unioned') }} as records

@@ -38,8 +38,7 @@ computed as (
             when unchanged.record_id is null then {{ health_first_day() }}
             else greatest({{ health_first_day() }}, {{ dbt.dateadd('day', -1 * var('health_trend_days'), new_days_start) }})
         end as date) as first_day,
-        cast(case when unchanged.record_id is null then {{ history_start }} else {{ new_days_start }} end as date)
-            as kept_from
+        cast({{ health_history_written_from(previous_day) }} as date) as kept_from
     from {{ ref('int_records_unioned') }} as records
     left join unchanged
         on records.record_type = unchanged.record_type and records.record_id = unchanged.record_id
