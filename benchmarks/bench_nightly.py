@@ -76,9 +76,12 @@ def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float
     return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
-def tables_differing(warehouse: Path, reference: Path, schema: str = "marts") -> dict[str, int]:
-    """Rows of each table of `schema` (the marts) in `reference` found in only one of the two
-    warehouses (EXCEPT ALL both ways). Doubles are compared to 9 significant digits: DuckDB sums
+def tables_differing(
+    warehouse: Path, reference: Path, schema: str = "marts", built_schema: str | None = None
+) -> dict[str, int]:
+    """Rows of each table of `schema` (the marts) in `reference` found in only one of it and
+    `warehouse`, whose tables are in `built_schema` (default: `schema`; `main` in a published
+    file), EXCEPT ALL both ways. Doubles are compared to 9 significant digits: DuckDB sums
     them in parallel, in no fixed order, so two full builds of the same data differ in the last
     bits of averages and sums."""
     with duckdb.connect() as connection:
@@ -93,9 +96,10 @@ def tables_differing(warehouse: Path, reference: Path, schema: str = "marts") ->
             [schema],
         ).fetchall()
         differing = {}
+        schemas = {"built": built_schema or schema, "reference": schema}
         for mart, selected in columns:
-            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.{schema}.{mart}"
-                    for name in ("built", "reference")}  # fmt: skip
+            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.{schemas[name]}.{mart}"
+                    for name in schemas}  # fmt: skip
             differing[mart] = sum(
                 connection.execute(
                     f"SELECT count(*) FROM ({rows[a]} EXCEPT ALL {rows[b]})"

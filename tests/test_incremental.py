@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from conftest import query
 from relanalytics_pipeline.lib.canonical import LOAD_ORDER
 from relanalytics_pipeline.lib.generator import generate_dataset
 from relanalytics_pipeline.lib.ingest import ingest_entity
+from relanalytics_pipeline.lib.publish import publish
 from relanalytics_pipeline.lib.quality import latest_build, read_mart, record_validated, suites
 from relanalytics_pipeline.lib.warehouse import connect
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
@@ -369,3 +371,42 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     dbt_run(tampered, "--vars", json.dumps(other_settings))
     assert query(tampered, marked_activities) == []
     assert query(tampered, marked_events) == []
+
+
+def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):
+    """Published after night 1, night 2's publication copies the file and replaces the history's
+    rows night 2 wrote: the file then holds night 2's marts row for row, still in storage
+    v1.2.0. The rerun of night 2 did not keep night 1's rows: published after night 1, its
+    history is copied whole, with the same result; and so on Sundays."""
+    marts = [m for (m,) in query(nights["night_1"], "SELECT table_name FROM duckdb_tables() "
+                                 "WHERE schema_name = 'marts'")]  # fmt: skip
+    writes = {HISTORY.split(".")[1]: WRITES}
+    for sequence in (("night_1", "night_2"), ("night_1", "rerun")):
+        folder = tmp_path / "-".join(sequence)
+        first = publish(nights[sequence[0]], marts, folder, "run-first", D, writes=writes)
+        assert first.updated == frozenset()
+        second = publish(nights[sequence[1]], marts, folder, "run-second", NIGHT, writes=writes)
+        assert second.updated == (
+            {"relationship_health_history"} if sequence[1] == "night_2" else frozenset()
+        )
+        published = folder / "marts.duckdb"
+        differing = tables_differing(published, nights[sequence[1]], built_schema="main")
+        assert "relationship_health_history" in differing
+        assert differing == dict.fromkeys(differing, 0)
+        assert struct.unpack("<8x4sQ", published.read_bytes()[:20]) == (b"DUCK", 65)
+        builds = "SELECT mart, build_id FROM _publication WHERE build_id IS NOT NULL"
+        with connect(nights[sequence[1]], read_only=True) as connection:
+            (build,) = connection.execute(f"SELECT max(build_id) FROM {WRITES}").fetchone()
+        assert query(published, builds) == [("relationship_health_history", build)]
+    # The rerun kept night 2's rows: after night 2's publication it would update the file, but
+    # Sundays' publications copy it whole, reclaiming the room of the rows replaced.
+    folder = tmp_path / "night_1-night_2"
+    sunday = NIGHT + dt.timedelta(days=7 - NIGHT.isoweekday())
+    third = publish(nights["rerun"], marts, folder, "run-sunday", sunday, writes=writes)
+    assert third.updated == frozenset() and third.builds == {"relationship_health_history": build}
+    assert (
+        tables_differing(folder / "marts.duckdb", nights["rerun"], built_schema="main") == differing
+    )
+    monday = publish(nights["rerun"], marts, folder, "run-monday", sunday + dt.timedelta(1),
+                     writes=writes)  # fmt: skip
+    assert monday.updated == frozenset()  # the file holds the rerun's rows, not those it kept

@@ -85,8 +85,8 @@ def test_the_duckdb_file_and_parquet_hold_the_marts_and_their_record(warehouse, 
     assert comment == "Value in the deal's currency."
     assert first.rows == {"deals": 4, "people": 3}
     assert record == [
-        (first.version, "run-one-0001", AS_OF, first.published_at, "deals", 4),
-        (first.version, "run-one-0001", AS_OF, first.published_at, "people", 3),
+        (first.version, "run-one-0001", AS_OF, first.published_at, "deals", 4, None),
+        (first.version, "run-one-0001", AS_OF, first.published_at, "people", 3, None),
     ]
     current = folder / "parquet" / "current"
     assert os.readlink(current) == f"versions/{first.version}"
@@ -99,6 +99,7 @@ def test_the_duckdb_file_and_parquet_hold_the_marts_and_their_record(warehouse, 
         "as_of_date": "2026-03-31",
         "published_at": first.published_at.isoformat(),
         "rows": {"deals": 4, "people": 3},
+        "builds": {},
     }
     # Nothing of the work in progress stays behind.
     assert sorted(p.name for p in folder.iterdir()) == ["marts.duckdb", "parquet"]

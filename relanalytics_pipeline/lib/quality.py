@@ -28,6 +28,7 @@ import pandas as pd
 
 from relanalytics_pipeline.lib.canonical import ENTITIES
 from relanalytics_pipeline.lib.ingest import q
+from relanalytics_pipeline.lib.warehouse import rows_written
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -249,10 +250,7 @@ def read_mart(
             f"SELECT {columns} FROM {table} AS t WHERE {newest}", [int(days)]
         ).df()
     return connection.execute(
-        f"SELECT {columns} FROM {table} AS t INNER JOIN {suite.writes} AS w "
-        "ON t.record_type = w.record_type AND t.record_id = w.record_id "
-        f"WHERE {newest} AND t.as_of_date >= w.written_from",
-        [int(days)],
+        rows_written(table, suite.writes, columns, where=newest), [int(days)]
     ).df()
 
 

@@ -39,3 +39,14 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield connection
     finally:
         connection.close()
+
+
+def rows_written(history: str, writes: str, columns: str = "t.*", where: str = "true") -> str:
+    """The query of the rows of `history` (record_type, record_id, as_of_date, ...) that its
+    latest build wrote: each record's days from the `written_from` its table `writes` records
+    (dbt_project/macros/health.sql). Aliases: the history `t`, the writes `w`."""
+    return (
+        f"SELECT {columns} FROM {history} AS t INNER JOIN {writes} AS w "
+        "ON t.record_type = w.record_type AND t.record_id = w.record_id "
+        f"WHERE t.as_of_date >= w.written_from AND ({where})"
+    )

@@ -10,6 +10,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import publish
+from relanalytics_pipeline.lib.quality import suites
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
 
@@ -19,6 +20,9 @@ MART_KEYS = sorted(
     (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
     key=lambda key: key.path,
 )
+# The marts whose builds record the rows they wrote (the suites' `meta.writes`): the published
+# DuckDB file takes only those rows when it holds the rows their latest build kept.
+WRITES = {suite.table: suite.writes for suite in suites("marts") if suite.writes}
 DEFAULT_POSTGRES = publish.PostgresTarget(url="")
 NO_POSTGRES = f"not published ({ENV_PUBLISH_POSTGRES_URL} unset)"
 
@@ -80,6 +84,7 @@ def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
             run_id=context.run.run_id,
             as_of_date=as_of_for_run(context.run.tags, settings),
             postgres=postgres,
+            writes=WRITES,
         )
     except publish.PublicationError as error:
         raise dg.Failure(str(error)) from error
@@ -92,5 +97,7 @@ def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
             "parquet": dg.MetadataValue.path(str(folder / publish.PARQUET_DIR / publish.POINTER)),
             "postgres_schema": config.postgres_schema if postgres else NO_POSTGRES,
             "rows": dg.MetadataValue.md(f"| mart | rows |\n| --- | ---: |\n{rows}"),
+            # Updated in a copy of the previous file: only the rows their latest build wrote.
+            "duckdb_updated_in_place": ", ".join(sorted(publication.updated)) or "none",
         }
     )
