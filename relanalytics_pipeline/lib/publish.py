@@ -320,10 +320,19 @@ def _replace_written(connection: duckdb.DuckDBPyConnection, mart: str, writes: s
     sanity check)."""
     published, built = f"published.main.{mart}", f"warehouse.{SCHEMA}.{mart}"
     written = f"warehouse.{writes}"
+    # Three deletes, each a plain join or scan: as one NOT EXISTS with the day's inequality, the
+    # same delete took 18 s instead of 1.6 s on the 60M-row history of 10M activities.
+    same_record = "p.record_type = w.record_type AND p.record_id = w.record_id"
     connection.execute(
-        f"DELETE FROM {published} AS p WHERE p.as_of_date < (SELECT min(as_of_date) FROM {built}) "
-        f"OR NOT EXISTS (SELECT 1 FROM {written} AS w WHERE w.record_type = p.record_type "
-        "AND w.record_id = p.record_id AND p.as_of_date < w.written_from)"
+        f"DELETE FROM {published} AS p USING {written} AS w "
+        f"WHERE {same_record} AND p.as_of_date >= w.written_from"
+    )
+    connection.execute(
+        f"DELETE FROM {published} WHERE as_of_date < (SELECT min(as_of_date) FROM {built})"
+    )
+    connection.execute(
+        f"DELETE FROM {published} AS p WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {written} AS w WHERE {same_record})"
     )
     connection.execute(f"INSERT INTO {published} {rows_written(built, written)}")
     (rows,) = connection.execute(f"SELECT count(*) FROM {published}").fetchone()
