@@ -9,8 +9,8 @@ this one, whole:
   mart whose builds record what they wrote (`writes`: the health history) is not copied whole
   when the file holds the rows of the build that its latest build kept: the file is copied and
   only the rows the latest build wrote are replaced in the copy. The rows it replaces still take
-  room in the file (about 4% more a night at 10M activities): it is copied whole on Sundays'
-  as-of dates (COPIED_WHOLE_ON), which bounds that to about a quarter;
+  room in the file (at 10M activities one night grew it by 12%): it is written afresh on
+  Sundays' as-of dates (COPIED_WHOLE_ON), which bounds that growth to a week's nights;
 - Parquet, one folder per mart, under `parquet/versions/<version>/`, behind the symlink
   `parquet/current`, itself replaced atomically; the previous version stays for readers in flight;
 - PostgreSQL, when a URL is given: a fresh staging schema loaded with COPY, then swapped in
