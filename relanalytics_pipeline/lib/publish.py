@@ -39,7 +39,12 @@ from pathlib import Path
 
 import duckdb
 
-from relanalytics_pipeline.lib.warehouse import connect, rows_written
+from relanalytics_pipeline.lib.warehouse import (
+    connect,
+    latest_writes,
+    rows_written,
+    table_exists,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -210,11 +215,9 @@ def _stage_duckdb(
                 f"Nothing published: {', '.join(missing)} not in schema {SCHEMA} of {warehouse} "
                 "(build the marts with dbt first)."
             )
-        builds = {
-            mart: _builds(connection, f"warehouse.{table}")
-            for mart, table in writes.items()
-            if mart in marts and _exists(connection, f"warehouse.{table}")
-        }
+        latest = {mart: latest_writes(connection, f"warehouse.{table}")
+                  for mart, table in writes.items() if mart in marts}  # fmt: skip
+        builds = {mart: pair for mart, pair in latest.items() if pair is not None}
         updatable = _updatable(connection, published, builds) if update else set()
         if updatable:
             shutil.copyfile(published, staged)
@@ -253,22 +256,6 @@ def _stage_duckdb(
     return rows, {mart: build for mart, (build, _) in builds.items()}, frozenset(updated)
 
 
-def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    database, schema, name = table.split(".")
-    return connection.execute(
-        "SELECT count(*) > 0 FROM duckdb_tables() "
-        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [database, schema, name],
-    ).fetchone()[0]
-
-
-def _builds(connection: duckdb.DuckDBPyConnection, writes: str) -> tuple[str, str | None]:
-    """The latest build recorded in `writes`, and the build whose rows it kept."""
-    return connection.execute(
-        f"SELECT max(build_id), max(previous_build_id) FROM {writes}"
-    ).fetchone()
-
-
 def _updatable(
     connection: duckdb.DuckDBPyConnection, published: Path, builds: dict[str, tuple]
 ) -> set[str]:
@@ -285,7 +272,7 @@ def _updatable(
         ).fetchone()
         if not (storage or "").startswith(STORAGE_VERSION):
             return set()
-        if not _exists(connection, f"previous.main.{RECORD}"):
+        if not table_exists(connection, f"previous.main.{RECORD}"):
             return set()
         published_builds = dict(
             connection.execute(

@@ -28,7 +28,7 @@ import pandas as pd
 
 from relanalytics_pipeline.lib.canonical import ENTITIES
 from relanalytics_pipeline.lib.ingest import q
-from relanalytics_pipeline.lib.warehouse import rows_written
+from relanalytics_pipeline.lib.warehouse import latest_writes, rows_written, table_exists
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -198,12 +198,11 @@ class Build:
 
 
 def latest_build(connection: duckdb.DuckDBPyConnection, suite: Suite) -> Build | None:
-    if suite.writes is None or not _exists(connection, suite.writes):
+    builds = latest_writes(connection, suite.writes) if suite.writes else None
+    if builds is None:
         return None
-    build_id, previous = connection.execute(
-        f"SELECT max(build_id), max(previous_build_id) FROM {suite.writes}"
-    ).fetchone()
-    validated = previous is not None and _exists(connection, VALIDATED_BUILDS)
+    build_id, previous = builds
+    validated = previous is not None and table_exists(connection, VALIDATED_BUILDS)
     if validated:
         validated = connection.execute(
             f"SELECT count(*) > 0 FROM {VALIDATED_BUILDS} WHERE mart = ? AND build_id = ?",
@@ -223,14 +222,6 @@ def record_validated(connection: duckdb.DuckDBPyConnection, suite: Suite, build:
         f"INSERT OR REPLACE INTO {VALIDATED_BUILDS} VALUES (?, ?, now()::TIMESTAMP)",
         [suite.table, build.build_id],
     )
-
-
-def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    return connection.execute(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
 
 
 def read_mart(

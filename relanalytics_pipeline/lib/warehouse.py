@@ -50,3 +50,26 @@ def rows_written(history: str, writes: str, columns: str = "t.*", where: str = "
         "ON t.record_type = w.record_type AND t.record_id = w.record_id "
         f"WHERE t.as_of_date >= w.written_from AND ({where})"
     )
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `schema.table` (in any attached database) or `database.schema.table` exists."""
+    *database, schema, name = table.split(".")
+    database = database[0] if database else None
+    return connection.execute(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+        "AND (? IS NULL OR database_name = ?)",
+        [schema, name, database, database],
+    ).fetchone()[0]
+
+
+def latest_writes(
+    connection: duckdb.DuckDBPyConnection, writes: str
+) -> tuple[str, str | None] | None:
+    """The latest build recorded in the table `writes` (see rows_written) and the build whose rows
+    it kept (None when it kept none), or None when there is no such table."""
+    if not table_exists(connection, writes):
+        return None
+    return connection.execute(
+        f"SELECT max(build_id), max(previous_build_id) FROM {writes}"
+    ).fetchone()
