@@ -1,0 +1,191 @@
+-- Every KPI of each record with at least one counted activity, per period (relationship_kpis adds
+-- the records' attributes and the records without any). Incremental per record: a night
+-- recomputes the records whose activities changed or whose periods the new D moves (macros in
+-- record_kpis.sql).
+{{ record_kpis_config() }}
+{%- set scope = record_kpis_scope() %}
+
+-- Only the columns the KPIs use: at 10M activities this is tens of millions of record-activity
+-- rows, read twice below, and every further column (subjects, message ids) would be carried along.
+with record_activities as (
+    select
+        memberships.record_type,
+        memberships.record_id,
+        activities.activity_id,
+        activities.activity_type,
+        activities.direction,
+        activities.initiated_by,
+        activities.owner_id,
+        activities.activity_at,
+        activities.scheduled_at,
+        activities.is_conversation,
+        activities.team_minutes,
+        activities.customer_minutes
+    from {{ ref('int_record_activities') }} as memberships
+    {{ health_scope_join(scope) }}
+    inner join {{ ref('int_activities_classified') }} as activities
+        on memberships.activity_id = activities.activity_id
+    where activities.is_counted
+),
+
+periods as (
+    {{ kpi_periods() }}
+),
+
+past as (
+    select
+        record_activities.*,
+        periods.period,
+        responses.side as email_side,
+        responses.is_window_closed,
+        responses.response_id,
+        responses.response_hours
+    from record_activities
+    cross join periods
+    -- Reply figures belong to the email being answered: its records, its period.
+    left join {{ ref('int_email_responses') }} as responses
+        on record_activities.activity_id = responses.activity_id
+    where
+        record_activities.activity_at < {{ as_of_end() }}
+        and (periods.period_start is null or record_activities.activity_at >= periods.period_start)
+),
+
+past_counts as (
+    select
+        record_type,
+        record_id,
+        period,
+        count(*) as past_activities,
+        sum(case when activity_type = 'email' and direction = 'outgoing' then 1 else 0 end)
+            as emails_sent,
+        sum(case when activity_type = 'email' and direction = 'incoming' then 1 else 0 end)
+            as emails_received,
+        sum(case when activity_type = 'appointment' then 1 else 0 end) as meetings,
+        sum(case when activity_type = 'phone_call' and direction = 'outgoing' then 1 else 0 end)
+            as calls_outgoing,
+        sum(case when activity_type = 'phone_call' and direction = 'incoming' then 1 else 0 end)
+            as calls_incoming,
+        sum(case when initiated_by = 'customer' then 1 else 0 end) as customer_initiated,
+        sum(case when initiated_by = 'team' then 1 else 0 end) as team_initiated,
+        sum(case when email_side = 'team' and is_window_closed then 1 else 0 end)
+            as emails_with_closed_window,
+        sum(
+            case when email_side = 'team' and is_window_closed and response_id is not null then 1 else 0 end
+        ) as emails_answered_in_window,
+        avg(case when email_side = 'team' then response_hours end) as customer_response_hours,
+        avg(case when email_side = 'customer' then response_hours end) as team_response_hours,
+        sum(team_minutes) as team_time_minutes,
+        sum(customer_minutes) as customer_time_minutes
+    from past
+    group by record_type, record_id, period
+),
+
+-- Medians need every value of their group at once: only over the answered emails, apart from the
+-- other KPIs (at 10M activities, medians over every record-activity row spilled tens of GB).
+response_medians as (
+    select
+        record_type,
+        record_id,
+        period,
+        {{ median("case when email_side = 'team' then response_hours end") }}
+            as customer_response_hours_median,
+        {{ median("case when email_side = 'customer' then response_hours end") }}
+            as team_response_hours_median
+    from past
+    where response_hours is not null
+    group by record_type, record_id, period
+),
+
+last_contacts as (
+    select record_type, record_id, period, activity_at as last_contacted_at, owner_id as last_contacted_by
+    from (
+        select
+            *,
+            row_number() over (
+                partition by record_type, record_id, period
+                order by activity_at desc, activity_id desc
+            ) as recency_rank
+        from past
+        where is_conversation
+    ) as ranked
+    where recency_rank = 1
+),
+
+upcoming as (
+    select *
+    from record_activities
+    where scheduled_at >= {{ as_of_end() }}
+),
+
+upcoming_counts as (
+    select record_type, record_id, count(*) as upcoming_activities
+    from upcoming
+    group by record_type, record_id
+),
+
+next_contacts as (
+    select record_type, record_id, scheduled_at as next_contact_at, owner_id as next_contact_by
+    from (
+        select
+            *,
+            row_number() over (
+                partition by record_type, record_id
+                order by scheduled_at asc, activity_id asc
+            ) as soonness_rank
+        from upcoming
+        where is_conversation
+    ) as ranked
+    where soonness_rank = 1
+),
+
+kpi_records as (
+    select distinct record_type, record_id from record_activities
+)
+
+select
+    kpi_records.record_type,
+    kpi_records.record_id,
+    periods.period,
+    last_contacts.last_contacted_at,
+    last_contacts.last_contacted_by,
+    next_contacts.next_contact_at,
+    next_contacts.next_contact_by,
+    {%- for kpi in kpi_counts() %}
+    cast(coalesce({{ 'upcoming_counts' if kpi == 'upcoming_activities' else 'past_counts' }}.{{ kpi }}, 0) as {{ dbt.type_bigint() }}) as {{ kpi }},
+    {%- endfor %}
+    cast(past_counts.emails_answered_in_window as {{ type_double() }})
+    / nullif(past_counts.emails_with_closed_window, 0) as customer_response_rate,
+    cast(past_counts.customer_response_hours as {{ type_double() }}) as customer_response_hours,
+    cast(response_medians.customer_response_hours_median as {{ type_double() }})
+        as customer_response_hours_median,
+    cast(past_counts.team_response_hours as {{ type_double() }}) as team_response_hours,
+    cast(response_medians.team_response_hours_median as {{ type_double() }})
+        as team_response_hours_median,
+    cast(coalesce(past_counts.team_time_minutes, 0) as {{ type_double() }}) as team_time_minutes,
+    cast(coalesce(past_counts.customer_time_minutes, 0) as {{ type_double() }})
+        as customer_time_minutes
+from kpi_records
+cross join periods
+left join past_counts
+    on
+        kpi_records.record_type = past_counts.record_type
+        and kpi_records.record_id = past_counts.record_id
+        and periods.period = past_counts.period
+left join response_medians
+    on
+        kpi_records.record_type = response_medians.record_type
+        and kpi_records.record_id = response_medians.record_id
+        and periods.period = response_medians.period
+left join last_contacts
+    on
+        kpi_records.record_type = last_contacts.record_type
+        and kpi_records.record_id = last_contacts.record_id
+        and periods.period = last_contacts.period
+left join upcoming_counts
+    on
+        kpi_records.record_type = upcoming_counts.record_type
+        and kpi_records.record_id = upcoming_counts.record_id
+left join next_contacts
+    on
+        kpi_records.record_type = next_contacts.record_type
+        and kpi_records.record_id = next_contacts.record_id
