@@ -67,3 +67,22 @@
 {% macro duckdb__fingerprint_agg(columns) -%}
     cast(bit_xor(hash({{ columns | join(', ') }})) as {{ dbt.type_string() }})
 {%- endmacro %}
+
+{#- An aggregate: `value` on the row where the tuple `order_columns` is largest (`largest`) or
+    smallest, among the rows where `condition` holds; null when none does. Ties of the whole tuple
+    are the caller's to avoid. One pass of the aggregate, where a row_number window sorted every
+    row (at 10M activities, 22 s of relationship_kpis' 42 s). -#}
+{% macro value_at_extreme(value, order_columns, largest, condition) -%}
+    {{ return(adapter.dispatch('value_at_extreme', 'relanalytics')(value, order_columns, largest, condition)) }}
+{%- endmacro %}
+
+{% macro default__value_at_extreme(value, order_columns, largest, condition) -%}
+    (array_agg({{ value }} order by
+        {%- for column in order_columns %} {{ column }} {{ 'desc' if largest else 'asc' }}{{ ',' if not loop.last }}{% endfor %})
+        filter (where {{ condition }}))[1]
+{%- endmacro %}
+
+{#- DuckDB: arg_max_null keeps a null value on that row (arg_max would skip to another row). -#}
+{% macro duckdb__value_at_extreme(value, order_columns, largest, condition) -%}
+    {{ 'arg_max_null' if largest else 'arg_min_null' }}({{ value }}, ({{ order_columns | join(', ') }})) filter (where {{ condition }})
+{%- endmacro %}

@@ -75,7 +75,11 @@ past_counts as (
         avg(case when email_side = 'team' then response_hours end) as customer_response_hours,
         avg(case when email_side = 'customer' then response_hours end) as team_response_hours,
         sum(team_minutes) as team_time_minutes,
-        sum(customer_minutes) as customer_time_minutes
+        sum(customer_minutes) as customer_time_minutes,
+        -- The newest conversation (the latest id among those at the same time).
+        max(activity_at) filter (where is_conversation) as last_contacted_at,
+        {{ value_at_extreme('owner_id', ['activity_at', 'activity_id'], true, 'is_conversation') }}
+            as last_contacted_by
     from past
     group by record_type, record_id, period
 ),
@@ -96,46 +100,18 @@ response_medians as (
     group by record_type, record_id, period
 ),
 
-last_contacts as (
-    select record_type, record_id, period, activity_at as last_contacted_at, owner_id as last_contacted_by
-    from (
-        select
-            *,
-            row_number() over (
-                partition by record_type, record_id, period
-                order by activity_at desc, activity_id desc
-            ) as recency_rank
-        from past
-        where is_conversation
-    ) as ranked
-    where recency_rank = 1
-),
-
-upcoming as (
-    select *
+upcoming_counts as (
+    select
+        record_type,
+        record_id,
+        count(*) as upcoming_activities,
+        -- The soonest conversation (the first id among those at the same time).
+        min(scheduled_at) filter (where is_conversation) as next_contact_at,
+        {{ value_at_extreme('owner_id', ['scheduled_at', 'activity_id'], false, 'is_conversation') }}
+            as next_contact_by
     from record_activities
     where scheduled_at >= {{ as_of_end() }}
-),
-
-upcoming_counts as (
-    select record_type, record_id, count(*) as upcoming_activities
-    from upcoming
     group by record_type, record_id
-),
-
-next_contacts as (
-    select record_type, record_id, scheduled_at as next_contact_at, owner_id as next_contact_by
-    from (
-        select
-            *,
-            row_number() over (
-                partition by record_type, record_id
-                order by scheduled_at asc, activity_id asc
-            ) as soonness_rank
-        from upcoming
-        where is_conversation
-    ) as ranked
-    where soonness_rank = 1
 ),
 
 kpi_records as (
@@ -146,10 +122,10 @@ select
     kpi_records.record_type,
     kpi_records.record_id,
     periods.period,
-    last_contacts.last_contacted_at,
-    last_contacts.last_contacted_by,
-    next_contacts.next_contact_at,
-    next_contacts.next_contact_by,
+    past_counts.last_contacted_at,
+    past_counts.last_contacted_by,
+    upcoming_counts.next_contact_at,
+    upcoming_counts.next_contact_by,
     {%- for kpi in kpi_counts() %}
     cast(coalesce({{ 'upcoming_counts' if kpi == 'upcoming_activities' else 'past_counts' }}.{{ kpi }}, 0) as {{ dbt.type_bigint() }}) as {{ kpi }},
     {%- endfor %}
@@ -176,16 +152,7 @@ left join response_medians
         kpi_records.record_type = response_medians.record_type
         and kpi_records.record_id = response_medians.record_id
         and periods.period = response_medians.period
-left join last_contacts
-    on
-        kpi_records.record_type = last_contacts.record_type
-        and kpi_records.record_id = last_contacts.record_id
-        and periods.period = last_contacts.period
 left join upcoming_counts
     on
         kpi_records.record_type = upcoming_counts.record_type
         and kpi_records.record_id = upcoming_counts.record_id
-left join next_contacts
-    on
-        kpi_records.record_type = next_contacts.record_type
-        and kpi_records.record_id = next_contacts.record_id
