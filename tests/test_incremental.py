@@ -207,12 +207,10 @@ def test_two_nights_give_the_marts_of_one_full_run(nights):
 
 
 def intermediate_tables_differing(warehouse: Path, reference: Path) -> dict[str, int]:
-    """tables_differing for the intermediate tables but two that differ by design: the record of
-    what the history's builds wrote (a night writes a record's new day, a full build every day)
-    and the log readers' positions (the times of their builds)."""
+    """tables_differing for the intermediate tables but the record of what the history's builds
+    wrote: it differs by design (a night writes a record's new day, a full build every day)."""
     differing = tables_differing(warehouse, reference, "intermediate")
     assert differing.pop(WRITES.split(".")[1]) > 0
-    assert differing.pop("incremental_activity_log_read") > 0
     return differing
 
 
@@ -221,7 +219,7 @@ def test_two_nights_give_the_activity_tables_of_one_full_run(nights):
     differing = intermediate_tables_differing(nights["night_2"], nights["full_refresh"])
     incremental = {
         "int_activity_people_classified", "int_activities_classified", "int_record_activities",
-        "int_emails_sided", "int_email_replies", "int_email_responses", "int_record_kpis",
+        "int_emails_sided", "int_email_replies", "int_email_responses",
     }  # fmt: skip
     assert set(differing) >= incremental | {"incremental_activity_state"}
     assert differing == dict.fromkeys(differing, 0)
@@ -313,9 +311,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     activity table: kept for an activity the night did not touch, gone for one whose parties it
     replaced; and gone for both when a setting of the activity tables changes. And in
     int_health_events: kept for a record the night did not touch, gone from the days it
-    recomputed of one it touched, kept on that record's days long before. And in int_record_kpis:
-    kept for a contact neither the night nor the new D touch, gone for the late
-    reply's opportunity."""
+    recomputed of one it touched, kept on that record's days long before."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -354,36 +350,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
             f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
             [quiet_lead],
         )
-        # int_record_kpis: a contact the night leaves as it was, whose activities all ended long
-        # before D's trailing period (the new D moves none of them), none of them touched.
-        night_activities = (
-            f"{night_rows.format('activities')} UNION {night_rows.format('activity_parties')}"
-        )
-        (kpi_contact,) = connection.execute(
-            "SELECT record_id FROM intermediate.int_record_activities "
-            "JOIN intermediate.int_activities_classified USING (activity_id) "
-            "WHERE record_type = 'contact' AND record_id NOT IN "
-            "(SELECT contact_id FROM crm.contacts WHERE _run_id = 'night-2') GROUP BY record_id "
-            f"HAVING max(coalesce(scheduled_at, activity_at)) < DATE '{D.isoformat()}' - 100 "
-            f"AND count(*) FILTER (WHERE activity_id IN ({night_activities})) = 0 "
-            "ORDER BY record_id LIMIT 1"
-        ).fetchone()
-        connection.execute(
-            "UPDATE intermediate.int_record_kpis SET customer_time_minutes = -7 WHERE "
-            f"(record_type = 'contact' AND record_id = ?) OR (record_type = 'opportunity' "
-            f"AND record_id = {replied_to})",
-            [kpi_contact],
-        )
-    marked_kpis = (
-        "SELECT record_type, record_id, period FROM intermediate.int_record_kpis "
-        "WHERE customer_time_minutes = -7 ORDER BY period"
-    )
-    assert len(query(tampered, marked_kpis)) == 4
     dbt_run(tampered, "--vars", nights["window"])
-    assert query(tampered, marked_kpis) == [
-        ("contact", kpi_contact, "all"),
-        ("contact", kpi_contact, "trailing"),
-    ]
     marked_events = (
         "SELECT record_type, event_day FROM intermediate.int_health_events "
         "WHERE two_way_activities = -7 ORDER BY record_type"
@@ -404,7 +371,6 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     dbt_run(tampered, "--vars", json.dumps(other_settings))
     assert query(tampered, marked_activities) == []
     assert query(tampered, marked_events) == []
-    assert query(tampered, marked_kpis) == []
 
 
 def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):

@@ -3,11 +3,10 @@
     (incremental_activity_changes), from the first day those activities had or have: a delta
     counts from its event's day onwards (an email's window and reply, a person's breadth span and
     the trailing windows all end after they start), so the days before are unchanged. It keeps
-    every other delta, and moves its position in the log past what it read. Its deltas do not depend on the as-of date (the
+    every other delta, and empties the log. Its deltas do not depend on the as-of date (the
     activity tables' rows do, and log what it changes): deltas after D are kept, and its readers
     skip them. It is rebuilt in full when an activity table was (a row of nulls in the log), when
-    its own settings change, as the activity tables are (previous_activity_build), and when it has
-    no position in the log. -#}
+    its own settings change, and as the activity tables are (previous_activity_build). -#}
 
 {% macro health_events_settings_fingerprint() -%}
     {%- set settings = {} -%}
@@ -19,7 +18,17 @@
 
 {#- Whether this build keeps the deltas of the records outside its scope. -#}
 {% macro health_events_incremental() -%}
-    {{ return(log_reader_incremental(health_events_settings_fingerprint())) }}
+    {%- if previous_activity_build(health_events_settings_fingerprint()) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set log = activity_changes_table() -%}
+    {%- if adapter.get_relation(log.database, log.schema, log.identifier) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set full_builds = run_query(
+        "select count(*) from " ~ log ~ " where activity_id is null and record_id is null"
+    ).rows[0][0] -%}
+    {{ return(full_builds == 0) }}
 {%- endmacro %}
 
 {#- The records to recompute, each from the first day (`from_day`) of the logged activities it has
@@ -27,13 +36,9 @@
     delta comes from a row of a dated table (int_activities_classified, int_email_responses), so
     an activity with neither day had no deltas and has none. -#}
 {% macro health_events_scope_query() -%}
-    with log as (
-        {{ unread_activity_changes() }}
-    ),
-
-    logged as (
+    with logged as (
         select activity_id, min(changed_from) as changed_from
-        from log
+        from {{ activity_changes_table() }}
         where activity_id is not null
         group by activity_id
     ),
@@ -50,7 +55,7 @@
 
     record_activities as (
         select record_type, record_id, activity_id
-        from log
+        from {{ activity_changes_table() }}
         where record_id is not null
         union
         select record_type, record_id, activity_id
@@ -100,7 +105,7 @@
                 ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
                 ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
         ],
-        post_hooks=activity_log_read_hooks(),
+        post_hooks=["delete from {{ activity_changes_table() }}"],
         settings='health_events_settings_fingerprint()',
     ) }}
 {%- endmacro %}

@@ -7,9 +7,8 @@
     reaches as far as its rows depend (its `scope`, below). A first build, --full-refresh, other
     settings, any change to the users (they decide who is internal) or an as-of date earlier than
     the last build's rebuild the table in full; so does the loss of its entry in the state table.
-    Every build logs what it recomputed (incremental_activity_changes) for int_health_events and
-    int_record_kpis, which recompute the records those activities belong to (health_events.sql,
-    record_kpis.sql). -#}
+    Every build logs what it recomputed (incremental_activity_changes) for int_health_events,
+    which recomputes the records those activities belong to (health_events.sql). -#}
 
 {#- Each table's last build: the newest load it had seen, its as-of date and settings. -#}
 {% macro activity_state_table() -%}
@@ -220,83 +219,19 @@
     {{ return('select activity_id from ' ~ scope_table()) }}
 {%- endmacro %}
 
-{#- The log of what the activity tables recomputed: an activity's id with the first day of its
-    rows before (`changed_from`, where the table has days), a record that lost one of its
-    activities (record_type, record_id), or a row of nulls when a table was rebuilt in full; each
-    row with the time of the build that wrote it (`logged_at`, its transaction's start). Its
-    readers (activity_log_readers(): int_health_events, int_record_kpis) each remember up to when
-    they have read it, so that each reads every row once whichever of them a run builds; a row
-    all of them have read goes. -#}
+{#- The log of what the activity tables recomputed since int_health_events last read it: an
+    activity's id with the first day of its rows before (`changed_from`, where the table has
+    days), a record that lost one of its activities (record_type, record_id), or a row of nulls
+    when a table was rebuilt in full. -#}
 {% macro activity_changes_table() -%}
     {{ return(api.Relation.create(
         database=this.database, schema=this.schema, identifier='incremental_activity_changes'
     )) }}
 {%- endmacro %}
 
-{% macro activity_log_readers() -%}
-    {{ return(['int_health_events', 'int_record_kpis']) }}
-{%- endmacro %}
-
-{% macro activity_log_positions() -%}
-    {{ return(api.Relation.create(
-        database=this.database, schema=this.schema, identifier='incremental_activity_log_read'
-    )) }}
-{%- endmacro %}
-
 {% macro create_activity_changes_table() -%}
     create table if not exists {{ activity_changes_table() }}
-        (model varchar, activity_id varchar, record_type varchar, record_id varchar, changed_from date, logged_at timestamp);
-    create table if not exists {{ activity_log_positions() }} (model varchar, read_through timestamp)
-{%- endmacro %}
-
-{#- The start of this build's transaction: every build before it has committed (one model at a
-    time), every build after it starts later. -#}
-{% macro log_time() -%}
-    cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
-{%- endmacro %}
-
-{#- Insert into the log: `rows` selects model, activity_id, record_type, record_id, changed_from. -#}
-{% macro log_activity_changes(rows) -%}
-    insert into {{ activity_changes_table() }} (model, activity_id, record_type, record_id, changed_from, logged_at)
-    select *, {{ log_time() }} from ({{ rows }}) as logged
-{%- endmacro %}
-
-{#- The log's rows this reader (the model being built) has not read, or none when it has no
-    position (it never read the log: it is to be built in full). -#}
-{% macro unread_activity_changes() -%}
-    {%- if not execute %}{{ return(none) }}{% endif -%}
-    {%- set positions = activity_log_positions() -%}
-    {%- if adapter.get_relation(positions.database, positions.schema, positions.identifier) is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set rows = run_query(
-        "select cast(read_through as varchar) from " ~ positions ~ " where model = '" ~ this.identifier ~ "'"
-    ).rows -%}
-    {%- if rows | length != 1 or rows[0][0] is none %}{{ return(none) }}{% endif -%}
-    {{ return("select * from " ~ activity_changes_table() ~ " where logged_at > cast('" ~ rows[0][0] ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
-{%- endmacro %}
-
-{#- Whether a reader of the log (built with `settings`) may keep its rows outside the records the
-    log names: its last build was incremental-compatible (previous_activity_build), it has a
-    position in the log, and no activity table was rebuilt in full since (a row of nulls). -#}
-{% macro log_reader_incremental(settings) -%}
-    {%- if previous_activity_build(settings) is none %}{{ return(false) }}{% endif -%}
-    {%- set log = unread_activity_changes() -%}
-    {%- if log is none %}{{ return(false) }}{% endif -%}
-    {%- set full_builds = run_query(
-        "select count(*) from (" ~ log ~ ") as log where activity_id is null and record_id is null"
-    ).rows[0][0] -%}
-    {{ return(full_builds == 0) }}
-{%- endmacro %}
-
-{#- After a reader's build: its position moves to this build's start, and the rows every reader
-    has read go (a reader without a position is built in full: it needs none of them). -#}
-{% macro activity_log_read_hooks() -%}
-    {{ return([
-        "delete from {{ activity_log_positions() }} where model = '{{ this.identifier }}'",
-        "insert into {{ activity_log_positions() }} values ('{{ this.identifier }}', {{ log_time() }})",
-        "delete from {{ activity_changes_table() }} where logged_at is null or logged_at <= (select min(read_through) from {{ activity_log_positions() }})",
-    ]) }}
+        (model varchar, activity_id varchar, record_type varchar, record_id varchar, changed_from date)
 {%- endmacro %}
 
 {#- The config of a table recomputed nightly over a scope (the activity tables, int_health_events):
@@ -321,40 +256,22 @@
     (with the first day of its rows, when `dated`: rows with an activity_at), and the rows of the
     activities in it go (all rows, for a full build within the same table). -#}
 {% macro incremental_activity_config(reach, dated=true) -%}
+    {%- set model = "'{{ this.identifier }}'" -%}
+    {%- set scope = "{{ scope_table() }}" -%}
     {%- set incremental = "{% if is_incremental() and previous_activity_build() is not none %}" -%}
     {{ scoped_incremental_config(
         incremental,
         "select * from ({{ activity_scope_query('" ~ reach ~ "') }}) as scope (activity_id)",
         [
-            "{{ log_activity_scope(" ~ dated ~ ") }}",
-            "{{ log_lost_memberships() }}" if reach == 'memberships' else '',
+            incremental ~ "insert into {{ activity_changes_table() }} select " ~ model ~ ", scope.activity_id, null, null, "
+                ~ ("(select min(cast(previous.activity_at as date)) from {{ this }} as previous where previous.activity_id = scope.activity_id)" if dated else "null")
+                ~ " from " ~ scope ~ " as scope"
+                ~ "{% else %}insert into {{ activity_changes_table() }} values (" ~ model ~ ", null, null, null, null){% endif %}",
+            incremental ~ "insert into {{ activity_changes_table() }} select distinct " ~ model ~ ", activity_id, record_type, record_id, null from {{ this }} where activity_id in (select activity_id from " ~ scope ~ "){% endif %}"
+                if reach == 'memberships' else '',
             "{% if is_incremental() %}delete from {{ this }} where {{ in_scope('activity_id', activity_scope()) }}{% endif %}",
         ],
     ) }}
-{%- endmacro %}
-
-{#- Logs the activities of this build's scope, or a row of nulls for a full build. -#}
-{% macro log_activity_scope(dated) -%}
-    {%- if is_incremental() and previous_activity_build() is not none -%}
-    {{ log_activity_changes(
-        "select '" ~ this.identifier ~ "', scope.activity_id, null, null, "
-        ~ ("(select min(cast(previous.activity_at as date)) from " ~ this ~ " as previous where previous.activity_id = scope.activity_id)" if dated else "null")
-        ~ " from " ~ scope_table() ~ " as scope"
-    ) }}
-    {%- else -%}
-    {{ log_activity_changes("select '" ~ this.identifier ~ "', null, null, null, null") }}
-    {%- endif -%}
-{%- endmacro %}
-
-{#- Logs the records the activities of this build's scope belonged to before it (a table of
-    memberships: record_type, record_id). -#}
-{% macro log_lost_memberships() -%}
-    {%- if is_incremental() and previous_activity_build() is not none -%}
-    {{ log_activity_changes(
-        "select distinct '" ~ this.identifier ~ "', activity_id, record_type, record_id, null from " ~ this
-        ~ " where activity_id in (select activity_id from " ~ scope_table() ~ ")"
-    ) }}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- After a build: its state replaces the table's previous one. `settings`: a Jinja expression. -#}
