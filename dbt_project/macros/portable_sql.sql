@@ -9,8 +9,9 @@
 {% macro postgres__type_double() -%}double precision{%- endmacro %}
 
 {#- The newest version of every record of a raw CRM table, deleted records removed. The ingest
-    keeps one row per (key, modified_at); file name order breaks what ties remain. -#}
-{% macro current_versions(relation, key) -%}
+    keeps one row per (key, modified_at); file name order breaks what ties remain. `scope`, a query
+    of keys, keeps only those records (none: all), filtered before their versions are ranked. -#}
+{% macro current_versions(relation, key, scope=none) -%}
     select *
     from (
         select
@@ -20,6 +21,9 @@
                 order by modified_at desc, _source_file desc, _row_number desc
             ) as version_rank
         from {{ relation }} as versions
+        {%- if scope is not none %}
+        where {{ key }} in ({{ scope }})
+        {%- endif %}
     ) as ranked
     where version_rank = 1 and not is_deleted
 {%- endmacro %}

@@ -5,9 +5,9 @@
 
 -- One row per current activity, with what every KPI needs to know about it: when it happened or
 -- is scheduled, which sides took part, who initiated it, and whether it counts at all.
+-- depends_on: {{ ref('stg_crm__activities') }}
 with activities as (
-    select * from {{ ref('stg_crm__activities') }}
-    where {{ in_scope('activity_id', scope) }}
+    select * from {{ staged_in_scope('stg_crm__activities', scope) }} as staged
 ),
 
 people as (

@@ -6,10 +6,10 @@
 -- One row per person taking part in an activity, with their side (internal / external).
 -- Who takes part depends on the kind of activity: emails from/to/cc/bcc, calls from/to, meetings
 -- organizer and attendees, tasks their owner. A person holding several roles is one person.
+-- depends_on: {{ ref('stg_crm__activities') }}, {{ ref('stg_crm__activity_parties') }}
 with activities as (
     select activity_id, activity_type, owner_id
-    from {{ ref('stg_crm__activities') }}
-    where {{ in_scope('activity_id', scope) }}
+    from {{ staged_in_scope('stg_crm__activities', scope) }} as staged
 ),
 
 -- A CRM export's party known only by its address is the user, else the contact, with that
@@ -45,13 +45,12 @@ parties as (
         coalesce(address_owners.party_type, staged.party_type) as party_type,
         coalesce(address_owners.party_id, staged.party_id) as party_id,
         staged.address
-    from {{ ref('stg_crm__activity_parties') }} as staged
+    from {{ staged_in_scope('stg_crm__activity_parties', scope) }} as staged
     left join address_owners
         on
             staged.from_export
             and staged.party_type = 'unresolved'
             and staged.address = address_owners.address
-    where {{ in_scope('staged.activity_id', scope) }}
 ),
 
 internal_domains as (

@@ -1,0 +1,77 @@
+{#- The staging models of the activities and their parties, as macros: a nightly activity table
+    (incremental_activities.sql) reads only the activities in its scope, and a staging view
+    filtered from outside ranks the versions of every activity first (at 10M activities, most of
+    a night's int_activities_classified and int_activity_people_classified). `scope` is a query of
+    activity ids; none: every activity. Both filter on the key the versions are ranked by, so a
+    scoped read has the rows the view has for those activities. -#}
+
+{#- Rows of stg_crm__activities. -#}
+{% macro staged_activities(scope=none) -%}
+with current_activities as (
+    {{ current_versions(source('crm', 'activities'), 'activity_id', scope) }}
+)
+
+select
+    activity_id,
+    activity_type,
+    subject,
+    direction,
+    status as activity_status,
+    owner_id,
+    regarding_type,
+    regarding_id,
+    occurred_at,
+    scheduled_start,
+    scheduled_end,
+    duration_minutes,
+    conversation_id,
+    message_id,
+    in_reply_to,
+    created_at,
+    modified_at
+from current_activities
+{%- endmacro %}
+
+{#- Rows of stg_crm__activity_parties. -#}
+{% macro staged_activity_parties(scope=none) -%}
+with parties as (
+    select
+        *,
+        _source_file like 'dataverse/%' or _source_file like 'salesforce/%' as from_export,
+        case
+            when _source_file like 'dataverse/%' or _source_file like 'salesforce/%'
+                then {{ regexp_replace_all('_source_file', "'/[^/]*$'", "''") }}
+            else _source_file
+        end as party_set
+    from {{ source('crm', 'activity_parties') }}
+    {%- if scope is not none %}
+    where activity_id in ({{ scope }})
+    {%- endif %}
+),
+
+latest as (
+    select
+        *,
+        max(party_set) over (partition by activity_id) as latest_party_set
+    from parties
+)
+
+select
+    activity_id,
+    role,
+    party_type,
+    party_id,
+    lower(address) as address,
+    from_export
+from latest
+where party_set = latest_party_set
+{%- endmacro %}
+
+{#- A relation of the staging model `model` (staged_activities or staged_activity_parties) for the
+    activities in `scope`: the model itself when the scope is everything. -#}
+{% macro staged_in_scope(model, scope) -%}
+    {%- if scope is none -%}{{ ref(model) }}
+    {%- elif model == 'stg_crm__activities' -%}({{ staged_activities(scope) }})
+    {%- else -%}({{ staged_activity_parties(scope) }})
+    {%- endif -%}
+{%- endmacro %}
