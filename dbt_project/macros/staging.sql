@@ -72,6 +72,7 @@ where party_set = latest_party_set
 {% macro staged_in_scope(model, scope) -%}
     {%- if scope is none -%}{{ ref(model) }}
     {%- elif model == 'stg_crm__activities' -%}({{ staged_activities(scope) }})
-    {%- else -%}({{ staged_activity_parties(scope) }})
+    {%- elif model == 'stg_crm__activity_parties' -%}({{ staged_activity_parties(scope) }})
+    {%- else -%}{{ exceptions.raise_compiler_error("staged_in_scope: no scoped macro for " ~ model) }}
     {%- endif -%}
 {%- endmacro %}
