@@ -21,9 +21,7 @@
                 order by modified_at desc, _source_file desc, _row_number desc
             ) as version_rank
         from {{ relation }} as versions
-        {%- if scope is not none %}
-        where {{ key }} in ({{ scope }})
-        {%- endif %}
+        where {{ in_scope(key, scope) }}
     ) as ranked
     where version_rank = 1 and not is_deleted
 {%- endmacro %}

@@ -44,9 +44,7 @@ with parties as (
             else _source_file
         end as party_set
     from {{ source('crm', 'activity_parties') }}
-    {%- if scope is not none %}
-    where activity_id in ({{ scope }})
-    {%- endif %}
+    where {{ in_scope('activity_id', scope) }}
 ),
 
 latest as (
