@@ -157,6 +157,9 @@ def publish(
     staged_parquet = folder / PARQUET_DIR / "versions" / version
     try:
         with connect(Path(":memory:")) as connection:
+            # A mart's rows have no order: writing them in any order lets DuckDB write the
+            # Parquet files on every core (the 61M-row history at 10M activities: 23 -> 13 s).
+            connection.execute("SET preserve_insertion_order = false")
             rows, builds, updated = _stage_duckdb(
                 connection, warehouse, marts, staged_file, folder / DUCKDB_FILE, writes or {},
                 update=as_of_date.isoweekday() != COPIED_WHOLE_ON,
