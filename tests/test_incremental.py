@@ -4,7 +4,9 @@ A generated CRM whose history ends on NIGHT; what was modified on NIGHT is held 
 after the first night (as a CRM's daily export would deliver it), together with changes to the
 past: an activity moved to another opportunity, one deleted, a meeting whose parties were
 replaced, a contact moved to another account, a reply that arrived late (sent on D - 1, loaded
-on NIGHT) to one of our emails, and an email gone from a file of night 1 that lands again. dbt runs the models as of D, then the night with the window
+on NIGHT) to one of our emails, an email of ours that arrived late in a conversation (a minute
+before a customer's email, which it now pairs with), and an email gone from a file of night 1
+that lands again. dbt runs the models as of D, then the night with the window
 [NIGHT, NIGHT + 1), the same night again, and `--full-refresh` (one full run as of NIGHT: every
 table rebuilt from the same raw tables). `dbt run`, not `build`: the tests of the models run in
 the end-to-end tests; here only the rows matter.
@@ -108,12 +110,26 @@ def past_changes(landing: Path, night: Path) -> None:
             f"{LATE_REPLY_TS} AS occurred_at, {LATE_REPLY_TS} AS created_at, "
             f"{NIGHT_TS} AS modified_at) FROM {ours}",
         )
-        append(
-            "activity_parties",
-            "SELECT 'late-reply' AS activity_id, CASE role WHEN 'from' THEN 'to' ELSE 'from' END "
-            f"AS role, party_type, party_id, address FROM {parties} "
-            f"WHERE activity_id = (SELECT activity_id FROM {ours}) AND role IN ('from', 'to')",
+        # Our email sent a minute before one of the customer's that names no parent by header, in
+        # its conversation, loaded only on NIGHT: the customer's email now answers it instead.
+        theirs = pick(
+            "activity_type = 'email' AND direction = 'incoming' AND status = 'completed' "
+            "AND conversation_id IS NOT NULL AND in_reply_to IS NULL "
+            f"AND occurred_at >= TIMESTAMPTZ '{(D - dt.timedelta(days=20)).isoformat()}'"
         )
+        append(
+            "activities",
+            "SELECT * REPLACE ('interjected' AS activity_id, 'outgoing' AS direction, "
+            "NULL AS message_id, occurred_at - INTERVAL 1 MINUTE AS occurred_at, "
+            f"{NIGHT_TS} AS modified_at) FROM {theirs}",
+        )
+        for email, replied in (("late-reply", ours), ("interjected", theirs)):
+            append(
+                "activity_parties",
+                f"SELECT '{email}' AS activity_id, CASE role WHEN 'from' THEN 'to' ELSE 'from' "
+                f"END AS role, party_type, party_id, address FROM {parties} "
+                f"WHERE activity_id = (SELECT activity_id FROM {replied}) AND role IN ('from', 'to')",
+            )
 
 
 def set_emails_apart(activities: Path) -> Path:
@@ -371,6 +387,66 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     dbt_run(tampered, "--vars", json.dumps(other_settings))
     assert query(tampered, marked_activities) == []
     assert query(tampered, marked_events) == []
+
+
+def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_path):
+    """Night 2 up to the activity tables: each logs the activities whose rows differ from night
+    1's (int_record_activities: the record-activity pairs added or removed), found here by
+    comparing the two warehouses' tables; exactly those, but for the two tables whose scope is the
+    activities with rows loaded since, which log it whole (here with the 50 emails of a file
+    reloaded unchanged). The reply tables recompute every email sharing a key with a changed one;
+    of those, the emails of the late reply's conversation that still pair as before are not
+    logged, and the late reply is."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
+    ingest(warehouse, nights["landing"], "night-2")
+    activity_tables = ["+int_email_responses", "+int_record_activities"]
+    dbt_run(warehouse, "--vars", nights["window"], "--select", *activity_tables)
+    logging_their_scope = {"int_activity_people_classified", "int_activities_classified"}
+    tables = {
+        "int_activity_people_classified": "activity_id, NULL, NULL",
+        "int_activities_classified": "activity_id, NULL, NULL",
+        "int_record_activities": "activity_id, record_type, record_id",
+        "int_emails_sided": "activity_id, NULL, NULL",
+        "int_email_replies": "activity_id, NULL, NULL",
+        "int_email_responses": "activity_id, NULL, NULL",
+    }
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
+        connection.execute(f"ATTACH '{warehouse}' AS two (READ_ONLY)")
+        for table, logged_columns in tables.items():
+            before, after = (f"SELECT * FROM {db}.intermediate.{table}" for db in ("one", "two"))
+            differing = set(connection.execute(
+                f"SELECT DISTINCT {logged_columns} FROM "
+                f"(({before} EXCEPT ALL {after}) UNION ALL ({after} EXCEPT ALL {before}))"
+            ).fetchall())  # fmt: skip
+            logged = connection.execute(
+                "SELECT activity_id, record_type, record_id FROM "
+                "two.intermediate.incremental_activity_changes WHERE model = ?",
+                [table],
+            ).fetchall()
+            if table in logging_their_scope:
+                assert differing < set(logged), table
+            else:
+                assert differing and sorted(logged) == sorted(differing), table
+        logged_emails = "SELECT activity_id FROM two.intermediate.incremental_activity_changes " \
+            "WHERE model = '{}'"  # fmt: skip
+        logged_replies = connection.execute(logged_emails.format("int_email_replies")).fetchall()
+        assert ("late-reply",) in logged_replies
+        # The customer's email that our interjected one now precedes: paired anew, and logged.
+        answering = connection.execute(
+            "SELECT activity_id, pairing_rule FROM two.intermediate.int_email_replies "
+            "WHERE parent_id = 'interjected'"
+        ).fetchall()
+        assert [rule for _, rule in answering] == ["conversation"]
+        assert (answering[0][0],) in logged_replies
+        (unlogged_in_conversation,) = connection.execute(
+            "SELECT count(*) FROM two.intermediate.int_emails_sided AS emails "
+            "WHERE conversation_id = (SELECT conversation_id FROM two.intermediate.int_emails_sided "
+            "WHERE activity_id = 'late-reply') AND activity_id NOT IN "
+            f"({logged_emails.format('int_email_replies')})"
+        ).fetchone()
+        assert unlogged_in_conversation > 0
 
 
 def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):

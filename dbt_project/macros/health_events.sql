@@ -1,5 +1,5 @@
 {#- int_health_events is incremental per record and day. A nightly build recomputes the records to
-    which an activity recomputed by the activity tables since its last build belongs, or belonged
+    which an activity changed by the activity tables since its last build belongs, or belonged
     (incremental_activity_changes), from the first day those activities had or have: a delta
     counts from its event's day onwards (an email's window and reply, a person's breadth span and
     the trailing windows all end after they start), so the days before are unchanged. It keeps

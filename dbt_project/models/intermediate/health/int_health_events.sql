@@ -1,5 +1,5 @@
 -- Incremental per record and day (macros in health_events.sql): a night recomputes the records
--- whose activities the activity tables recomputed, from the first day those activities had or
+-- whose activities the activity tables changed, from the first day those activities had or
 -- have, reading the events up to the lookback before it (those whose deltas reach that day).
 {{ health_events_config() }}
 {%- set scope = health_events_scope() %}
