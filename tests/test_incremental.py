@@ -429,8 +429,10 @@ def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_p
                 assert differing < set(logged), table
             else:
                 assert differing and sorted(logged) == sorted(differing), table
-        logged_emails = "SELECT activity_id FROM two.intermediate.incremental_activity_changes " \
-            "WHERE model = '{}'"  # fmt: skip
+        logged_emails = (
+            "SELECT activity_id FROM two.intermediate.incremental_activity_changes "
+            "WHERE model = '{}'"
+        )
         logged_replies = connection.execute(logged_emails.format("int_email_replies")).fetchall()
         assert ("late-reply",) in logged_replies
         # The customer's email that our interjected one now precedes: paired anew, and logged.
