@@ -41,6 +41,11 @@ WITHOUT_THE_MODEL = ["--exclude", "similar_won_deals+"]
 HISTORY = "marts.relationship_health_history"
 WRITES = "intermediate.relationship_health_history_writes"
 NIGHT_TS = f"TIMESTAMPTZ '{NIGHT.isoformat()} 06:00:00+00'"
+# The incremental activity tables (dbt_project/macros/incremental_activities.sql).
+ACTIVITY_TABLES = (
+    "int_activity_people_classified", "int_activities_classified", "int_record_activities",
+    "int_emails_sided", "int_email_replies", "int_email_responses",
+)  # fmt: skip
 LATE_REPLY_TS = f"TIMESTAMPTZ '{(D - dt.timedelta(days=1)).isoformat()} 09:00:00+00'"
 
 
@@ -233,11 +238,7 @@ def intermediate_tables_differing(warehouse: Path, reference: Path) -> dict[str,
 def test_two_nights_give_the_activity_tables_of_one_full_run(nights):
     """The incremental activity tables (and the other intermediate tables) too, row for row."""
     differing = intermediate_tables_differing(nights["night_2"], nights["full_refresh"])
-    incremental = {
-        "int_activity_people_classified", "int_activities_classified", "int_record_activities",
-        "int_emails_sided", "int_email_replies", "int_email_responses",
-    }  # fmt: skip
-    assert set(differing) >= incremental | {"incremental_activity_state"}
+    assert set(differing) >= set(ACTIVITY_TABLES) | {"incremental_activity_state"}
     assert differing == dict.fromkeys(differing, 0)
     # The email whose file was reloaded without it: there after night 1, gone after night 2.
     rows = "SELECT count(*) FROM intermediate.int_emails_sided WHERE activity_id = ?"
@@ -403,18 +404,12 @@ def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_p
     activity_tables = ["+int_email_responses", "+int_record_activities"]
     dbt_run(warehouse, "--vars", nights["window"], "--select", *activity_tables)
     logging_their_scope = {"int_activity_people_classified", "int_activities_classified"}
-    tables = {
-        "int_activity_people_classified": "activity_id, NULL, NULL",
-        "int_activities_classified": "activity_id, NULL, NULL",
-        "int_record_activities": "activity_id, record_type, record_id",
-        "int_emails_sided": "activity_id, NULL, NULL",
-        "int_email_replies": "activity_id, NULL, NULL",
-        "int_email_responses": "activity_id, NULL, NULL",
-    }
     with duckdb.connect() as connection:
         connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
         connection.execute(f"ATTACH '{warehouse}' AS two (READ_ONLY)")
-        for table, logged_columns in tables.items():
+        for table in ACTIVITY_TABLES:
+            records = "record_type, record_id" if table == "int_record_activities" else "NULL, NULL"
+            logged_columns = f"activity_id, {records}"
             before, after = (f"SELECT * FROM {db}.intermediate.{table}" for db in ("one", "two"))
             differing = set(connection.execute(
                 f"SELECT DISTINCT {logged_columns} FROM "

@@ -194,15 +194,11 @@
     {%- for email_columns, key_columns in joins %}
     select emails.activity_id
     from {{ ref('int_emails_sided') }} as emails
-    {%- if from_column %}
     inner join (
-        select {{ key_columns | join(', ') }}, min({{ from_column }}) as from_at
+        select {{ key_columns | join(', ') }}{{ ', min(' ~ from_column ~ ') as from_at' if from_column }}
         from {{ keys }}
         group by {{ key_columns | join(', ') }}
     ) as keys
-    {%- else %}
-    inner join (select distinct {{ key_columns | join(', ') }} from {{ keys }}) as keys
-    {%- endif %}
         on
         {%- for email_column, key_column in zip(email_columns, key_columns) %}
             {{ 'and ' if not loop.first }}emails.{{ email_column }} = keys.{{ key_column }}
