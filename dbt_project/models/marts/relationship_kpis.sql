@@ -7,10 +7,10 @@ with records as (
 
 -- Only the columns the KPIs use: at 10M activities this is tens of millions of record-activity
 -- rows, read twice below, and every further column (subjects, message ids) would be carried along.
--- Reply figures belong to the email being answered (its records, its period); they are joined per
--- activity, before the memberships multiply the rows (at 10M activities, half the model's time).
-counted_activities as (
+record_activities as (
     select
+        memberships.record_type,
+        memberships.record_id,
         activities.activity_id,
         activities.activity_type,
         activities.direction,
@@ -20,25 +20,11 @@ counted_activities as (
         activities.scheduled_at,
         activities.is_conversation,
         activities.team_minutes,
-        activities.customer_minutes,
-        responses.side as email_side,
-        responses.is_window_closed,
-        responses.response_id,
-        responses.response_hours
-    from {{ ref('int_activities_classified') }} as activities
-    left join {{ ref('int_email_responses') }} as responses
-        on activities.activity_id = responses.activity_id
-    where activities.is_counted
-),
-
-record_activities as (
-    select
-        memberships.record_type,
-        memberships.record_id,
-        counted_activities.*
+        activities.customer_minutes
     from {{ ref('int_record_activities') }} as memberships
-    inner join counted_activities
-        on memberships.activity_id = counted_activities.activity_id
+    inner join {{ ref('int_activities_classified') }} as activities
+        on memberships.activity_id = activities.activity_id
+    where activities.is_counted
 ),
 
 periods as (
@@ -61,9 +47,16 @@ periods as (
 past as (
     select
         record_activities.*,
-        periods.period
+        periods.period,
+        responses.side as email_side,
+        responses.is_window_closed,
+        responses.response_id,
+        responses.response_hours
     from record_activities
     cross join periods
+    -- Reply figures belong to the email being answered: its records, its period.
+    left join {{ ref('int_email_responses') }} as responses
+        on record_activities.activity_id = responses.activity_id
     where
         record_activities.activity_at < {{ as_of_end() }}
         and (periods.period_start is null or record_activities.activity_at >= periods.period_start)
