@@ -176,12 +176,16 @@ def ingest(warehouse: Path, landing: Path, run_id: str) -> None:
         ingest_entity(warehouse, landing, entity, run_id)
 
 
-def dbt_run(warehouse: Path, *args: str) -> None:
+def dbt(warehouse: Path, command: str, *args: str) -> subprocess.CompletedProcess:
     env = os.environ | {"RELANALYTICS_WAREHOUSE": str(warehouse)}
-    dbt = Path(sys.executable).with_name("dbt")
+    executable = Path(sys.executable).with_name("dbt")
     target = warehouse.parent / "dbt-target"
-    command = [str(dbt), "run", "--target-path", str(target), *WITHOUT_THE_MODEL, *args]
-    result = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    command = [str(executable), command, "--target-path", str(target), *WITHOUT_THE_MODEL, *args]
+    return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+
+
+def dbt_run(warehouse: Path, *args: str) -> None:
+    result = dbt(warehouse, "run", *args)
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -305,6 +309,36 @@ def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was
     # The night recomputed some records, not all: fewer rows, but more than the new day's.
     new_day = sum(1 for row in every_row if row[2] == NIGHT)
     assert new_day < len(written) < len(everything)
+
+
+def test_the_history_s_uniqueness_test_reads_the_rows_its_latest_build_wrote(nights, tmp_path):
+    """A repeated key among the rows night 2 wrote (a kept record's new day) fails the history's
+    uniqueness test; one among the rows it kept (that record's D) does not, as they passed when
+    written. After a full build, which writes every row, that one fails it too."""
+    uniqueness = ("--select", "test_name:unique_combination_written,relationship_health_history")
+    kept = (
+        f"SELECT record_type, record_id FROM {WRITES} "
+        f"WHERE written_from = DATE '{NIGHT.isoformat()}' ORDER BY ALL LIMIT 1"
+    )
+    ((record_type, record_id),) = query(nights["night_2"], kept)
+
+    def repeat(warehouse: Path, day: dt.date) -> subprocess.CompletedProcess:
+        with duckdb.connect(str(warehouse)) as connection:
+            connection.execute(
+                f"INSERT INTO {HISTORY} SELECT * FROM {HISTORY} WHERE record_type = ? "
+                "AND record_id = ? AND as_of_date = ?",
+                [record_type, record_id, day],
+            )
+        return dbt(warehouse, "test", *uniqueness)
+
+    for name in ("night_2", "full_refresh"):
+        shutil.copytree(nights[name].parent, tmp_path / name)
+    night, full = (tmp_path / name / "warehouse.duckdb" for name in ("night_2", "full_refresh"))
+    passed, failed = repeat(night, D), repeat(night, NIGHT)
+    assert passed.returncode == 0, passed.stdout[-4000:]
+    assert failed.returncode == 1 and "Got 1 result" in failed.stdout, failed.stdout[-4000:]
+    failed = repeat(full, D)
+    assert failed.returncode == 1 and "Got 1 result" in failed.stdout, failed.stdout[-4000:]
 
 
 def test_the_changes_rewrote_past_days(nights):

@@ -145,12 +145,14 @@ window running as (
     record's deltas up to D (relationship_health_history_inputs, written in the build's
     transaction). The next build compares them with the current deltas up to that D: a record
     whose fingerprint is unchanged keeps its rows and gets only the new days. -#}
-{#- A table the history keeps beside it, in the intermediate schema: `<model>_<suffix>`. -#}
-{% macro health_history_table(suffix) -%}
+{#- A table the history (`history`, default the model being built) keeps beside it, in the
+    intermediate schema: `<model>_<suffix>`. -#}
+{% macro health_history_table(suffix, history=none) -%}
+    {%- set history = history or this -%}
     {{ return(api.Relation.create(
-        database=this.database,
+        database=history.database,
         schema=ref('int_health_events').schema,
-        identifier=this.identifier ~ '_' ~ suffix,
+        identifier=history.identifier ~ '_' ~ suffix,
     )) }}
 {%- endmacro %}
 
@@ -263,9 +265,26 @@ window running as (
     build wrote when the build whose rows it kept was validated): each record's first day written
     (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
     after a full build). Apart from the inputs: it differs between builds of the same rows. -#}
-{% macro health_history_writes() -%}
-    {{ return(health_history_table('writes')) }}
+{% macro health_history_writes(history=none) -%}
+    {{ return(health_history_table('writes', history)) }}
 {%- endmacro %}
+
+{#- unique_combination over the rows the latest build of the history wrote, each record's days from
+    its written_from: every row after a full build, a night's new days and recomputed records
+    after a night (at 10M activities 1 s instead of 9 over all 61M rows). The rows a night kept
+    cannot repeat: it deletes every key it inserts (delete+insert), and they passed this test
+    when they were written. -#}
+{% test unique_combination_written(model, columns) %}
+{%- set written -%}
+    (select history.*
+    from {{ model }} as history
+    inner join {{ health_history_writes(model) }} as writes
+        on history.record_type = writes.record_type
+        and history.record_id = writes.record_id
+        and history.as_of_date >= writes.written_from) as written_rows
+{%- endset %}
+{{ adapter.dispatch('repeated_combinations', 'relanalytics')(written, columns) }}
+{% endtest %}
 
 {% macro health_history_record_writes() -%}
     {%- set previous_day = health_history_previous_day() -%}
