@@ -263,10 +263,11 @@ def test_running_the_same_night_twice_gives_the_same_tables(nights):
 def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was_validated(
     nights, tmp_path
 ):
-    """The night kept night 1's rows of the records whose deltas up to D did not change: once
-    night 1's rows are recorded validated, the mart check reads only what the night wrote, the
-    newest 15 days of the records it recomputed (worked out here from the deltas of both nights)
-    and the new day of the others. Before that, all of the newest 15 days."""
+    """The night kept night 1's rows of each record up to the first day whose deltas changed:
+    once night 1's rows are recorded validated, the mart check reads only what the night wrote,
+    within the newest 15 days: the days from that first day of the records whose deltas up to D
+    changed (worked out here from the deltas of both nights), every day of new records and the
+    new day of the others. Before that, all of the newest 15 days."""
     suite = next(s for s in suites("marts") if s.table == HISTORY.split(".")[1])
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(nights["night_2"], warehouse)
@@ -286,17 +287,21 @@ def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was
         connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
         until_d = f"WHERE event_day <= DATE '{D.isoformat()}'"
         events = "intermediate.int_health_events"
-        recomputed = (
-            f"(SELECT record_type, record_id FROM (SELECT * FROM {events} {until_d} "
-            f"EXCEPT ALL SELECT * FROM one.{events} {until_d}) UNION "
-            f"SELECT record_type, record_id FROM (SELECT * FROM one.{events} {until_d} "
-            f"EXCEPT ALL SELECT * FROM {events} {until_d}) UNION "
+        changed_from = (
+            "(SELECT record_type, record_id, min(event_day) AS changed_from FROM "
+            f"((SELECT * FROM {events} {until_d} EXCEPT ALL SELECT * FROM one.{events} {until_d}) "
+            f"UNION ALL (SELECT * FROM one.{events} {until_d} EXCEPT ALL "
+            f"SELECT * FROM {events} {until_d})) GROUP BY record_type, record_id)"
+        )
+        new_records = (
             "(SELECT record_type, record_id FROM intermediate.int_records_unioned "
-            "EXCEPT SELECT record_type, record_id FROM one.intermediate.int_records_unioned))"
+            "EXCEPT SELECT record_type, record_id FROM one.intermediate.int_records_unioned)"
         )
         expected = connection.execute(
-            f"SELECT {', '.join(keys)} FROM {HISTORY} WHERE {newest} AND "
-            f"(as_of_date = DATE '{NIGHT.isoformat()}' OR (record_type, record_id) IN {recomputed})"
+            f"SELECT {', '.join(keys)} FROM {HISTORY} LEFT JOIN {changed_from} AS changed "
+            f"USING (record_type, record_id) WHERE {newest} AND "
+            f"(as_of_date = DATE '{NIGHT.isoformat()}' OR as_of_date >= changed.changed_from "
+            f"OR (record_type, record_id) IN {new_records})"
         ).fetchall()
         every_row = connection.execute(f"SELECT {', '.join(keys)} FROM {HISTORY} WHERE {newest}")
         every_row = every_row.fetchall()
@@ -358,7 +363,8 @@ def test_the_changes_rewrote_past_days(nights):
 
 def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     """A marker in night 1's history: on a record the night did not touch it stays (its rows
-    were kept), on the late reply's record it is gone (its rows were recomputed). The same in an
+    were kept); on the late reply's record it is gone from D (its rows were recomputed from the
+    first day the reply changed, days before D - 1) and kept on a day long before. The same in an
     activity table: kept for an activity the night did not touch, gone for one whose parties it
     replaced; and gone for both when a setting of the activity tables changes. And in
     int_health_events: kept for a record the night did not touch, gone from the days it
@@ -373,8 +379,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     ingest(tampered, nights["landing"], "night-2")
     with duckdb.connect(str(tampered)) as connection:
         connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
-                           f"WHERE as_of_date = {day} AND record_type = 'opportunity' "
-                           f"AND record_id = {replied_to}")  # fmt: skip
+                           f"WHERE as_of_date IN ({day}, DATE '{D.isoformat()}') "
+                           f"AND record_type = 'opportunity' AND record_id = {replied_to}")  # fmt: skip
         night_rows = "SELECT activity_id FROM crm.{} WHERE _run_id = 'night-2'"
         untouched, replaced = connection.execute(
             "SELECT min(activity_id) FILTER (WHERE activity_id NOT IN "
@@ -410,9 +416,12 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         ("lead", dt.date(2099, 1, 1)),
         ("opportunity", dt.date(2000, 1, 1)),
     ]
-    marked = query(tampered, "SELECT DISTINCT record_type FROM marts.relationship_health_history "
-                             "WHERE earlier_health_score = -7")  # fmt: skip
-    assert marked == [("lead",)]
+    marked = query(tampered, "SELECT DISTINCT record_type, as_of_date FROM marts.relationship_health_history "
+                             "WHERE earlier_health_score = -7 ORDER BY ALL")  # fmt: skip
+    assert marked == [
+        ("lead", D - dt.timedelta(days=30)),
+        ("opportunity", D - dt.timedelta(days=30)),
+    ]
     marked_activities = (
         "SELECT activity_id FROM intermediate.int_activities_classified WHERE team_minutes = -7"
     )
@@ -478,6 +487,45 @@ def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_p
             f"({logged_emails.format('int_email_replies')})"
         ).fetchone()
         assert unlogged_in_conversation > 0
+
+
+def test_int_health_events_logs_each_changed_record_from_its_first_changed_day(nights, tmp_path):
+    """Night 2 up to int_health_events: it logs exactly the records whose deltas differ from
+    night 1's, each with the first day that differs, found here by comparing the two
+    warehouses' tables. The history then reads the log and empties it. Built anew
+    (--full-refresh), the table logs a row of nulls, and the history recomputes every record."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
+    ingest(warehouse, nights["landing"], "night-2")
+    dbt_run(warehouse, "--vars", nights["window"], "--select", "+int_health_events")
+    events, log = "intermediate.int_health_events", "intermediate.int_health_events_changes"
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
+        connection.execute(f"ATTACH '{warehouse}' AS two (READ_ONLY)")
+        before, after = (f"SELECT * FROM {db}.{events}" for db in ("one", "two"))
+        differing = connection.execute(
+            "SELECT record_type, record_id, min(event_day) FROM "
+            f"(({before} EXCEPT ALL {after}) UNION ALL ({after} EXCEPT ALL {before})) "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        logged = connection.execute(f"SELECT * FROM two.{log} ORDER BY ALL").fetchall()
+    replied_to = query(warehouse, "SELECT regarding_id FROM crm.activities "
+                                  "WHERE activity_id = 'late-reply'")  # fmt: skip
+    assert ("opportunity", replied_to[0][0]) in {(t, r) for t, r, _ in differing}
+    assert logged == differing
+
+    history = ("--select", "relationship_health_history")
+    dbt_run(warehouse, "--vars", nights["window"], *history)
+    assert query(warehouse, f"SELECT count(*) FROM {log}") == [(0,)]
+    written = f"SELECT count(*) FROM {WRITES} WHERE written_from > (SELECT min(as_of_date) FROM {HISTORY})"
+    assert query(warehouse, written)[0][0] > 0  # kept records' days before their written_from
+
+    dbt_run(
+        warehouse, "--vars", nights["window"], "--select", "int_health_events", "--full-refresh"
+    )
+    assert query(warehouse, f"SELECT * FROM {log}") == [(None, None, None)]
+    dbt_run(warehouse, "--vars", nights["window"], *history)
+    assert query(warehouse, written) == [(0,)]
 
 
 def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):

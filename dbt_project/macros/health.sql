@@ -139,12 +139,16 @@ window running as (
 )
 {%- endmacro %}
 
-{#- Nightly runs of relationship_health_history recompute only the records whose inputs changed.
-    A record's rows up to a day depend only on its deltas in int_health_events up to that day and
-    on the settings below; so each build keeps, beside the history, a fingerprint of every
-    record's deltas up to D (relationship_health_history_inputs, written in the build's
-    transaction). The next build compares them with the current deltas up to that D: a record
-    whose fingerprint is unchanged keeps its rows and gets only the new days. -#}
+{#- Nightly runs of relationship_health_history recompute each record only from the first day its
+    inputs changed. A record's rows up to a day depend only on its deltas in int_health_events up
+    to that day and on the settings below; int_health_events logs every record whose deltas it
+    changes with the first day that changed (int_health_events_changes). So a nightly build
+    recomputes a record from the earliest day logged since the previous build, or from the day
+    after the previous D (its new days), whichever is earlier, and keeps its rows before. A record
+    the previous build did not write, a table of deltas built anew (a row of nulls in the log),
+    other settings or an earlier D recompute everything. The previous build's D and settings are
+    kept beside the history (relationship_health_history_state), and each build empties the log,
+    all in the build's transaction. -#}
 {#- A table the history (`history`, default the model being built) keeps beside it, in the
     intermediate schema: `<model>_<suffix>`. -#}
 {% macro health_history_table(suffix, history=none) -%}
@@ -156,8 +160,8 @@ window running as (
     )) }}
 {%- endmacro %}
 
-{% macro health_history_inputs() -%}
-    {{ return(health_history_table('inputs')) }}
+{% macro health_history_state() -%}
+    {{ return(health_history_table('state')) }}
 {%- endmacro %}
 
 {#- The settings the history reads besides the deltas (those the deltas depend on show in them). -#}
@@ -174,36 +178,27 @@ window running as (
     {{ return(local_md5(tojson(settings, sort_keys=true))) }}
 {%- endmacro %}
 
-{#- Each record's fingerprint of its deltas up to `through_day` (a SQL date). -#}
-{% macro health_record_fingerprints(through_day) -%}
-    select
-        record_type,
-        record_id,
-        {{ fingerprint_agg(['event_day'] + health_figures() + ['last_two_way_day']) }} as fingerprint
-    from {{ ref('int_health_events') }}
-    where event_day <= {{ through_day }}
-    group by record_type, record_id
-{%- endmacro %}
-
 {#- The D of the previous build, when this build may keep its rows: an incremental run, the
-    fingerprints present, the same settings, and D not earlier. Else none (recompute all). -#}
+    previous build's state, writes and the log of changes since present, the same settings, D not
+    earlier, and no table of deltas built anew since. Else none (recompute all). -#}
 {% macro health_history_previous_day() -%}
     {#- Unit tests have no relation of their own (`this`): they take the full path. -#}
     {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
-    {%- set inputs = health_history_inputs() -%}
-    {%- if adapter.get_relation(inputs.database, inputs.schema, inputs.identifier) is none -%}
-        {{ return(none) }}
-    {%- endif -%}
+    {%- for table in [health_history_state(), health_history_writes(), health_event_changes_table(ref('int_health_events'))] -%}
+        {%- if adapter.get_relation(table.database, table.schema, table.identifier) is none -%}
+            {{ return(none) }}
+        {%- endif -%}
+    {%- endfor -%}
     {%- set state = run_query(
-        "select cast(min(as_of_date) as varchar), cast(max(as_of_date) as varchar), "
-        ~ "min(settings), max(settings) from " ~ inputs
-    ).rows[0] -%}
-    {%- set settings = health_settings_fingerprint() -%}
-    {%- if state[0] is none or state[0] != state[1] or state[2] != settings or state[3] != settings
-        or state[0] > as_of_day() -%}
+        "select cast(as_of_date as varchar), settings, "
+        ~ "(select count(*) from " ~ health_event_changes_table(ref('int_health_events')) ~ " where record_id is null) "
+        ~ "from " ~ health_history_state()
+    ).rows -%}
+    {%- if state | length != 1 or state[0][0] is none or state[0][1] != health_settings_fingerprint()
+        or state[0][0] > as_of_day() or state[0][2] > 0 -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(state[0]) }}
+    {{ return(state[0][0]) }}
 {%- endmacro %}
 
 {#- Before a nightly build: drop the days that left the history, days after D, deleted records. -#}
@@ -225,46 +220,46 @@ window running as (
     {{ return(dbt.dateadd('day', 1 - var('health_history_days'), as_of_date())) }}
 {%- endmacro %}
 
-{#- The first day a nightly build adds to a record it keeps: the day after the previous D. -#}
-{% macro health_history_new_days_start(previous_day) -%}
-    {{ return("greatest(" ~ health_history_start() ~ ", " ~ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") ~ ")") }}
+{#- The first day a build writes of each record (`written_from`; the model keeps its rows before),
+    stored by a pre-hook of a nightly build for the model and for what its post-hook records it
+    wrote, then dropped: the history's first day for a record the previous build did not write;
+    else the earliest of the day after the previous D and the days logged for it, not before the
+    history's first day. -#}
+{% macro health_history_starts() -%}
+    {{ return(health_history_table('starts')) }}
 {%- endmacro %}
 
-{#- The first day a build writes of a record (the model's kept_from, recorded in the writes):
-    every day of the history for a record it recomputes, the new days for one it keeps (joined as
-    `unchanged`, when there is a previous day). -#}
-{% macro health_history_written_from(previous_day) -%}
-    {%- if previous_day -%}
-    case when unchanged.record_id is null then {{ health_history_start() }} else {{ health_history_new_days_start(previous_day) }} end
-    {%- else -%}
-    {{ health_history_start() }}
-    {%- endif -%}
-{%- endmacro %}
-
-{#- The records a nightly build keeps (their deltas up to the previous D unchanged), stored by a
-    pre-hook for the model and for what its post-hook records it wrote, then dropped. -#}
-{% macro health_history_unchanged() -%}
-    {{ return(health_history_table('unchanged')) }}
-{%- endmacro %}
-
-{% macro health_history_store_unchanged() -%}
+{% macro health_history_store_starts() -%}
     {%- set previous_day = health_history_previous_day() -%}
     {%- if previous_day -%}
-    create or replace table {{ health_history_unchanged() }} as
-    select previous.record_type, previous.record_id
-    from {{ health_history_inputs() }} as previous
-    inner join {{ ref('int_records_unioned') }} as records
-        on previous.record_type = records.record_type and previous.record_id = records.record_id
-    left join ({{ health_record_fingerprints("cast('" ~ previous_day ~ "' as date)") }}) as current_inputs
-        on previous.record_type = current_inputs.record_type and previous.record_id = current_inputs.record_id
-    where previous.fingerprint is not distinct from current_inputs.fingerprint
+    {%- set history_start = health_history_start() -%}
+    create or replace table {{ health_history_starts() }} as
+    select
+        records.record_type,
+        records.record_id,
+        cast(case
+            when previous.record_id is null then {{ history_start }}
+            -- greatest() and least() skip nulls (DuckDB, PostgreSQL and Spark alike).
+            else greatest({{ history_start }}, least(
+                {{ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") }}, changes.changed_from
+            ))
+        end as date) as written_from
+    from {{ ref('int_records_unioned') }} as records
+    left join {{ health_history_writes() }} as previous
+        on records.record_type = previous.record_type and records.record_id = previous.record_id
+    left join (
+        select record_type, record_id, min(changed_from) as changed_from
+        from {{ health_event_changes_table(ref('int_health_events')) }}
+        group by record_type, record_id
+    ) as changes
+        on records.record_type = changes.record_type and records.record_id = changes.record_id
     {%- endif -%}
 {%- endmacro %}
 
 {#- What each build wrote, for the marts' checks (lib/quality.py: they validate only the rows a
     build wrote when the build whose rows it kept was validated): each record's first day written
     (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
-    after a full build). Apart from the inputs: it differs between builds of the same rows. -#}
+    after a full build). -#}
 {% macro health_history_writes(history=none) -%}
     {{ return(health_history_table('writes', history)) }}
 {%- endmacro %}
@@ -290,33 +285,21 @@ window running as (
     {%- set previous_day = health_history_previous_day() -%}
     {%- set writes = health_history_writes() -%}
     {%- set previous_build = none -%}
-    {%- if previous_day and adapter.get_relation(writes.database, writes.schema, writes.identifier) is not none -%}
+    {%- if previous_day -%}
         {%- set previous_build = run_query("select max(build_id) from " ~ writes).rows[0][0] -%}
     {%- endif -%}
     create or replace table {{ writes }} as
     select
-        records.record_type,
-        records.record_id,
-        cast({{ health_history_written_from(previous_day) }} as date) as written_from,
+        record_type,
+        record_id,
+        {{ 'written_from' if previous_day else 'cast(' ~ health_history_start() ~ ' as date) as written_from' }},
         '{{ invocation_id }}' as build_id,
         {{ "'" ~ previous_build ~ "'" if previous_build else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as previous_build_id
-    from {{ ref('int_records_unioned') }} as records
-    {%- if previous_day %}
-    left join {{ health_history_unchanged() }} as unchanged
-        on records.record_type = unchanged.record_type and records.record_id = unchanged.record_id
-    {%- endif %}
+    from {{ health_history_starts() if previous_day else ref('int_records_unioned') }}
 {%- endmacro %}
 
-{#- After a build: the fingerprints it was built from, for the next build. -#}
-{% macro health_history_record_inputs() -%}
-    create or replace table {{ health_history_inputs() }} as
-    select
-        records.record_type,
-        records.record_id,
-        fingerprints.fingerprint,
-        {{ as_of_date() }} as as_of_date,
-        '{{ health_settings_fingerprint() }}' as settings
-    from {{ ref('int_records_unioned') }} as records
-    left join ({{ health_record_fingerprints(as_of_date()) }}) as fingerprints
-        on records.record_type = fingerprints.record_type and records.record_id = fingerprints.record_id
+{#- After a build: its D and settings, for the next build. -#}
+{% macro health_history_record_state() -%}
+    create or replace table {{ health_history_state() }} as
+    select {{ as_of_date() }} as as_of_date, '{{ health_settings_fingerprint() }}' as settings
 {%- endmacro %}

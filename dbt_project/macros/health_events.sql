@@ -6,7 +6,9 @@
     every other delta, and empties the log. Its deltas do not depend on the as-of date (the
     activity tables' rows do, and log what it changes): deltas after D are kept, and its readers
     skip them. It is rebuilt in full when an activity table was (a row of nulls in the log), when
-    its own settings change, and as the activity tables are (previous_activity_build). -#}
+    its own settings change, and as the activity tables are (previous_activity_build).
+    Every build logs, for relationship_health_history, the records whose deltas it changed, each
+    with the first day that changed (int_health_events_changes; a row of nulls for a new table). -#}
 
 {% macro health_events_settings_fingerprint() -%}
     {%- set settings = {} -%}
@@ -77,6 +79,48 @@
     {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
 {%- endmacro %}
 
+{#- The deltas (`events`, an alias of int_health_events) the build recomputes: all, or those of the
+    scope's records from their from_day, the scope joined as `scope` after `joiner`: ', ' in a
+    select's `from`, ' using ' in a delete. -#}
+{% macro health_events_recomputed(scope, joiner=', ') -%}
+    {%- if scope is not none %}{{ joiner }}({{ scope }}) as scope where events.record_type = scope.record_type
+    and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif -%}
+{%- endmacro %}
+
+{#- The log of what int_health_events (`events`, default the model being built) changed since
+    relationship_health_history last read it: a record with the first day of its deltas that
+    changed, or a row of nulls when the table was built anew. -#}
+{% macro health_event_changes_table(events=none) -%}
+    {%- set events = events or this -%}
+    {{ return(api.Relation.create(
+        database=events.database, schema=events.schema, identifier=events.identifier ~ '_changes'
+    )) }}
+{%- endmacro %}
+
+{% macro create_health_event_changes_table(events=none) -%}
+    create table if not exists {{ health_event_changes_table(events) }}
+        (record_type varchar, record_id varchar, changed_from date)
+{%- endmacro %}
+
+{#- The log rows of this build: the records whose recomputed deltas differ from those before it
+    (kept aside before the delete), each with the first day that differs. -#}
+{% macro health_events_changed() -%}
+    {%- set previous = previous_rows_table() -%}
+    with current_rows as (
+        select events.* from {{ this }} as events{{ health_events_recomputed(health_events_scope()) }}
+    ),
+
+    changed as (
+        (select * from {{ previous }} except all select * from current_rows)
+        union all
+        (select * from current_rows except all select * from {{ previous }})
+    )
+
+    select record_type, record_id, min(event_day)
+    from changed
+    group by record_type, record_id
+{%- endmacro %}
+
 {#- Joined to a relation with record_type and record_id: only the records in the scope, each with
     its from_day (a join, not `exists`: DuckDB joins on the record, then filters the days). -#}
 {% macro health_scope_join(scope) -%}
@@ -101,11 +145,18 @@
         "{% if is_incremental() and health_events_incremental() %}",
         "{{ health_events_scope_query() }}",
         [
-            "{% if is_incremental() %}{% set scope = health_events_scope() %}delete from {{ this }} as events"
-                ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
-                ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
+            "{{ create_health_event_changes_table() }}",
+            "{% if is_incremental() %}create or replace table {{ previous_rows_table() }} as select events.*"
+                ~ " from {{ this }} as events{{ health_events_recomputed(health_events_scope()) }}{% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} as events"
+                ~ "{{ health_events_recomputed(health_events_scope(), ' using ') }}{% endif %}",
         ],
-        post_hooks=["delete from {{ activity_changes_table() }}"],
+        post_hooks=[
+            "insert into {{ health_event_changes_table() }} {% if is_incremental() %}{{ health_events_changed() }}"
+                ~ "{% else %}values (null, null, null){% endif %}",
+            "drop table if exists {{ previous_rows_table() }}",
+            "delete from {{ activity_changes_table() }}",
+        ],
         settings='health_events_settings_fingerprint()',
     ) }}
 {%- endmacro %}

@@ -52,24 +52,6 @@
     regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }})
 {%- endmacro %}
 
-{#- An aggregate fingerprint of a group's rows (any order): equal exactly when, but for a hash
-    collision, the rows are equal. -#}
-{% macro fingerprint_agg(columns) -%}
-    {{ return(adapter.dispatch('fingerprint_agg', 'relanalytics')(columns)) }}
-{%- endmacro %}
-
-{% macro default__fingerprint_agg(columns) -%}
-    md5(string_agg(
-        {% for column in columns %}coalesce(cast({{ column }} as {{ dbt.type_string() }}), '~'){% if not loop.last %} || '|' || {% endif %}{% endfor %},
-        ';' order by {{ columns | join(', ') }}
-    ))
-{%- endmacro %}
-
-{#- DuckDB: the exclusive or of the rows' hashes, several times faster than hashing a string. -#}
-{% macro duckdb__fingerprint_agg(columns) -%}
-    cast(bit_xor(hash({{ columns | join(', ') }})) as {{ dbt.type_string() }})
-{%- endmacro %}
-
 {#- An aggregate: `value` on the row where the tuple `order_columns` is largest (`largest`) or
     smallest, among the rows where `condition` holds; null when none does. Ties of the whole tuple
     are the caller's to avoid. One pass of the aggregate, where a row_number window sorted every

@@ -1,9 +1,9 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
 -- each day from what was known by its end (int_health_figures): the figures behind the signals,
 -- the signals, the score, its status and its trend. relationship_health adds the reasons.
--- Incremental: a nightly build keeps the rows of the records whose health inputs did not change
--- and adds their new days (from the trend distance before them, for the trend); the records whose
--- inputs changed, new records, other settings or an earlier D are recomputed in full (macros in
+-- Incremental: a nightly build recomputes each record from the first day its health inputs
+-- changed, or its new days if none did (from the trend distance before, for the trend), and keeps
+-- its rows before; new records, other settings or an earlier D are recomputed in full (macros in
 -- health.sql). Either way the rows are those of a full build.
 -- depends_on: {{ ref('int_health_events') }}, {{ ref('int_records_unioned') }}
 {{ config(
@@ -11,48 +11,37 @@
     incremental_strategy='delete+insert',
     unique_key=['record_type', 'record_id', 'as_of_date'],
     on_schema_change='fail',
-    pre_hook=["{{ health_history_prune() }}", "{{ health_history_store_unchanged() }}"],
+    pre_hook=[
+        "{{ create_health_event_changes_table(ref('int_health_events')) }}",
+        "{{ health_history_prune() }}",
+        "{{ health_history_store_starts() }}",
+    ],
     post_hook=[
         "{{ health_history_record_writes() }}",
-        "{{ health_history_record_inputs() }}",
-        "drop table if exists {{ health_history_unchanged() }}",
+        "{{ health_history_record_state() }}",
+        "delete from {{ health_event_changes_table(ref('int_health_events')) }}",
+        "drop table if exists {{ health_history_starts() }}",
     ],
 ) }}
 {%- set weights = health_signal_weights() %}
 {%- set signals = weights.keys() | list %}
 {%- set thresholds = var('health_status_thresholds') %}
-{%- set history_start = health_history_start() %}
 {%- set previous_day = health_history_previous_day() %}
 with
 {%- if previous_day %}
-unchanged as (
-    select record_type, record_id from {{ health_history_unchanged() }}
-),
-
-{%- set new_days_start = health_history_new_days_start(previous_day) %}
-computed as (
-    select
-        records.record_type,
-        records.record_id,
-        cast(case
-            when unchanged.record_id is null then {{ health_first_day() }}
-            else greatest({{ health_first_day() }}, {{ dbt.dateadd('day', -1 * var('health_trend_days'), new_days_start) }})
-        end as date) as first_day,
-        cast({{ health_history_written_from(previous_day) }} as date) as kept_from
-    from {{ ref('int_records_unioned') }} as records
-    left join unchanged
-        on records.record_type = unchanged.record_type and records.record_id = unchanged.record_id
-),
-
 figures as (
-    select figures.*, computed.kept_from
-    from ({{ health_running_figures('select record_type, record_id, first_day from computed') }}) as figures
-    inner join computed
-        on figures.record_type = computed.record_type and figures.record_id = computed.record_id
+    select figures.*, starts.written_from as kept_from
+    from ({{ health_running_figures(
+        'select record_type, record_id, cast('
+        ~ dbt.dateadd('day', -1 * var('health_trend_days'), 'written_from')
+        ~ ' as date) as first_day from ' ~ health_history_starts()
+    ) }}) as figures
+    inner join {{ health_history_starts() }} as starts
+        on figures.record_type = starts.record_type and figures.record_id = starts.record_id
 ),
 {%- else %}
 figures as (
-    select *, cast({{ history_start }} as date) as kept_from from {{ ref('int_health_figures') }}
+    select *, cast({{ health_history_start() }} as date) as kept_from from {{ ref('int_health_figures') }}
 ),
 {%- endif %}
 
