@@ -263,11 +263,12 @@ def test_running_the_same_night_twice_gives_the_same_tables(nights):
 def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was_validated(
     nights, tmp_path
 ):
-    """The night kept night 1's rows of each record up to the first day whose deltas changed:
-    once night 1's rows are recorded validated, the mart check reads only what the night wrote,
-    within the newest 15 days: the days from that first day of the records whose deltas up to D
-    changed (worked out here from the deltas of both nights), every day of new records and the
-    new day of the others. Before that, all of the newest 15 days."""
+    """The night kept night 1's rows of each record up to the first day it recomputed: once
+    night 1's rows are recorded validated, the mart check reads only what the night wrote (each
+    record's days from its written_from), within the newest 15 days. Those include every row
+    the night had to rewrite: the days from the first day whose deltas up to D changed (worked out
+    here from the deltas of both nights), every day of new records, and the new day. Before
+    that, the check reads all of the newest 15 days."""
     suite = next(s for s in suites("marts") if s.table == HISTORY.split(".")[1])
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(nights["night_2"], warehouse)
@@ -297,11 +298,15 @@ def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was
             "(SELECT record_type, record_id FROM intermediate.int_records_unioned "
             "EXCEPT SELECT record_type, record_id FROM one.intermediate.int_records_unioned)"
         )
-        expected = connection.execute(
+        rewritten = connection.execute(
             f"SELECT {', '.join(keys)} FROM {HISTORY} LEFT JOIN {changed_from} AS changed "
             f"USING (record_type, record_id) WHERE {newest} AND "
             f"(as_of_date = DATE '{NIGHT.isoformat()}' OR as_of_date >= changed.changed_from "
             f"OR (record_type, record_id) IN {new_records})"
+        ).fetchall()
+        recorded = connection.execute(
+            f"SELECT {', '.join(keys)} FROM {HISTORY} INNER JOIN {WRITES} AS writes "
+            f"USING (record_type, record_id) WHERE {newest} AND as_of_date >= written_from"
         ).fetchall()
         every_row = connection.execute(f"SELECT {', '.join(keys)} FROM {HISTORY} WHERE {newest}")
         every_row = every_row.fetchall()
@@ -310,7 +315,8 @@ def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was
         return sorted((t, r, day.date()) for t, r, day in frame[keys].itertuples(index=False))
 
     assert rows(everything) == sorted(every_row)
-    assert rows(written) == sorted(expected)
+    assert rows(written) == sorted(recorded)
+    assert set(rewritten) <= set(recorded)
     # The night recomputed some records, not all: fewer rows, but more than the new day's.
     new_day = sum(1 for row in every_row if row[2] == NIGHT)
     assert new_day < len(written) < len(everything)
@@ -363,8 +369,8 @@ def test_the_changes_rewrote_past_days(nights):
 
 def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     """A marker in night 1's history: on a record the night did not touch it stays (its rows
-    were kept); on the late reply's record it is gone from D (its rows were recomputed from the
-    first day the reply changed, days before D - 1) and kept on a day long before. The same in an
+    were kept); on a record int_health_events logged from a day F, it is gone from F (its rows
+    were recomputed from F) and kept on the day before. The same in an
     activity table: kept for an activity the night did not touch, gone for one whose parties it
     replaced; and gone for both when a setting of the activity tables changes. And in
     int_health_events: kept for a record the night did not touch, gone from the days it
@@ -378,9 +384,6 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
                            f"WHERE as_of_date = {day} AND record_type = 'lead'")  # fmt: skip
     ingest(tampered, nights["landing"], "night-2")
     with duckdb.connect(str(tampered)) as connection:
-        connection.execute("UPDATE marts.relationship_health_history SET earlier_health_score = -7 "
-                           f"WHERE as_of_date IN ({day}, DATE '{D.isoformat()}') "
-                           f"AND record_type = 'opportunity' AND record_id = {replied_to}")  # fmt: skip
         night_rows = "SELECT activity_id FROM crm.{} WHERE _run_id = 'night-2'"
         untouched, replaced = connection.execute(
             "SELECT min(activity_id) FILTER (WHERE activity_id NOT IN "
@@ -407,6 +410,19 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
             f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
             [quiet_lead],
         )
+    dbt_run(tampered, "--vars", nights["window"], "--select", "+int_health_events")
+    with duckdb.connect(str(tampered)) as connection:
+        # The history's first day as of NIGHT is night 1's second: F - 1 must be in it.
+        record_type, record_id, from_day = connection.execute(
+            "SELECT * FROM intermediate.int_health_events_changes WHERE changed_from > "
+            f"(SELECT min(as_of_date) + 1 FROM {HISTORY}) AND changed_from <= DATE '{D}' "
+            "AND record_type <> 'lead' ORDER BY changed_from, record_type, record_id LIMIT 1"
+        ).fetchone()
+        connection.execute(
+            f"UPDATE {HISTORY} SET earlier_health_score = -7 WHERE record_type = ? "
+            "AND record_id = ? AND as_of_date IN (?, ?)",
+            [record_type, record_id, from_day - dt.timedelta(days=1), from_day],
+        )
     dbt_run(tampered, "--vars", nights["window"])
     marked_events = (
         "SELECT record_type, event_day FROM intermediate.int_health_events "
@@ -416,12 +432,14 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         ("lead", dt.date(2099, 1, 1)),
         ("opportunity", dt.date(2000, 1, 1)),
     ]
-    marked = query(tampered, "SELECT DISTINCT record_type, as_of_date FROM marts.relationship_health_history "
-                             "WHERE earlier_health_score = -7 ORDER BY ALL")  # fmt: skip
-    assert marked == [
-        ("lead", D - dt.timedelta(days=30)),
-        ("opportunity", D - dt.timedelta(days=30)),
+    marked = f"FROM {HISTORY} WHERE earlier_health_score = -7"
+    assert query(tampered, f"SELECT DISTINCT as_of_date {marked} AND record_type = 'lead'") == [
+        (D - dt.timedelta(days=30),)
     ]
+    assert query(tampered, f"SELECT record_type, record_id, as_of_date {marked} "
+                           "AND record_type <> 'lead'") == [
+        (record_type, record_id, from_day - dt.timedelta(days=1))
+    ]  # fmt: skip
     marked_activities = (
         "SELECT activity_id FROM intermediate.int_activities_classified WHERE team_minutes = -7"
     )
@@ -489,11 +507,14 @@ def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_p
         assert unlogged_in_conversation > 0
 
 
-def test_int_health_events_logs_each_changed_record_from_its_first_changed_day(nights, tmp_path):
-    """Night 2 up to int_health_events: it logs exactly the records whose deltas differ from
-    night 1's, each with the first day that differs, found here by comparing the two
-    warehouses' tables. The history then reads the log and empties it. Built anew
-    (--full-refresh), the table logs a row of nulls, and the history recomputes every record."""
+def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tmp_path):
+    """Night 2 up to int_health_events: it logs the records it recomputed, each from the first
+    day it recomputed; every record whose deltas differ from night 1's (found here by comparing
+    the two warehouses' tables) is among them, from that day or before. The history then reads
+    the log and empties it. Rebuilt in full within the table (as after a change to the users), it
+    logs exactly the records whose deltas differ, from the first day that does: here the one row
+    tampered with before. Built anew (--full-refresh), it logs a row of nulls, and the history
+    recomputes every record."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
     ingest(warehouse, nights["landing"], "night-2")
@@ -506,13 +527,19 @@ def test_int_health_events_logs_each_changed_record_from_its_first_changed_day(n
         differing = connection.execute(
             "SELECT record_type, record_id, min(event_day) FROM "
             f"(({before} EXCEPT ALL {after}) UNION ALL ({after} EXCEPT ALL {before})) "
-            "GROUP BY ALL ORDER BY ALL"
+            "GROUP BY ALL"
         ).fetchall()
-        logged = connection.execute(f"SELECT * FROM two.{log} ORDER BY ALL").fetchall()
+        logged = dict(
+            ((t, r), day) for t, r, day in connection.execute(f"SELECT * FROM two.{log}").fetchall()
+        )
+        (records,) = connection.execute(
+            "SELECT count(*) FROM two.intermediate.int_records_unioned"
+        ).fetchone()
     replied_to = query(warehouse, "SELECT regarding_id FROM crm.activities "
                                   "WHERE activity_id = 'late-reply'")  # fmt: skip
     assert ("opportunity", replied_to[0][0]) in {(t, r) for t, r, _ in differing}
-    assert logged == differing
+    assert all(logged.get((t, r), dt.date.max) <= day for t, r, day in differing)
+    assert len(differing) <= len(logged) < records
 
     history = ("--select", "relationship_health_history")
     dbt_run(warehouse, "--vars", nights["window"], *history)
@@ -520,10 +547,23 @@ def test_int_health_events_logs_each_changed_record_from_its_first_changed_day(n
     written = f"SELECT count(*) FROM {WRITES} WHERE written_from > (SELECT min(as_of_date) FROM {HISTORY})"
     assert query(warehouse, written)[0][0] > 0  # kept records' days before their written_from
 
+    with duckdb.connect(str(warehouse)) as connection:
+        tampered = connection.execute(
+            f"UPDATE {events} SET touches = touches + 1 WHERE (record_type, record_id, event_day) "
+            f"= (SELECT (record_type, record_id, event_day) FROM {events} ORDER BY ALL LIMIT 1) "
+            "RETURNING record_type, record_id, event_day"
+        ).fetchall()
+        # What an activity table rebuilt in full logs: int_health_events is rebuilt in full too.
+        connection.execute(
+            "INSERT INTO intermediate.incremental_activity_changes VALUES (NULL, NULL, NULL, NULL, NULL)"
+        )
+    dbt_run(warehouse, "--vars", nights["window"], "--select", "int_health_events")
+    assert query(warehouse, f"SELECT * FROM {log} ORDER BY ALL") == tampered
+
     dbt_run(
         warehouse, "--vars", nights["window"], "--select", "int_health_events", "--full-refresh"
     )
-    assert query(warehouse, f"SELECT * FROM {log}") == [(None, None, None)]
+    assert query(warehouse, f"SELECT * FROM {log} ORDER BY ALL") == [*tampered, (None, None, None)]
     dbt_run(warehouse, "--vars", nights["window"], *history)
     assert query(warehouse, written) == [(0,)]
 

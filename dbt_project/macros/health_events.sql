@@ -7,8 +7,11 @@
     activity tables' rows do, and log what it changes): deltas after D are kept, and its readers
     skip them. It is rebuilt in full when an activity table was (a row of nulls in the log), when
     its own settings change, and as the activity tables are (previous_activity_build).
-    Every build logs, for relationship_health_history, the records whose deltas it changed, each
-    with the first day that changed (int_health_events_changes; a row of nulls for a new table). -#}
+    Every build logs, for relationship_health_history, the records whose deltas may have changed,
+    each with the first day that may have (int_health_events_changes): a nightly build its scope;
+    a rebuild in full within the table the records whose deltas differ from those it replaced,
+    each with the first day that differs (so that, say, a new CRM user rebuilding the activity
+    tables does not recompute the whole history); a new table a row of nulls. -#}
 
 {% macro health_events_settings_fingerprint() -%}
     {%- set settings = {} -%}
@@ -79,17 +82,9 @@
     {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
 {%- endmacro %}
 
-{#- The deltas (`events`, an alias of int_health_events) the build recomputes: all, or those of the
-    scope's records from their from_day, the scope joined as `scope` after `joiner`: ', ' in a
-    select's `from`, ' using ' in a delete. -#}
-{% macro health_events_recomputed(scope, joiner=', ') -%}
-    {%- if scope is not none %}{{ joiner }}({{ scope }}) as scope where events.record_type = scope.record_type
-    and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif -%}
-{%- endmacro %}
-
 {#- The log of what int_health_events (`events`, default the model being built) changed since
-    relationship_health_history last read it: a record with the first day of its deltas that
-    changed, or a row of nulls when the table was built anew. -#}
+    relationship_health_history last read it: a record with the first day of its deltas that may
+    have changed, or a row of nulls when the table was built anew. -#}
 {% macro health_event_changes_table(events=none) -%}
     {%- set events = events or this -%}
     {{ return(api.Relation.create(
@@ -102,23 +97,31 @@
         (record_type varchar, record_id varchar, changed_from date)
 {%- endmacro %}
 
-{#- The log rows of this build: the records whose recomputed deltas differ from those before it
-    (kept aside before the delete), each with the first day that differs. -#}
+{#- The log rows of a build in full within the table: the records whose deltas differ from those
+    before it (kept aside before the delete), each with the first day that differs. -#}
 {% macro health_events_changed() -%}
     {%- set previous = previous_rows_table() -%}
-    with current_rows as (
-        select events.* from {{ this }} as events{{ health_events_recomputed(health_events_scope()) }}
-    ),
-
-    changed as (
-        (select * from {{ previous }} except all select * from current_rows)
+    with changed as (
+        (select * from {{ previous }} except all select * from {{ this }})
         union all
-        (select * from current_rows except all select * from {{ previous }})
+        (select * from {{ this }} except all select * from {{ previous }})
     )
 
     select record_type, record_id, min(event_day)
     from changed
     group by record_type, record_id
+{%- endmacro %}
+
+{#- The log rows of this build: its scope (a nightly build), what it changed (a build in full
+    within the table), or a row of nulls (a new table). -#}
+{% macro health_events_log_rows() -%}
+    {%- if not is_incremental() -%}
+    values (null, null, null)
+    {%- elif health_events_scope() is none -%}
+    {{ health_events_changed() }}
+    {%- else -%}
+    select record_type, record_id, from_day from {{ scope_table() }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Joined to a relation with record_type and record_id: only the records in the scope, each with
@@ -146,14 +149,14 @@
         "{{ health_events_scope_query() }}",
         [
             "{{ create_health_event_changes_table() }}",
-            "{% if is_incremental() %}create or replace table {{ previous_rows_table() }} as select events.*"
-                ~ " from {{ this }} as events{{ health_events_recomputed(health_events_scope()) }}{% endif %}",
-            "{% if is_incremental() %}delete from {{ this }} as events"
-                ~ "{{ health_events_recomputed(health_events_scope(), ' using ') }}{% endif %}",
+            "{% if is_incremental() and health_events_scope() is none %}"
+                ~ "create or replace table {{ previous_rows_table() }} as select * from {{ this }}{% endif %}",
+            "{% if is_incremental() %}{% set scope = health_events_scope() %}delete from {{ this }} as events"
+                ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
+                ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
         ],
         post_hooks=[
-            "insert into {{ health_event_changes_table() }} {% if is_incremental() %}{{ health_events_changed() }}"
-                ~ "{% else %}values (null, null, null){% endif %}",
+            "insert into {{ health_event_changes_table() }} {{ health_events_log_rows() }}",
             "drop table if exists {{ previous_rows_table() }}",
             "delete from {{ activity_changes_table() }}",
         ],
