@@ -232,10 +232,14 @@ def test_two_nights_give_the_marts_of_one_full_run(nights):
 
 
 def intermediate_tables_differing(warehouse: Path, reference: Path) -> dict[str, int]:
-    """tables_differing for the intermediate tables but the record of what the history's builds
-    wrote: it differs by design (a night writes a record's new day, a full build every day)."""
+    """tables_differing for the intermediate tables but the records of what the builds wrote
+    (`<model>_writes`): they differ by design (a night writes a record's new day, a full build
+    every day)."""
     differing = tables_differing(warehouse, reference, "intermediate")
-    assert differing.pop(WRITES.split(".")[1]) > 0
+    writes = {table: differing.pop(table) for table in list(differing) if table.endswith("_writes")}
+    assert set(writes) == {f"{model}_writes" for model in (*ACTIVITY_TABLES, "int_health_events",
+                                                          HISTORY.split(".")[1])}  # fmt: skip
+    assert writes[WRITES.split(".")[1]] > 0
     return differing
 
 
@@ -322,33 +326,64 @@ def test_the_history_check_reads_what_the_night_wrote_once_the_build_it_kept_was
     assert new_day < len(written) < len(everything)
 
 
-def test_the_history_s_uniqueness_test_reads_the_rows_its_latest_build_wrote(nights, tmp_path):
-    """A repeated key among the rows night 2 wrote (a kept record's new day) fails the history's
-    uniqueness test; one among the rows it kept (that record's D) does not, as they passed when
-    written. After a full build, which writes every row, that one fails it too."""
-    uniqueness = ("--select", "test_name:unique_combination_written,relationship_health_history")
-    kept = (
-        f"SELECT record_type, record_id FROM {WRITES} "
-        f"WHERE written_from = DATE '{NIGHT.isoformat()}' ORDER BY ALL LIMIT 1"
-    )
-    ((record_type, record_id),) = query(nights["night_2"], kept)
+# The models whose uniqueness test reads only what their latest build wrote: each one's key, and
+# which of its rows night 2 wrote, by its writes (`<model>_writes`, in the intermediate schema).
+WRITTEN_ROWS = {
+    "relationship_health_history": (
+        "record_type, record_id, as_of_date",
+        f"EXISTS (SELECT 1 FROM {WRITES} AS w WHERE w.record_type = t.record_type "
+        "AND w.record_id = t.record_id AND t.as_of_date >= w.written_from)",
+    ),
+    "int_health_events": (
+        "record_type, record_id, event_day",
+        "EXISTS (SELECT 1 FROM intermediate.int_health_events_writes AS w "
+        "WHERE w.record_type = t.record_type AND w.record_id = t.record_id "
+        "AND t.event_day >= w.from_day)",
+    ),
+    "int_record_activities": (
+        "record_type, record_id, activity_id",
+        "activity_id IN (SELECT activity_id FROM intermediate.int_record_activities_writes)",
+    ),
+}
 
-    def repeat(warehouse: Path, day: dt.date) -> subprocess.CompletedProcess:
+
+@pytest.mark.parametrize("model", WRITTEN_ROWS)
+def test_the_uniqueness_test_reads_the_rows_the_latest_build_wrote(nights, tmp_path, model):
+    """Every row of night 2 that night 1 did not have is among those its writes record. A repeated
+    key among those fails the model's uniqueness test; one among the rows night 2 kept does not,
+    as they passed when written. After a full build, which writes every row, that one fails it
+    too."""
+    key, written = WRITTEN_ROWS[model]
+    table = f"{'marts' if model == HISTORY.split('.')[1] else 'intermediate'}.{model}"
+    uniqueness = ("--select", f"test_name:unique_combination_written,{model}")
+    night = nights["night_2"]
+    with duckdb.connect(str(night), read_only=True) as connection:
+        connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
+        (unrecorded,) = connection.execute(
+            f"SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL SELECT * FROM one.{table}) "
+            f"AS t WHERE NOT {written}"
+        ).fetchone()
+        rows = {
+            name: connection.execute(
+                f"SELECT {key} FROM {table} AS t WHERE {condition} ORDER BY ALL LIMIT 1"
+            ).fetchone()
+            for name, condition in (("kept", f"NOT {written}"), ("written", written))
+        }
+    assert unrecorded == 0
+
+    def repeat(warehouse: Path, row: tuple) -> subprocess.CompletedProcess:
         with duckdb.connect(str(warehouse)) as connection:
-            connection.execute(
-                f"INSERT INTO {HISTORY} SELECT * FROM {HISTORY} WHERE record_type = ? "
-                "AND record_id = ? AND as_of_date = ?",
-                [record_type, record_id, day],
-            )
+            same_key = " AND ".join(f"{column} = ?" for column in key.split(", "))
+            connection.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {same_key}", row)
         return dbt(warehouse, "test", *uniqueness)
 
     for name in ("night_2", "full_refresh"):
         shutil.copytree(nights[name].parent, tmp_path / name)
     night, full = (tmp_path / name / "warehouse.duckdb" for name in ("night_2", "full_refresh"))
-    passed, failed = repeat(night, D), repeat(night, NIGHT)
+    passed, failed = repeat(night, rows["kept"]), repeat(night, rows["written"])
     assert passed.returncode == 0, passed.stdout[-4000:]
     assert failed.returncode == 1 and "Got 1 result" in failed.stdout, failed.stdout[-4000:]
-    failed = repeat(full, D)
+    failed = repeat(full, rows["kept"])
     assert failed.returncode == 1 and "Got 1 result" in failed.stdout, failed.stdout[-4000:]
 
 

@@ -5,6 +5,37 @@
 {{ adapter.dispatch('repeated_combinations', 'relanalytics')(model, columns) }}
 {% endtest %}
 
+{#- A model's writes: the table beside it, `<model>_writes` (in `schema`, default the model's),
+    recording what its latest build wrote: rows of its `keys`, each with the first day written
+    (`from_column`) when the model has days, or a row of nulls when it wrote every row. -#}
+{% macro writes_table(model, schema=none) -%}
+    {{ return(api.Relation.create(
+        database=model.database, schema=schema or model.schema, identifier=model.identifier ~ '_writes'
+    )) }}
+{%- endmacro %}
+
+{#- unique_combination over the rows the latest build of an incremental model wrote, as its writes
+    record them (writes_table; `writes_schema`, default the model's): those whose `keys` match a
+    row of it and, with `day_column`, whose day is on or after its `from_column`; every row after
+    a build that wrote every row. The rows a build kept cannot repeat: its keys contain the
+    writes' keys, or the day too, so no kept row shares a key with a written one, and they passed
+    this test when they were written. At 10M activities it reads a night's rows, not all of the
+    tens of millions. -#}
+{% test unique_combination_written(model, columns, keys, day_column=none, from_column=none, writes_schema=none) %}
+{%- set writes = writes_table(model, writes_schema) -%}
+{%- set written -%}
+    (select written.*
+    from {{ model }} as written
+    inner join {{ writes }} as writes
+        on {% for key in keys %}{{ 'and ' if not loop.first }}written.{{ key }} = writes.{{ key }} {% endfor %}
+        {%- if day_column %}and written.{{ day_column }} >= writes.{{ from_column }}{% endif %}
+    union all
+    select * from {{ model }}
+    where exists (select 1 from {{ writes }} where {{ keys[0] }} is null)) as written_rows
+{%- endset %}
+{{ adapter.dispatch('repeated_combinations', 'relanalytics')(written, columns) }}
+{% endtest %}
+
 {% macro default__repeated_combinations(model, columns) -%}
 select {{ columns | join(', ') }}, count(*) as occurrences
 from {{ model }}

@@ -264,23 +264,6 @@ window running as (
     {{ return(health_history_table('writes', history)) }}
 {%- endmacro %}
 
-{#- unique_combination over the rows the latest build of the history wrote, each record's days from
-    its written_from: every row after a full build, a night's new days and recomputed records
-    after a night (at 10M activities 1 s instead of 9 over all 61M rows). The rows a night kept
-    cannot repeat: it deletes every key it inserts (delete+insert), and they passed this test
-    when they were written. -#}
-{% test unique_combination_written(model, columns) %}
-{%- set written -%}
-    (select history.*
-    from {{ model }} as history
-    inner join {{ health_history_writes(model) }} as writes
-        on history.record_type = writes.record_type
-        and history.record_id = writes.record_id
-        and history.as_of_date >= writes.written_from) as written_rows
-{%- endset %}
-{{ adapter.dispatch('repeated_combinations', 'relanalytics')(written, columns) }}
-{% endtest %}
-
 {% macro health_history_record_writes() -%}
     {%- set previous_day = health_history_previous_day() -%}
     {%- set writes = health_history_writes() -%}

@@ -161,5 +161,6 @@
             "delete from {{ activity_changes_table() }}",
         ],
         settings='health_events_settings_fingerprint()',
+        scope_columns={'record_type': 'varchar', 'record_id': 'varchar', 'from_day': 'date'},
     ) }}
 {%- endmacro %}

@@ -247,10 +247,14 @@
 
 {#- The config of a table recomputed nightly over a scope (the activity tables, int_health_events):
     before its build, the change log exists and, when `incremental` (a Jinja condition) holds,
-    `scope_query` is stored in the scope table; then `pre_hooks`. After it: `post_hooks` (the scope
-    table still there), then the scope table goes and the table's state (with its `settings`)
-    replaces the previous one. All in the build's transaction. -#}
-{% macro scoped_incremental_config(incremental, scope_query, pre_hooks, post_hooks=[], settings='activity_settings_fingerprint()') -%}
+    `scope_query` is stored in the scope table; then `pre_hooks`. After it: the scope becomes the
+    table's writes (writes_table: the scope, or a row of nulls of `scope_columns`, a dict of
+    column types, when it rebuilt everything), then `post_hooks` (the scope table still there),
+    then the scope table goes and the table's state (with its `settings`) replaces the previous
+    one. All in the build's transaction. -#}
+{% macro scoped_incremental_config(incremental, scope_query, pre_hooks, post_hooks=[], settings='activity_settings_fingerprint()', scope_columns={'activity_id': 'varchar'}) -%}
+    {%- set every_row = [] -%}
+    {%- for column, type in scope_columns.items() %}{% do every_row.append('cast(null as ' ~ type ~ ') as ' ~ column) %}{% endfor -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
@@ -259,7 +263,10 @@
             "{{ create_activity_changes_table() }}",
             incremental ~ "create or replace table {{ scope_table() }} as " ~ scope_query ~ "{% endif %}",
         ] + pre_hooks,
-        post_hook=post_hooks + ["drop table if exists {{ scope_table() }}"] + activity_state_hooks(settings),
+        post_hook=[
+            "create or replace table {{ writes_table(this) }} as " ~ incremental ~ "select * from {{ scope_table() }}"
+                ~ "{% else %}select " ~ every_row | join(', ') ~ "{% endif %}",
+        ] + post_hooks + ["drop table if exists {{ scope_table() }}"] + activity_state_hooks(settings),
     ) }}
 {%- endmacro %}
 
