@@ -140,15 +140,16 @@ window running as (
 {%- endmacro %}
 
 {#- Nightly runs of relationship_health_history recompute each record only from the first day its
-    inputs changed. A record's rows up to a day depend only on its deltas in int_health_events up
-    to that day and on the settings below; int_health_events logs every record whose deltas it
-    changes with the first day that changed (int_health_events_changes). So a nightly build
-    recomputes a record from the earliest day logged since the previous build, or from the day
-    after the previous D (its new days), whichever is earlier, and keeps its rows before. A record
-    the previous build did not write, a table of deltas built anew (a row of nulls in the log),
-    other settings or an earlier D recompute everything. The previous build's D and settings are
-    kept beside the history (relationship_health_history_state), and each build empties the log,
-    all in the build's transaction. -#}
+    inputs may have changed. A record's rows up to a day depend only on its deltas in
+    int_health_events up to that day and on the settings below; int_health_events logs every
+    record whose deltas may have changed with the first day that may have
+    (int_health_events_changes). So a nightly build recomputes a record from the earliest day
+    logged for it since the previous build, or from the day after the previous D (its new days),
+    whichever is earlier, and keeps its rows before. A record the previous build did not write is
+    computed over every day; a table of deltas built anew (a row of nulls in the log), other
+    settings or an earlier D recompute every record. The previous build's D and settings are kept
+    beside the history (relationship_health_history_state), and each build empties the log, all
+    in the build's transaction. -#}
 {#- A table the history (`history`, default the model being built) keeps beside it, in the
     intermediate schema: `<model>_<suffix>`. -#}
 {% macro health_history_table(suffix, history=none) -%}

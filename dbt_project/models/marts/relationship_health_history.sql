@@ -1,10 +1,10 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
 -- each day from what was known by its end (int_health_figures): the figures behind the signals,
 -- the signals, the score, its status and its trend. relationship_health adds the reasons.
--- Incremental: a nightly build recomputes each record from the first day its health inputs
--- changed, or its new days if none did (from the trend distance before, for the trend), and keeps
--- its rows before; new records, other settings or an earlier D are recomputed in full (macros in
--- health.sql). Either way the rows are those of a full build.
+-- Incremental: a nightly build recomputes each record from the first day its health inputs may
+-- have changed, or its new days if none did (from the trend distance before, for the trend), and
+-- keeps its rows before; new records, other settings or an earlier D are recomputed in full
+-- (macros in health.sql). Either way the rows are those of a full build.
 -- depends_on: {{ ref('int_health_events') }}, {{ ref('int_records_unioned') }}
 {{ config(
     materialized='incremental',
