@@ -238,7 +238,7 @@ def intermediate_tables_differing(warehouse: Path, reference: Path) -> dict[str,
     differing = tables_differing(warehouse, reference, "intermediate")
     writes = {table: differing.pop(table) for table in list(differing) if table.endswith("_writes")}
     assert set(writes) == {f"{model}_writes" for model in (*ACTIVITY_TABLES, "int_health_events",
-                                                          HISTORY.split(".")[1])}  # fmt: skip
+                           "int_record_activity_days", HISTORY.split(".")[1])}  # fmt: skip
     assert writes[WRITES.split(".")[1]] > 0
     return differing
 
@@ -340,6 +340,12 @@ WRITTEN_ROWS = {
         "WHERE w.record_type = t.record_type AND w.record_id = t.record_id "
         "AND t.event_day >= w.from_day)",
     ),
+    "int_record_activity_days": (
+        "record_type, record_id, activity_day",
+        "EXISTS (SELECT 1 FROM intermediate.int_record_activity_days_writes AS w "
+        "WHERE w.record_type = t.record_type AND w.record_id = t.record_id "
+        "AND t.activity_day >= w.from_day)",
+    ),
     "int_record_activities": (
         "record_type, record_id, activity_id",
         "activity_id IN (SELECT activity_id FROM intermediate.int_record_activities_writes)",
@@ -409,7 +415,10 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     activity table: kept for an activity the night did not touch, gone for one whose parties it
     replaced; and gone for both when a setting of the activity tables changes. And in
     int_health_events: kept for a record the night did not touch, gone from the days it
-    recomputed of one it touched, kept on that record's days long before."""
+    recomputed of one it touched, kept on that record's days long before. The same in
+    int_record_activity_days, which reads what int_health_events recomputed from its log of
+    scopes: built two dbt runs later, after a run in which int_health_events recomputed nothing,
+    it still finds the records of the first."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -445,6 +454,13 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
             f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
             [quiet_lead],
         )
+        connection.execute(
+            "INSERT INTO intermediate.int_record_activity_days (record_type, record_id, "
+            "activity_day, past_activities) VALUES ('lead', ?, DATE '2099-01-01', -7), "
+            f"('opportunity', {replied_to}, DATE '2099-01-01', -7), "
+            f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
+            [quiet_lead],
+        )
     dbt_run(tampered, "--vars", nights["window"], "--select", "+int_health_events")
     with duckdb.connect(str(tampered)) as connection:
         # The history's first day as of NIGHT is night 1's second: F - 1 must be in it.
@@ -463,10 +479,15 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         "SELECT record_type, event_day FROM intermediate.int_health_events "
         "WHERE two_way_activities = -7 ORDER BY record_type"
     )
-    assert query(tampered, marked_events) == [
-        ("lead", dt.date(2099, 1, 1)),
-        ("opportunity", dt.date(2000, 1, 1)),
-    ]
+    marked_days = (
+        "SELECT record_type, activity_day FROM intermediate.int_record_activity_days "
+        "WHERE past_activities = -7 ORDER BY record_type"
+    )
+    for marked_rows in (marked_events, marked_days):
+        assert query(tampered, marked_rows) == [
+            ("lead", dt.date(2099, 1, 1)),
+            ("opportunity", dt.date(2000, 1, 1)),
+        ]
     marked = f"FROM {HISTORY} WHERE earlier_health_score = -7"
     assert query(tampered, f"SELECT DISTINCT as_of_date {marked} AND record_type = 'lead'") == [
         (D - dt.timedelta(days=30),)
@@ -484,6 +505,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     dbt_run(tampered, "--vars", json.dumps(other_settings))
     assert query(tampered, marked_activities) == []
     assert query(tampered, marked_events) == []
+    assert query(tampered, marked_days) == []
 
 
 def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_path):

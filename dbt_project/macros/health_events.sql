@@ -11,7 +11,9 @@
     each with the first day that may have (int_health_events_changes): a nightly build its scope;
     a rebuild in full within the table the records whose deltas differ from those it replaced,
     each with the first day that differs (so that, say, a new CRM user rebuilding the activity
-    tables does not recompute the whole history); a new table a row of nulls. -#}
+    tables does not recompute the whole history); a new table a row of nulls. It also logs what
+    it recomputed (its writes) for int_record_activity_days, which recomputes the same records
+    from the same days (int_health_events_scopes). -#}
 
 {% macro health_events_settings_fingerprint() -%}
     {%- set settings = {} -%}
@@ -26,13 +28,16 @@
     {%- if previous_activity_build(health_events_settings_fingerprint()) is none -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set log = activity_changes_table() -%}
+    {{ return(log_without_full_builds(activity_changes_table(), 'activity_id is null and record_id is null')) }}
+{%- endmacro %}
+
+{#- Whether the change log `log` exists and holds no row of a full build (`full_build`, a
+    condition on its rows): the table reading it can then recompute only what it names. -#}
+{% macro log_without_full_builds(log, full_build) -%}
     {%- if adapter.get_relation(log.database, log.schema, log.identifier) is none -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set full_builds = run_query(
-        "select count(*) from " ~ log ~ " where activity_id is null and record_id is null"
-    ).rows[0][0] -%}
+    {%- set full_builds = run_query("select count(*) from " ~ log ~ " where " ~ full_build).rows[0][0] -%}
     {{ return(full_builds == 0) }}
 {%- endmacro %}
 
@@ -92,6 +97,20 @@
     )) }}
 {%- endmacro %}
 
+{#- The log of int_health_events' writes (writes_table) since int_record_activity_days last read
+    it: a record with the first day it recomputed, or a row of nulls when it recomputed every
+    record (record_activity_days.sql). -#}
+{% macro health_event_scopes_table() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier='int_health_events_scopes'
+    )) }}
+{%- endmacro %}
+
+{% macro create_health_event_scopes_table() -%}
+    create table if not exists {{ health_event_scopes_table() }}
+        (record_type varchar, record_id varchar, from_day date)
+{%- endmacro %}
+
 {% macro create_health_event_changes_table(events=none) -%}
     create table if not exists {{ health_event_changes_table(events) }}
         (record_type varchar, record_id varchar, changed_from date)
@@ -130,6 +149,16 @@
     {%- if scope is not none %}inner join ({{ scope }}) as scope using (record_type, record_id){% endif -%}
 {%- endmacro %}
 
+{#- Before a build over `scope` (none: everything): this table's rows of the records in it from
+    their from_day on (on `day_column`) go. -#}
+{% macro delete_scoped_days(scope, day_column) -%}
+    delete from {{ this }} as kept
+    {%- if scope is not none %} using ({{ scope }}) as scope
+    where kept.record_type = scope.record_type and kept.record_id = scope.record_id
+        and {{ in_health_scope(scope, 'kept.' ~ day_column) }}
+    {%- endif %}
+{%- endmacro %}
+
 {#- `day` is on or after the joined record's from_day less `lookback` days. -#}
 {% macro in_health_scope(scope, day, lookback=0) -%}
     {%- if scope is none %}true{% else -%}
@@ -151,12 +180,12 @@
             "{{ create_health_event_changes_table() }}",
             "{% if is_incremental() and health_events_scope() is none %}"
                 ~ "create or replace table {{ previous_rows_table() }} as select * from {{ this }}{% endif %}",
-            "{% if is_incremental() %}{% set scope = health_events_scope() %}delete from {{ this }} as events"
-                ~ "{% if scope is not none %} using ({{ scope }}) as scope where events.record_type = scope.record_type"
-                ~ " and events.record_id = scope.record_id and {{ in_health_scope(scope, 'events.event_day') }}{% endif %}{% endif %}",
+            "{{ create_health_event_scopes_table() }}",
+            "{% if is_incremental() %}{{ delete_scoped_days(health_events_scope(), 'event_day') }}{% endif %}",
         ],
         post_hooks=[
             "insert into {{ health_event_changes_table() }} {{ health_events_log_rows() }}",
+            "insert into {{ health_event_scopes_table() }} select * from {{ writes_table(this) }}",
             "drop table if exists {{ previous_rows_table() }}",
             "delete from {{ activity_changes_table() }}",
         ],

@@ -5,22 +5,17 @@ with records as (
     select * from {{ ref('int_records_unioned') }}
 ),
 
--- Only the columns the KPIs use: at 10M activities this is tens of millions of record-activity
--- rows, read twice below, and every further column (subjects, message ids) would be carried along.
+-- Only the columns the upcoming activities and the reply medians use: every further column of
+-- tens of millions of record-activity rows would be carried along.
 record_activities as (
     select
         memberships.record_type,
         memberships.record_id,
         activities.activity_id,
-        activities.activity_type,
-        activities.direction,
-        activities.initiated_by,
         activities.owner_id,
         activities.activity_at,
         activities.scheduled_at,
-        activities.is_conversation,
-        activities.team_minutes,
-        activities.customer_minutes
+        activities.is_conversation
     from {{ ref('int_record_activities') }} as memberships
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
@@ -31,85 +26,69 @@ periods as (
     select
         'all' as period,
         cast(null as integer) as period_days,
-        cast(null as {{ dbt.type_timestamp() }}) as period_start
+        cast(null as date) as period_start
 
     union all
 
     select
         'trailing' as period,
         {{ var('period_days') }} as period_days,
-        cast(
-            {{ dbt.dateadd('day', -1 * var('period_days'), as_of_end()) }}
-            as {{ dbt.type_timestamp() }}
-        ) as period_start
+        cast({{ dbt.dateadd('day', 1 - var('period_days'), as_of_date()) }} as date) as period_start
 ),
 
-past as (
-    select
-        record_activities.*,
-        periods.period,
-        responses.side as email_side,
-        responses.is_window_closed,
-        responses.response_id,
-        responses.response_hours
-    from record_activities
-    cross join periods
-    -- Reply figures belong to the email being answered: its records, its period.
-    left join {{ ref('int_email_responses') }} as responses
-        on record_activities.activity_id = responses.activity_id
-    where
-        record_activities.activity_at < {{ as_of_end() }}
-        and (periods.period_start is null or record_activities.activity_at >= periods.period_start)
-),
-
+-- The past's KPIs: sums over the days of each period (int_record_activity_days), up to D.
 past_counts as (
     select
-        record_type,
-        record_id,
-        period,
-        count(*) as past_activities,
-        sum(case when activity_type = 'email' and direction = 'outgoing' then 1 else 0 end)
-            as emails_sent,
-        sum(case when activity_type = 'email' and direction = 'incoming' then 1 else 0 end)
-            as emails_received,
-        sum(case when activity_type = 'appointment' then 1 else 0 end) as meetings,
-        sum(case when activity_type = 'phone_call' and direction = 'outgoing' then 1 else 0 end)
-            as calls_outgoing,
-        sum(case when activity_type = 'phone_call' and direction = 'incoming' then 1 else 0 end)
-            as calls_incoming,
-        sum(case when initiated_by = 'customer' then 1 else 0 end) as customer_initiated,
-        sum(case when initiated_by = 'team' then 1 else 0 end) as team_initiated,
-        sum(case when email_side = 'team' and is_window_closed then 1 else 0 end)
-            as emails_with_closed_window,
-        sum(
-            case when email_side = 'team' and is_window_closed and response_id is not null then 1 else 0 end
-        ) as emails_answered_in_window,
-        avg(case when email_side = 'team' then response_hours end) as customer_response_hours,
-        avg(case when email_side = 'customer' then response_hours end) as team_response_hours,
-        sum(team_minutes) as team_time_minutes,
-        sum(customer_minutes) as customer_time_minutes,
-        -- The newest conversation (the latest id among those at the same time).
-        max(activity_at) filter (where is_conversation) as last_contacted_at,
-        {{ value_at_extreme('owner_id', ['activity_at', 'activity_id'], true, 'is_conversation') }}
-            as last_contacted_by
-    from past
-    group by record_type, record_id, period
+        days.record_type,
+        days.record_id,
+        periods.period,
+        {%- for kpi in [
+            'past_activities', 'emails_sent', 'emails_received', 'meetings', 'calls_outgoing',
+            'calls_incoming', 'customer_initiated', 'team_initiated', 'emails_with_closed_window',
+            'emails_answered_in_window', 'team_time_minutes', 'customer_time_minutes',
+        ] %}
+        sum(days.{{ kpi }}) as {{ kpi }},
+        {%- endfor %}
+        sum(days.customer_response_hours_total) / nullif(sum(days.customer_responses), 0)
+            as customer_response_hours,
+        sum(days.team_response_hours_total) / nullif(sum(days.team_responses), 0)
+            as team_response_hours,
+        max(days.last_contacted_at) as last_contacted_at,
+        {{ value_at_extreme(
+            'days.last_contacted_by', ['days.last_contacted_at', 'days.last_contacted_activity_id'],
+            true, 'days.last_contacted_at is not null'
+        ) }} as last_contacted_by
+    from {{ ref('int_record_activity_days') }} as days
+    cross join periods
+    where
+        days.activity_day <= {{ as_of_date() }}
+        and (periods.period_start is null or days.activity_day >= periods.period_start)
+    group by days.record_type, days.record_id, periods.period
 ),
 
--- Medians need every value of their group at once: only over the answered emails, apart from the
--- other KPIs (at 10M activities, medians over every record-activity row spilled tens of GB).
+-- Medians need every value of their group at once: only over the answered emails (reply figures
+-- belong to the email being answered: its records, its period).
 response_medians as (
     select
-        record_type,
-        record_id,
-        period,
-        {{ median("case when email_side = 'team' then response_hours end") }}
+        record_activities.record_type,
+        record_activities.record_id,
+        periods.period,
+        {{ median("case when responses.side = 'team' then responses.response_hours end") }}
             as customer_response_hours_median,
-        {{ median("case when email_side = 'customer' then response_hours end") }}
+        {{ median("case when responses.side = 'customer' then responses.response_hours end") }}
             as team_response_hours_median
-    from past
-    where response_hours is not null
-    group by record_type, record_id, period
+    from record_activities
+    inner join {{ ref('int_email_responses') }} as responses
+        on record_activities.activity_id = responses.activity_id
+    cross join periods
+    where
+        responses.response_hours is not null
+        and record_activities.activity_at < {{ as_of_end() }}
+        and (
+            periods.period_start is null
+            or record_activities.activity_at >= cast(periods.period_start as {{ dbt.type_timestamp() }})
+        )
+    group by record_activities.record_type, record_activities.record_id, periods.period
 ),
 
 upcoming_counts as (
