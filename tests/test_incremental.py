@@ -625,6 +625,39 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
     assert query(warehouse, written) == [(0,)]
 
 
+def test_int_record_activity_days_recomputes_what_int_health_events_did(nights, tmp_path):
+    """Night 2 up to int_health_events: it logs its writes (the records it recomputed, each from
+    its first day) for int_record_activity_days, which then recomputes exactly those, empties the
+    log and holds the rows of a full build. Without the log (a warehouse of an earlier release,
+    where int_health_events has not run since) it is rebuilt in full, with the same rows."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
+    ingest(warehouse, nights["landing"], "night-2")
+    dbt_run(warehouse, "--vars", nights["window"], "--select", "+int_health_events")
+    log, days = "intermediate.int_health_events_scopes", "intermediate.int_record_activity_days"
+    events_writes = query(
+        warehouse, "SELECT * FROM intermediate.int_health_events_writes ORDER BY ALL"
+    )
+    assert events_writes and None not in events_writes[0]
+    assert query(warehouse, f"SELECT * FROM {log} ORDER BY ALL") == events_writes
+    record_days = ("--vars", nights["window"], "--select", "int_record_activity_days")
+    dbt_run(warehouse, *record_days)
+    assert query(warehouse, f"SELECT count(*) FROM {log}") == [(0,)]
+    assert query(warehouse, f"SELECT * FROM {days}_writes ORDER BY ALL") == events_writes
+
+    def differing_from_a_full_build() -> int:
+        return intermediate_tables_differing(warehouse, nights["full_refresh"])[days.split(".")[1]]
+
+    assert differing_from_a_full_build() == 0
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(f"DROP TABLE {log}")
+        connection.execute(f"UPDATE {days} SET past_activities = -7 WHERE activity_day = "
+                           f"(SELECT min(activity_day) FROM {days})")  # fmt: skip
+    dbt_run(warehouse, *record_days)
+    assert query(warehouse, f"SELECT * FROM {days}_writes") == [(None, None, None)]
+    assert differing_from_a_full_build() == 0
+
+
 def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):
     """Published after night 1, night 2's publication copies the file and replaces the history's
     rows night 2 wrote: the file then holds night 2's marts row for row, still in storage

@@ -25,7 +25,10 @@
         "{% if is_incremental() and record_activity_days_incremental() %}",
         "select record_type, record_id, min(from_day) as from_day from {{ health_event_scopes_table() }}"
             ~ " group by record_type, record_id",
-        ["{% if is_incremental() %}{{ delete_scoped_days(record_activity_days_scope(), 'activity_day') }}{% endif %}"],
+        [
+            "{{ create_health_event_scopes_table() }}",
+            "{% if is_incremental() %}{{ delete_scoped_days(record_activity_days_scope(), 'activity_day') }}{% endif %}",
+        ],
         post_hooks=["delete from {{ health_event_scopes_table() }}"],
         scope_columns={'record_type': 'varchar', 'record_id': 'varchar', 'from_day': 'date'},
     ) }}

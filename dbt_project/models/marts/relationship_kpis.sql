@@ -5,23 +5,6 @@ with records as (
     select * from {{ ref('int_records_unioned') }}
 ),
 
--- Only the columns the upcoming activities and the reply medians use: every further column of
--- tens of millions of record-activity rows would be carried along.
-record_activities as (
-    select
-        memberships.record_type,
-        memberships.record_id,
-        activities.activity_id,
-        activities.owner_id,
-        activities.activity_at,
-        activities.scheduled_at,
-        activities.is_conversation
-    from {{ ref('int_record_activities') }} as memberships
-    inner join {{ ref('int_activities_classified') }} as activities
-        on memberships.activity_id = activities.activity_id
-    where activities.is_counted
-),
-
 periods as (
     select
         'all' as period,
@@ -55,8 +38,7 @@ past_counts as (
             as team_response_hours,
         max(days.last_contacted_at) as last_contacted_at,
         {{ value_at_extreme(
-            'days.last_contacted_by', ['days.last_contacted_at', 'days.last_contacted_activity_id'],
-            true, 'days.last_contacted_at is not null'
+            'days.last_contacted_by', ['days.last_contacted_at'], true, 'days.last_contacted_at is not null'
         ) }} as last_contacted_by
     from {{ ref('int_record_activity_days') }} as days
     cross join periods
@@ -66,43 +48,50 @@ past_counts as (
     group by days.record_type, days.record_id, periods.period
 ),
 
--- Medians need every value of their group at once: only over the answered emails (reply figures
+-- Medians need every value of their group at once: over the answered emails only (reply figures
 -- belong to the email being answered: its records, its period).
 response_medians as (
     select
-        record_activities.record_type,
-        record_activities.record_id,
+        memberships.record_type,
+        memberships.record_id,
         periods.period,
         {{ median("case when responses.side = 'team' then responses.response_hours end") }}
             as customer_response_hours_median,
         {{ median("case when responses.side = 'customer' then responses.response_hours end") }}
             as team_response_hours_median
-    from record_activities
-    inner join {{ ref('int_email_responses') }} as responses
-        on record_activities.activity_id = responses.activity_id
+    from {{ ref('int_email_responses') }} as responses
+    inner join {{ ref('int_activities_classified') }} as activities
+        on responses.activity_id = activities.activity_id
+    inner join {{ ref('int_record_activities') }} as memberships
+        on responses.activity_id = memberships.activity_id
     cross join periods
     where
         responses.response_hours is not null
-        and record_activities.activity_at < {{ as_of_end() }}
+        and activities.is_counted
+        and activities.activity_at < {{ as_of_end() }}
         and (
             periods.period_start is null
-            or record_activities.activity_at >= cast(periods.period_start as {{ dbt.type_timestamp() }})
+            or activities.activity_at >= cast(periods.period_start as {{ dbt.type_timestamp() }})
         )
-    group by record_activities.record_type, record_activities.record_id, periods.period
+    group by memberships.record_type, memberships.record_id, periods.period
 ),
 
 upcoming_counts as (
     select
-        record_type,
-        record_id,
+        memberships.record_type,
+        memberships.record_id,
         count(*) as upcoming_activities,
         -- The soonest conversation (the first id among those at the same time).
-        min(scheduled_at) filter (where is_conversation) as next_contact_at,
-        {{ value_at_extreme('owner_id', ['scheduled_at', 'activity_id'], false, 'is_conversation') }}
-            as next_contact_by
-    from record_activities
-    where scheduled_at >= {{ as_of_end() }}
-    group by record_type, record_id
+        min(activities.scheduled_at) filter (where activities.is_conversation) as next_contact_at,
+        {{ value_at_extreme(
+            'activities.owner_id', ['activities.scheduled_at', 'activities.activity_id'], false,
+            'activities.is_conversation'
+        ) }} as next_contact_by
+    from {{ ref('int_activities_classified') }} as activities
+    inner join {{ ref('int_record_activities') }} as memberships
+        on activities.activity_id = memberships.activity_id
+    where activities.is_counted and activities.scheduled_at >= {{ as_of_end() }}
+    group by memberships.record_type, memberships.record_id
 ),
 
 counted as (

@@ -61,11 +61,9 @@ select
     sum(case when email_side = 'customer' then response_hours end) as team_response_hours_total,
     sum(team_minutes) as team_time_minutes,
     sum(customer_minutes) as customer_time_minutes,
-    -- The day's last conversation (the latest id among those at the same time), with its id to
-    -- order days' last conversations at the same time alike.
+    -- The day's last conversation (the latest id among those at the same time). Two days' last
+    -- conversations are never at the same time: a period's is that of its latest.
     max(activity_at) filter (where is_conversation) as last_contacted_at,
-    {{ value_at_extreme('activity_id', ['activity_at', 'activity_id'], true, 'is_conversation') }}
-        as last_contacted_activity_id,
     {{ value_at_extreme('owner_id', ['activity_at', 'activity_id'], true, 'is_conversation') }}
         as last_contacted_by
 from record_activities
