@@ -456,7 +456,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
         )
         connection.execute(
             "INSERT INTO intermediate.int_record_activity_days (record_type, record_id, "
-            "activity_day, past_activities) VALUES ('lead', ?, DATE '2099-01-01', -7), "
+            "activity_day, activities) VALUES ('lead', ?, DATE '2099-01-01', -7), "
             f"('opportunity', {replied_to}, DATE '2099-01-01', -7), "
             f"('opportunity', {replied_to}, DATE '2000-01-01', -7)",
             [quiet_lead],
@@ -481,7 +481,7 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     )
     marked_days = (
         "SELECT record_type, activity_day FROM intermediate.int_record_activity_days "
-        "WHERE past_activities = -7 ORDER BY record_type"
+        "WHERE activities = -7 ORDER BY record_type"
     )
     for marked_rows in (marked_events, marked_days):
         assert query(tampered, marked_rows) == [
@@ -651,7 +651,7 @@ def test_int_record_activity_days_recomputes_what_int_health_events_did(nights, 
     assert differing_from_a_full_build() == 0
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(f"DROP TABLE {log}")
-        connection.execute(f"UPDATE {days} SET past_activities = -7 WHERE activity_day = "
+        connection.execute(f"UPDATE {days} SET activities = -7 WHERE activity_day = "
                            f"(SELECT min(activity_day) FROM {days})")  # fmt: skip
     dbt_run(warehouse, *record_days)
     assert query(warehouse, f"SELECT * FROM {days}_writes") == [(None, None, None)]

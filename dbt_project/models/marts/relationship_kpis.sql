@@ -25,8 +25,9 @@ past_counts as (
         days.record_type,
         days.record_id,
         periods.period,
+        sum(days.activities) as past_activities,
         {%- for kpi in [
-            'past_activities', 'emails_sent', 'emails_received', 'meetings', 'calls_outgoing',
+            'emails_sent', 'emails_received', 'meetings', 'calls_outgoing',
             'calls_incoming', 'customer_initiated', 'team_initiated', 'emails_with_closed_window',
             'emails_answered_in_window', 'team_time_minutes', 'customer_time_minutes',
         ] %}

@@ -41,7 +41,7 @@ select
     record_type,
     record_id,
     cast(activity_at as date) as activity_day,
-    cast(count(*) as {{ dbt.type_bigint() }}) as past_activities,
+    cast(count(*) as {{ dbt.type_bigint() }}) as activities,
     {%- for kpi, condition in [
         ('emails_sent', "activity_type = 'email' and direction = 'outgoing'"),
         ('emails_received', "activity_type = 'email' and direction = 'incoming'"),
