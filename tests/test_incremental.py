@@ -417,8 +417,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights):
     int_health_events: kept for a record the night did not touch, gone from the days it
     recomputed of one it touched, kept on that record's days long before. The same in
     int_record_activity_days, which reads what int_health_events recomputed from its log of
-    scopes: built two dbt runs later, after a run in which int_health_events recomputed nothing,
-    it still finds the records of the first."""
+    scopes: built only in the next dbt run, whose int_health_events recomputes nothing, it still
+    finds the records of the first run's."""
     tampered = nights["night_1"].parent.parent / "tampered" / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tampered.parent)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
