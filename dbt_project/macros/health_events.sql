@@ -80,10 +80,15 @@
     group by record_activities.record_type, record_activities.record_id
 {%- endmacro %}
 
-{#- The records the model recomputes, with their from_day, or none: all of them (the pre-hooks
-    stored them). -#}
 {% macro health_events_scope() -%}
-    {%- if not health_events_incremental() %}{{ return(none) }}{% endif -%}
+    {{ return(record_days_scope(health_events_incremental())) }}
+{%- endmacro %}
+
+{#- For a table recomputed per record and day (int_health_events, int_record_activity_days): the
+    records it recomputes, with their from_day, when `incremental` (the pre-hooks stored them);
+    else none: all of them. -#}
+{% macro record_days_scope(incremental) -%}
+    {%- if not incremental %}{{ return(none) }}{% endif -%}
     {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
 {%- endmacro %}
 

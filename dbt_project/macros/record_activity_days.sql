@@ -13,11 +13,8 @@
     {{ return(log_without_full_builds(health_event_scopes_table(), 'record_id is null')) }}
 {%- endmacro %}
 
-{#- The records the model recomputes, with their from_day, or none: all of them (the pre-hooks
-    stored them). -#}
 {% macro record_activity_days_scope() -%}
-    {%- if not record_activity_days_incremental() %}{{ return(none) }}{% endif -%}
-    {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
+    {{ return(record_days_scope(record_activity_days_incremental())) }}
 {%- endmacro %}
 
 {% macro record_activity_days_config() -%}
