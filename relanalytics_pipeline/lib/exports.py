@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from relanalytics_pipeline.lib.landing import ROW_NUMBER, RawFile, RowRejection, list_landing_files
+from relanalytics_pipeline.lib.landing import ROW_NUMBER, RawFile, RowRejection
 
 SOURCES = ("dataverse", "salesforce")
 
@@ -186,18 +186,6 @@ def _trimmed(data: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
-def export_files(
-    landing_dir: Path, table: ExportTable, through: dt.date | None = None
-) -> list[tuple[Path, str]]:
-    """The table's files (path, source_file as `<source>/<table>/<file>`) in name order; with
-    `through`, the day subfolders up to that day only (see `list_landing_files`)."""
-    folder = landing_dir / table.source / table.name
-    return [
-        (path, path.relative_to(landing_dir).as_posix())
-        for path in list_landing_files(folder, through)
-    ]
-
-
 def ingest_export(
     warehouse: Path,
     landing_dir: Path,
@@ -214,8 +202,10 @@ def ingest_export(
     return ingest_files(
         warehouse,
         table.entity,
-        export_files(landing_dir, table, through),
+        landing_dir,
+        f"{table.source}/{table.name}",
         lambda path: map_rows(table, read(path), settings),
         run_id,
         depends_on=depends_on,
+        through=through,
     )

@@ -10,7 +10,13 @@
   wins; it counts as a duplicate, and as a conflict when the content differs.
 - `ingest.files` remembers each file's SHA-256: an unchanged file is skipped on the next run, a
   changed one is reloaded (its earlier rows and rejections replaced), so re-ingesting the same
-  files changes nothing.
+  files changes nothing; a file gone from the landing folder takes its rows and rejections along.
+- The warehouse reflects the landing folder as it is now: whatever order files arrived, changed,
+  shrank or went in, the current rows equal those of a fresh load. For that, a row that lost its
+  version to a later file is kept in `ingest.outranked_<entity>`; when the winner's file changes
+  or goes, the best remaining row takes the version's place (with a fresh `_loaded_at`).
+- A file that changes while it is read (size or modification time) is still being written: it is
+  reported as waiting and loaded by a later run; whatever it loaded before stays meanwhile.
 - Every raw row carries its `_loaded_at`; the rows a reload removes are logged in
   `ingest.removed_rows` with theirs. The incremental dbt models find what changed since their
   last build from these two alone.
@@ -37,9 +43,10 @@ from relanalytics_pipeline.lib.landing import (
     RawFile,
     UnreadableFile,
     check_landing_place,
+    file_stamp,
     fingerprint,
-    list_landing_files,
     read_landing_file,
+    scan_landing_folder,
 )
 from relanalytics_pipeline.lib.warehouse import SCHEMAS, connect
 
@@ -57,7 +64,7 @@ LINEAGE_COLUMNS = {
 @dataclass
 class FileReport:
     source_file: str
-    status: str  # loaded | unchanged | quarantined
+    status: str  # loaded | unchanged | quarantined | waiting | removed | ignored
     rows_read: int = 0
     rows_loaded: int = 0
     rows_duplicate: int = 0
@@ -92,6 +99,10 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
         columns = [f"{q(c.name)} {c.sql_type}" for c in entity.columns]
         columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS.items()]
         connection.execute(f"CREATE TABLE IF NOT EXISTS crm.{entity.name} ({', '.join(columns)})")
+        if entity.versioned:
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {_outranked(entity)} ({', '.join(columns)})"
+            )
     connection.execute(
         """
         CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
@@ -138,6 +149,19 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(
         "ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS rows_skipped BIGINT DEFAULT 0"
     )
+    # Each file's size and modification time when loaded: the sensor compares the landing folder
+    # with them without reading any file (defs/automation.py).
+    for column in ("file_size", "file_mtime_ns"):
+        connection.execute(f"ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS {column} BIGINT")
+
+
+def _outranked(entity: Entity) -> str:
+    """The rows of `crm.<entity>`'s versions that a row of a file later in name order beat."""
+    return f"ingest.outranked_{entity.name}"
+
+
+def _stored_columns(entity: Entity) -> str:
+    return ", ".join([*(q(c) for c in entity.column_names), *LINEAGE_COLUMNS])
 
 
 # --- typing and validation, as SQL over the file's text -------------------------------------
@@ -379,11 +403,27 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     matched, matched_conflicts = connection.execute(
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE conflicting) FROM matched"
     ).fetchone()
-    connection.execute(
-        f"DELETE FROM {table} e WHERE EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins "
-        f"AND {_same('m', 'e', version)})"
+    beaten = (
+        f"EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins AND {_same('m', 'e', version)})"
     )
     columns = ", ".join(q(c) for c in entity.column_names)
+    if entity.versioned:
+        # The losers stay at hand, for when the winner's file changes or goes (see _forget).
+        stored = _stored_columns(entity)
+        connection.execute(
+            f"INSERT INTO {_outranked(entity)} ({stored}) SELECT {stored} FROM {table} e "
+            f"WHERE {beaten}"
+        )
+        connection.execute(
+            f"""
+            INSERT INTO {_outranked(entity)} ({stored})
+            SELECT {columns}, ?, _row_number, ?, ? FROM checked w
+            WHERE _rank = 1 AND EXISTS (
+                SELECT 1 FROM matched m WHERE m.existing_wins AND {_same("m", "w", version)})
+            """,
+            [report.source_file, run_id, now],
+        )
+    connection.execute(f"DELETE FROM {table} e WHERE {beaten}")
     connection.execute(
         f"""
         INSERT INTO {table} ({columns}, _source_file, _row_number, _run_id, _loaded_at)
@@ -405,15 +445,43 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     report.rows_loaded = valid - report.rows_duplicate
 
 
-def _forget(connection, entity: Entity, source_file: str, now: dt.datetime) -> None:
-    """Remove what an earlier load of this file left, before it is loaded again."""
+def _forget(connection, entity: Entity, source_file: str, run_id: str, now: dt.datetime) -> None:
+    """Remove what an earlier load of this file left, before it is loaded again or once it is
+    gone. Each version the file had won goes to the best row it had beaten (from the file latest
+    in name order), so the versions' winners depend on the files present, not on their history."""
     table, key = f"crm.{entity.name}", q(entity.key[0])
     connection.execute(
         f"INSERT INTO ingest.removed_rows SELECT DISTINCT ?, CAST({key} AS VARCHAR), ? "
         f"FROM {table} WHERE _source_file = ?",
         [entity.name, now, source_file],
     )
+    if entity.versioned:
+        outranked, version = _outranked(entity), _version(entity)
+        connection.execute(f"DELETE FROM {outranked} WHERE _source_file = ?", [source_file])
+        connection.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE promoted AS
+            SELECT o.* FROM {outranked} o JOIN {table} e
+                ON e._source_file = ? AND {_same("o", "e", version)}
+            QUALIFY ROW_NUMBER() OVER (
+                PARTITION BY {", ".join(f"o.{q(c)}" for c in version)}
+                ORDER BY o._source_file DESC) = 1
+            """,
+            [source_file],
+        )
     connection.execute(f"DELETE FROM {table} WHERE _source_file = ?", [source_file])
+    if entity.versioned:
+        # A fresh _loaded_at: to the incremental models, the promoted row is a row loaded now.
+        columns = ", ".join(q(c) for c in entity.column_names)
+        connection.execute(
+            f"INSERT INTO {table} ({_stored_columns(entity)}) "
+            f"SELECT {columns}, _source_file, _row_number, ?, ? FROM promoted",
+            [run_id, now],
+        )
+        connection.execute(
+            f"DELETE FROM {outranked} o WHERE EXISTS (SELECT 1 FROM promoted p "
+            f"WHERE p._source_file = o._source_file AND {_same('p', 'o', version)})"
+        )
     connection.execute(
         "DELETE FROM quarantine.rejected_rows WHERE entity = ? AND source_file = ?",
         [entity.name, source_file],
@@ -441,17 +509,24 @@ def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
     return raw
 
 
+STILL_BEING_WRITTEN = "file changed while it was read: still being written, loaded by a later run"
+
+
 def _load_file(
-    connection, entity: Entity, path: Path, source_file: str, read: Reader, run_id, now
+    connection, entity: Entity, path: Path, source_file: str, read: Reader, run_id, now, stamp
 ) -> FileReport:
-    """Load one file in a transaction left open for the caller to record and commit."""
+    """Load one file in a transaction left open for the caller to record and commit; or, when
+    the file no longer has the `stamp` taken before it was fingerprinted, report it waiting and
+    leave the warehouse alone."""
     report = FileReport(source_file, "loaded")
     try:
         raw: RawFile | None = _read(path, entity, read)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
+    if _stamp(path) != stamp:  # a truncated read may well have looked unreadable
+        return FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN)
     connection.begin()
-    _forget(connection, entity, source_file, now)
+    _forget(connection, entity, source_file, run_id, now)
     if raw is not None:
         try:
             _load_rows(connection, entity, raw, report, run_id, now)
@@ -460,7 +535,7 @@ def _load_file(
         except duckdb.Error as error:  # a value DuckDB cannot even hold, e.g. a nested type
             connection.rollback()
             connection.begin()
-            _forget(connection, entity, source_file, now)
+            _forget(connection, entity, source_file, run_id, now)
             report = FileReport(
                 source_file, "quarantined", reason=f"file could not be loaded: {error}"
             )
@@ -482,6 +557,13 @@ def _file_counts(f: FileReport) -> list:
     ]
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        return file_stamp(path)
+    except FileNotFoundError:  # gone meanwhile: the next run forgets it
+        return None
+
+
 def ingest_entity(
     warehouse: Path,
     landing_dir: Path,
@@ -491,30 +573,32 @@ def ingest_entity(
     through: dt.date | None = None,
 ) -> EntityReport:
     """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse; with
-    `through`, only the day subfolders up to that day (see `list_landing_files`)."""
+    `through`, only the day subfolders up to that day (see `scan_landing_folder`)."""
     folder = landing_dir / entity_name
 
     def read(path: Path) -> RawFile:
         check_landing_place(PurePosixPath(path.relative_to(folder).as_posix()))
         return read_landing_file(path)
 
-    files = [
-        (path, f"{entity_name}/{path.relative_to(folder).as_posix()}")
-        for path in list_landing_files(folder, through)
-    ]
-    return ingest_files(warehouse, entity_name, files, read, run_id, now)
+    return ingest_files(
+        warehouse, entity_name, landing_dir, entity_name, read, run_id, now, through=through
+    )
 
 
 def ingest_files(
     warehouse: Path,
     entity_name: str,
-    files: Iterable[tuple[Path, str]],
+    landing_dir: Path,
+    folder: str,
     read: Reader,
     run_id: str,
     now: dt.datetime | None = None,
     depends_on: str = "",
+    through: dt.date | None = None,
 ) -> EntityReport:
-    """Load the new or changed ones of `files` (path, source_file name) into `crm.<entity>`.
+    """Bring `crm.<entity>` in line with the files of `<landing_dir>/<folder>/` (named by their
+    path inside the landing folder): load the new or changed ones (with `through`, of the day
+    subfolders up to that day), and forget those loaded before that are gone.
 
     `read` turns a file into raw canonical rows. `depends_on` names whatever else the reading
     depends on (a digest): it is part of each file's fingerprint, so a change reloads the files.
@@ -522,30 +606,62 @@ def ingest_files(
     entity = ENTITIES[entity_name]
     now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     report = EntityReport(entity.name)
+    listing = scan_landing_folder(landing_dir / folder, through)
+
+    def name(path: Path) -> str:
+        return path.relative_to(landing_dir).as_posix()
+
+    report.files += [FileReport(name(i.path), "ignored", reason=i.reason) for i in listing.ignored]
+    present = {name(path) for path in [*listing.files, *listing.later]}
     # One connection for the entity's files, one transaction per file. Opening a connection per
     # file cost a checkpoint each time: a fifth of the load time of 10M activities in 40 files.
     with connect(warehouse) as connection:
         ensure_warehouse(connection)
-        known = dict(
-            connection.execute(
-                "SELECT source_file, sha256 FROM ingest.files WHERE entity = ?", [entity.name]
+        known = {
+            source_file: (digest, (size, mtime_ns))
+            for source_file, digest, size, mtime_ns in connection.execute(
+                "SELECT source_file, sha256, file_size, file_mtime_ns FROM ingest.files "
+                "WHERE entity = ? AND starts_with(source_file, ?)",
+                [entity.name, folder + "/"],
             ).fetchall()
-        )
-        for path, source_file in files:
+        }
+        for source_file in sorted(set(known) - present):
+            connection.begin()
+            _forget(connection, entity, source_file, run_id, now)
+            connection.commit()
+            report.files.append(
+                FileReport(source_file, "removed", reason="file is no longer in the landing folder")
+            )
+        for path in listing.files:
+            source_file = name(path)
+            stamp = _stamp(path)
+            if stamp is None:
+                report.files.append(FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN))
+                continue
             digest = fingerprint(path)
             if depends_on:
                 digest = hashlib.sha256(f"{digest} {depends_on}".encode()).hexdigest()
-            if known.get(source_file) == digest:
+            if source_file in known and known[source_file][0] == digest:
                 report.files.append(FileReport(source_file, "unchanged"))
+                if known[source_file][1] != stamp:  # touched, or copied anew: same content
+                    connection.execute(
+                        "UPDATE ingest.files SET file_size = ?, file_mtime_ns = ? "
+                        "WHERE entity = ? AND source_file = ?",
+                        [*stamp, entity.name, source_file],
+                    )
                 continue
-            report.files.append(
-                _load_file(connection, entity, path, source_file, read, run_id, now)
+            file_report = _load_file(
+                connection, entity, path, source_file, read, run_id, now, stamp
             )
+            report.files.append(file_report)
+            if file_report.status == "waiting":
+                continue
             connection.execute(
                 "INSERT INTO ingest.files (entity, source_file, sha256, status, rows_read, "
                 "rows_loaded, rows_duplicate, rows_conflicting, rows_quarantined, rows_skipped, "
-                "run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [entity.name, source_file, digest, *_file_counts(report.files[-1]), run_id, now],
+                "run_id, ingested_at, file_size, file_mtime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [entity.name, source_file, digest, *_file_counts(file_report), run_id, now, *stamp],
             )
             connection.commit()
         (report.versions_in_table,) = connection.execute(

@@ -13,6 +13,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -88,9 +90,27 @@ def landing_day(name: str) -> dt.date | None:
         return None
 
 
-def list_landing_files(folder: Path, through: dt.date | None = None) -> list[Path]:
-    """An entity's files, in name order of their path inside `folder`, which decides ties between
-    versions.
+@dataclass(frozen=True)
+class Ignored:
+    """Something under the landing folder that is not read, and why (listed in the run's
+    metadata: nothing there is dropped in silence)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class FolderListing:
+    """The files of one landing folder (an entity's, an export table's), in name order of their
+    path inside it, which decides ties between versions."""
+
+    files: list[Path] = field(default_factory=list)  # this night's
+    later: list[Path] = field(default_factory=list)  # in day subfolders after `through`
+    ignored: list[Ignored] = field(default_factory=list)
+
+
+def scan_landing_folder(folder: Path, through: dt.date | None = None) -> FolderListing:
+    """The regular files under `folder`; with `through`, those in a later day's subfolder apart.
 
     Files lie directly in the folder, or in a subfolder named for the day they landed
     (`<entity>/2026-06-30/part-1.csv`, the nightly drop). With `through`, a day's subfolder counts
@@ -98,18 +118,74 @@ def list_landing_files(folder: Path, through: dt.date | None = None) -> list[Pat
     Hidden and marker files (`.x`, `_SUCCESS`) are skipped; any other file is returned, so one of
     an unsupported type, or in a subfolder that names no day, reaches the quarantine instead of
     being ignored silently (`read_landing_file` and `check_landing_place` say why).
+
+    Symbolic links are never followed: one leading out of the landing folder would read outside
+    it, one inside would load the same rows twice under two names. They, and anything else that
+    is no regular file (a pipe, a socket), are listed as ignored with the reason.
     """
-    if not folder.is_dir():
-        return []
+    listing = FolderListing()
+    if folder.is_symlink() or not folder.is_dir():
+        if folder.is_symlink() or folder.exists():
+            listing.ignored.append(Ignored(folder, _not_read(folder)))
+        return listing
     found = []
-    for path in folder.rglob("*"):
+    for parent, folders, names in os.walk(folder):
+        here = Path(parent)
+        for name in [*folders, *names]:
+            path = here / name
+            if is_hidden(PurePath(name)):
+                continue
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                listing.ignored.append(Ignored(path, _not_read(path)))
+            elif path.is_file():
+                found.append(path)
+        # os.walk lists a link to a folder among the folders but does not enter it.
+        folders[:] = [n for n in folders if not is_hidden(PurePath(n))]
+    for path in sorted(found, key=lambda path: path.relative_to(folder).as_posix()):
         relative = path.relative_to(folder)
-        if not path.is_file() or is_hidden(relative):
-            continue
         day = landing_day(relative.parts[0]) if len(relative.parts) > 1 else None
-        if day is None or through is None or day <= through:
-            found.append(path)
-    return sorted(found, key=lambda path: path.relative_to(folder).as_posix())
+        later = day is not None and through is not None and day > through
+        (listing.later if later else listing.files).append(path)
+    listing.ignored.sort(key=lambda entry: entry.path.as_posix())
+    return listing
+
+
+def _not_read(path: Path) -> str:
+    if path.is_symlink():
+        return f"symbolic link to {os.readlink(path)}: links are not followed"
+    return "not a regular file or folder"
+
+
+def list_landing_files(folder: Path, through: dt.date | None = None) -> list[Path]:
+    """This night's files of `folder` (see `scan_landing_folder`)."""
+    return scan_landing_folder(folder, through).files
+
+
+def unexpected_entries(folder: Path, expected: Iterable[str], what: str) -> list[Ignored]:
+    """The entries of `folder` other than the `expected` subfolders, each with why it is not
+    read: a misspelled entity folder, a file lying beside the folders, a link."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    expected = set(expected)
+    ignored = []
+    for path in sorted(folder.iterdir()):
+        if is_hidden(PurePath(path.name)):
+            continue
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            reason = _not_read(path)
+        elif path.name not in expected:
+            kind = "folder" if path.is_dir() else "file"
+            reason = f"{kind} is not {what} (expected one of {', '.join(sorted(expected))})"
+        else:
+            continue
+        ignored.append(Ignored(path, reason))
+    return ignored
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """(size, modification time in ns): what changes while a writer is still at the file."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def is_hidden(relative: PurePath) -> bool:

@@ -5,14 +5,17 @@ One asset per canonical entity, keyed `crm/<entity>` so that each is the dbt sou
 share the single DuckDB writer anyway, in the load order the raw contract's references need.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
-from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
-from relanalytics_pipeline.lib.landing import ensure_landing
+from relanalytics_pipeline.lib.exports import SOURCES
+from relanalytics_pipeline.lib.ingest import EntityReport, FileReport, ingest_entity
+from relanalytics_pipeline.lib.landing import Ignored, ensure_landing, unexpected_entries
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import Settings
 
@@ -32,6 +35,13 @@ def _export_keys_feeding(entity: str) -> list[dg.AssetKey]:
     return list(
         dict.fromkeys(dg.AssetKey([t.source, t.name]) for t in tables if t.entity == entity)
     )
+
+
+def landing_folders() -> list[str]:
+    """The folders of the landing folder that the ingest reads: each entity's and each CRM export
+    table's (`dataverse/email`)."""
+    tables = (*dataverse.TABLES, *salesforce.tables())
+    return [*ENTITIES, *dict.fromkeys(f"{t.source}/{t.name}" for t in tables)]
 
 
 def _spec(entity_name: str) -> dg.AssetSpec:
@@ -56,10 +66,15 @@ def _spec(entity_name: str) -> dg.AssetSpec:
 
 
 def log_quarantined(log, report: EntityReport) -> None:
-    """A warning for each file that lost rows, or was lost whole, to the quarantine."""
+    """A warning for each file that lost rows, or was lost whole, to the quarantine, or was not
+    read (still being written, a link, ...)."""
     for f in report.files:
         if f.status == "quarantined":
             log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
+        elif f.status in ("waiting", "ignored"):
+            log.warning(f"{f.source_file}: {f.status}: {f.reason}")
+        elif f.status == "removed":
+            log.info(f"{f.source_file}: gone from the landing folder, its rows removed")
         elif f.rows_quarantined:
             log.warning(
                 f"{f.source_file}: {f.rows_quarantined} row(s) quarantined "
@@ -67,10 +82,32 @@ def log_quarantined(log, report: EntityReport) -> None:
             )
 
 
-def file_metadata(reports: list[EntityReport]) -> dict:
-    """Counts over the reports' files and a table of the new or changed ones. An export file that
-    feeds two entities (a Salesforce Task: calls and their parties) has a row for each."""
+def unexpected_reports(log, ignored: list[Ignored], landing: Path) -> list[FileReport]:
+    """What lies in the landing folder where no asset reads it, as ignored files (logged)."""
+    reports = [
+        FileReport(i.path.relative_to(landing).as_posix(), "ignored", reason=i.reason)
+        for i in ignored
+    ]
+    for f in reports:
+        log.warning(f"{f.source_file}: ignored: {f.reason}")
+    return reports
+
+
+def unexpected_in_landing(log, landing: Path) -> list[FileReport]:
+    """The entries of the landing folder that are no entity's or CRM export's folder."""
+    known = [*ENTITIES, *SOURCES]
+    return unexpected_reports(
+        log, unexpected_entries(landing, known, "an entity or CRM export folder"), landing
+    )
+
+
+def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()) -> dict:
+    """Counts over the reports' files and a table of the new or changed ones, and of those not
+    read (`unexpected`: entries of the landing folder outside every entity's and export's folder).
+    An export file that feeds two entities (a Salesforce Task: calls and their parties) has a row
+    for each."""
     files = [(r.entity, f) for r in reports for f in r.files if f.status != "unchanged"]
+    files += [("", f) for f in unexpected]
     lines = [
         "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
         "| skipped | reason |",
@@ -87,6 +124,11 @@ def file_metadata(reports: list[EntityReport]) -> dict:
         "files_loaded": sum(r.count("loaded") for r in reports),
         "files_unchanged": sum(r.count("unchanged") for r in reports),
         "files_quarantined": sum(r.count("quarantined") for r in reports),
+        # Not loaded this run: still being written (loaded by a later run), or never read.
+        "files_waiting": sum(r.count("waiting") for r in reports),
+        "files_ignored": sum(r.count("ignored") for r in reports) + len(unexpected),
+        # Gone from the landing folder: their rows left the warehouse.
+        "files_removed": sum(r.count("removed") for r in reports),
         # Of the first entity's table: the one the file's own records feed.
         "versions_in_table": reports[0].versions_in_table,
         "files": dg.MetadataValue.md("\n".join(lines) if files else "No new or changed files."),
@@ -113,6 +155,7 @@ def crm_landing(context: dg.AssetExecutionContext):
     settings = Settings.from_env()
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
+    unexpected = unexpected_in_landing(context.log, landing)
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
@@ -121,5 +164,5 @@ def crm_landing(context: dg.AssetExecutionContext):
             settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
         )
         log_quarantined(context.log, report)
-        yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report]))
+        yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
     yield from ingest_check_results(context, settings, as_of)

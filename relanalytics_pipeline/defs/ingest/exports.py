@@ -14,7 +14,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from relanalytics_pipeline.defs.ingest.assets import file_metadata, log_quarantined
+from relanalytics_pipeline.defs.ingest.assets import (
+    file_metadata,
+    log_quarantined,
+    unexpected_reports,
+)
 from relanalytics_pipeline.defs.partitions import (
     ONE_RUN_PER_RANGE,
     as_of_for_run,
@@ -28,7 +32,7 @@ from relanalytics_pipeline.lib.exports import (
     load_maps,
 )
 from relanalytics_pipeline.lib.ingest import EntityReport
-from relanalytics_pipeline.lib.landing import ensure_landing
+from relanalytics_pipeline.lib.landing import ensure_landing, unexpected_entries
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import Settings
 
@@ -81,6 +85,12 @@ def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
     landing = ensure_landing(settings, as_of, context.log)
     tables, depends_on = tables_for(landing, as_of)
     mapping = export_settings(settings)
+    source = tables[0].source
+    unexpected = unexpected_reports(
+        context.log,
+        unexpected_entries(landing / source, {t.name for t in tables}, f"a {source} table folder"),
+        landing,
+    )
     reports: dict[str, list[EntityReport]] = defaultdict(list)
     for table in tables:
         key = dg.AssetKey([table.source, table.name])
@@ -94,7 +104,7 @@ def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
         reports[table.name].append(report)
     for name, entity_reports in reports.items():
         yield dg.MaterializeResult(
-            asset_key=[tables[0].source, name], metadata=file_metadata(entity_reports)
+            asset_key=[source, name], metadata=file_metadata(entity_reports, unexpected)
         )
 
 
