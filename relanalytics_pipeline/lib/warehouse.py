@@ -7,6 +7,7 @@ makes sure no writer keeps the file locked longer than its block, even when the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,12 +27,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(
-        str(path),
-        read_only=read_only,
-        # Only built-in extensions exist offline; fail at once instead of trying a download.
-        config={"autoinstall_known_extensions": False},
-    )
+    connection = _open(path, read_only)
     try:
         # Timestamps without an offset are UTC (raw contract), whatever the machine's zone. Set
         # after connecting: as a connect option it needs ICU loaded before it is.
@@ -39,6 +35,28 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield connection
     finally:
         connection.close()
+
+
+# A writer waits this long, in doubling steps, for readers that hold the file briefly (the landing
+# sensor reads `ingest.files` for a few milliseconds every 5 minutes); a run's own writers are
+# serialised by the pool and never wait here.
+WRITER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def attempt() -> duckdb.DuckDBPyConnection:
+        # Only built-in extensions exist offline; fail at once instead of trying a download.
+        config = {"autoinstall_known_extensions": False}
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+
+    for wait in () if read_only else WRITER_WAITS:
+        try:
+            return attempt()
+        except duckdb.IOException as error:
+            if "Could not set lock" not in str(error):
+                raise
+        time.sleep(wait)
+    return attempt()
 
 
 def rows_written(history: str, writes: str, columns: str = "t.*", where: str = "true") -> str:
