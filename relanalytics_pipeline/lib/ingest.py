@@ -403,11 +403,12 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     matched, matched_conflicts = connection.execute(
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE conflicting) FROM matched"
     ).fetchone()
-    beaten = (
-        f"EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins AND {_same('m', 'e', version)})"
-    )
     columns = ", ".join(q(c) for c in entity.column_names)
-    if entity.versioned:
+    if matched:  # most files share no version with earlier ones: three scans of the table saved
+        beaten = (
+            "EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins "
+            f"AND {_same('m', 'e', version)})"
+        )
         # The losers stay at hand, for when the winner's file changes or goes (see _forget).
         stored = _stored_columns(entity)
         connection.execute(
@@ -423,7 +424,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
             """,
             [report.source_file, run_id, now],
         )
-    connection.execute(f"DELETE FROM {table} e WHERE {beaten}")
+        connection.execute(f"DELETE FROM {table} e WHERE {beaten}")
     connection.execute(
         f"""
         INSERT INTO {table} ({columns}, _source_file, _row_number, _run_id, _loaded_at)
@@ -455,8 +456,13 @@ def _forget(connection, entity: Entity, source_file: str, run_id: str, now: dt.d
         f"FROM {table} WHERE _source_file = ?",
         [entity.name, now, source_file],
     )
-    if entity.versioned:
-        outranked, version = _outranked(entity), _version(entity)
+    outranked, version = _outranked(entity), _version(entity)
+    # Only where rows were outranked at all: usually none, and the search scans the table.
+    promoting = (
+        entity.versioned
+        and connection.execute(f"SELECT EXISTS (SELECT 1 FROM {outranked})").fetchone()[0]
+    )
+    if promoting:
         connection.execute(f"DELETE FROM {outranked} WHERE _source_file = ?", [source_file])
         connection.execute(
             f"""
@@ -470,7 +476,7 @@ def _forget(connection, entity: Entity, source_file: str, run_id: str, now: dt.d
             [source_file],
         )
     connection.execute(f"DELETE FROM {table} WHERE _source_file = ?", [source_file])
-    if entity.versioned:
+    if promoting:
         # A fresh _loaded_at: to the incremental models, the promoted row is a row loaded now.
         columns = ", ".join(q(c) for c in entity.column_names)
         connection.execute(
