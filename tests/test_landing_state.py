@@ -198,6 +198,7 @@ def test_symbolic_links_are_never_followed_and_are_reported(tmp_path):
     (folder / "good.csv").symlink_to(outside / "good.csv")
     (folder / "2026-03-30").symlink_to(outside / "2026-03-30")
     (folder / "again.csv").symlink_to(folder / "a.csv")  # inside, yet the same rows twice
+    os.mkfifo(folder / "pipe.csv")  # reading it would wait for a writer forever
     page = landing / "dataverse" / "email" / "p1.json"
     page.parent.mkdir(parents=True)
     page.symlink_to("/etc/passwd")
@@ -211,6 +212,7 @@ def test_symbolic_links_are_never_followed_and_are_reported(tmp_path):
         ("activities/good.csv", "ignored",
          f"symbolic link to {outside / 'good.csv'}: links are not followed"),
         ("activities/passwd.csv", "ignored", "symbolic link to /etc/passwd: links are not followed"),
+        ("activities/pipe.csv", "ignored", "not a regular file or folder"),
         ("activities/a.csv", "loaded", None),
     ]  # fmt: skip
     assert query(warehouse, "SELECT activity_id FROM crm.activities") == [("a1",)]

@@ -153,6 +153,8 @@ def scan_landing_folder(folder: Path, through: dt.date | None = None) -> FolderL
 def _not_read(path: Path) -> str:
     if path.is_symlink():
         return f"symbolic link to {os.readlink(path)}: links are not followed"
+    if path.is_file():  # where the folder of that name belongs
+        return "a file where a folder is expected"
     return "not a regular file or folder"
 
 
