@@ -19,7 +19,9 @@ from conftest import query
 from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.defs.ingest.assets import file_metadata, unexpected_in_landing
 from relanalytics_pipeline.lib import dataverse
+from relanalytics_pipeline.lib.canonical import LOAD_ORDER
 from relanalytics_pipeline.lib.exports import ExportSettings, ingest_export
+from relanalytics_pipeline.lib.generator import generate_dataset
 from relanalytics_pipeline.lib.ingest import ingest_entity, ingest_files
 from relanalytics_pipeline.lib.landing import read_landing_file
 from relanalytics_pipeline.settings import Settings
@@ -317,6 +319,18 @@ def test_the_sensor_starts_no_run_for_files_the_warehouse_holds(sensor_env):
     assert request.partition_key == D.isoformat()
     ingest_entity(warehouse, landing, "activities", run_id="r3", through=D)
     assert not tick(instance).run_requests
+
+
+def test_after_the_demo_a_new_instance_starts_no_run(sensor_env):
+    """`scripts/demo.sh` loads the sample it generates; `relanalytics dev` then starts a Dagster
+    instance whose sensor has never ticked."""
+    landing, warehouse, instance = sensor_env
+    generate_dataset(landing, 200, seed=1, as_of=D)
+    for entity in LOAD_ORDER:
+        ingest_entity(warehouse, landing, entity, run_id="demo", through=D)
+    result = tick(instance)
+    assert not result.run_requests
+    assert result.skip_message.startswith("The warehouse holds every file of")
 
 
 def test_the_sensor_waits_while_a_run_holds_the_warehouse(sensor_env):
