@@ -404,7 +404,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE conflicting) FROM matched"
     ).fetchone()
     columns = ", ".join(q(c) for c in entity.column_names)
-    if matched:  # most files share no version with earlier ones: three scans of the table saved
+    if matched:  # most files share no version with the table, and skip its two scans here
         beaten = (
             "EXISTS (SELECT 1 FROM matched m WHERE NOT m.existing_wins "
             f"AND {_same('m', 'e', version)})"
