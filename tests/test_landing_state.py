@@ -171,6 +171,7 @@ def test_a_misspelled_entity_folder_and_a_stray_file_are_reported(tmp_path):
     (landing / "dataverse" / "email").mkdir(parents=True)  # a CRM export: known
     (landing / "notes.txt").write_text("todo")
     (landing / ".DS_Store").write_text("")  # hidden: a file no one meant to load
+    (landing / "archive").symlink_to(tmp_path)  # a link, to a folder outside
     unexpected = unexpected_in_landing(logging.getLogger("test"), landing)
     folders = ", ".join(
         sorted(
@@ -181,11 +182,12 @@ def test_a_misspelled_entity_folder_and_a_stray_file_are_reported(tmp_path):
     assert [(f.source_file, f.status, f.reason) for f in unexpected] == [
         ("activity", "ignored",
          f"folder is not an entity or CRM export folder (expected one of {folders})"),
+        ("archive", "ignored", f"symbolic link to {tmp_path}: links are not followed"),
         ("notes.txt", "ignored",
          f"file is not an entity or CRM export folder (expected one of {folders})"),
     ]  # fmt: skip
     metadata = file_metadata([load(landing, tmp_path / "w.duckdb")], unexpected)
-    assert (metadata["files_loaded"], metadata["files_ignored"]) == (1, 2)
+    assert (metadata["files_loaded"], metadata["files_ignored"]) == (1, 3)
     assert "| activity |  | ignored |" in metadata["files"].value
 
 
