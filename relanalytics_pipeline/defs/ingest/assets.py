@@ -145,8 +145,10 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
     pool=WAREHOUSE_POOL,
 )
 def crm_landing(context: dg.AssetExecutionContext):
-    """Load new and changed landing files of the selected entities into `crm.<entity>`, then check
-    the rows this run loaded against their great-expectations suites.
+    """Load new and changed landing files of the selected entities into `crm.<entity>` (and take
+    out the rows of files gone), then check the rows this run loaded against their
+    great-expectations suites. What it does not read (links, unknown folders, files still being
+    written) is reported in the metadata.
 
     Partitioned by landing day: the partition D loads the files that had landed by the end of D,
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
