@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -92,19 +94,27 @@ def demo(args: argparse.Namespace) -> int:
         (quarantined,) = connection.execute(
             "SELECT COUNT(*) FROM quarantine.rejected_rows"
         ).fetchone()
+    published = settings.effective_publish_dir / "marts.duckdb"
     print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
-    print(
-        f"BI tools read the published copy: {settings.effective_publish_dir / 'marts.duckdb'} "
-        "(see the README's Serving BI tools)"
-    )
+    print(f"BI tools read the published copy: {published} (see the README's Serving BI tools)")
     print(f"Rows in quarantine.rejected_rows: {quarantined}")
     print(f"The deal-tracking chart: {settings.home / 'reports' / 'deal_tracking.html'}")
-    print("Look at them with, for example:")
-    print(
-        f"  python -c \"import duckdb; print(duckdb.connect('{settings.warehouse}', "
-        f'read_only=True).sql(\\"{MARTS_QUERY}\\"))"'
+    print("Look at them from any shell with, for example:")
+    code = (
+        f"import duckdb; print(duckdb.connect({str(published)!r}, read_only=True)"
+        f".sql({MARTS_QUERY!r}))"
     )
+    print(f"  {python_command(code)}")
     return 0
+
+
+def python_command(code: str) -> str:
+    """A shell command running `code` with this interpreter, the project's: in a fresh shell,
+    `python` is another one (or none), without duckdb."""
+    # Inside double quotes a POSIX shell interprets only backslash, `"`, `$` and backquote: escaped,
+    # the code arrives as written.
+    quoted = re.sub(r'([\\"$`])', r"\\\1", code)
+    return f'{shlex.quote(sys.executable)} -c "{quoted}"'
 
 
 def dev(args: argparse.Namespace) -> int:
