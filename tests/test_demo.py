@@ -45,7 +45,8 @@ def demo(tmp_path_factory):
 
 
 def landing(home: Path, entity: str) -> str:
-    return f"read_parquet('{home / 'sample-landing' / entity}/*.parquet')"
+    """The files of one entity of the sample the demo generated, for `read_parquet(?)`."""
+    return str(home / "sample-landing" / entity / "*.parquet")
 
 
 def test_the_printed_command_works_from_a_fresh_shell(demo):
@@ -71,14 +72,15 @@ def test_every_readme_example_query_returns_rows_on_the_demo(demo):
     # Two answers worked out from the generated landing files, not from the marts.
     with duckdb.connect() as landed:
         (closing_next,) = landed.execute(
-            f"SELECT opportunity_id FROM {landing(home, 'opportunities')} "
+            "SELECT opportunity_id FROM read_parquet(?) "
             "WHERE status = 'open' AND NOT is_deleted AND estimated_close_date > ? "
             "ORDER BY estimated_close_date, opportunity_id LIMIT 1",
-            [AS_OF],
+            [landing(home, "opportunities"), AS_OF],
         ).fetchone()
         records = sum(
             landed.execute(
-                f"SELECT count(DISTINCT {key}) FROM {landing(home, entity)} WHERE NOT is_deleted"
+                f"SELECT count(DISTINCT {key}) FROM read_parquet(?) WHERE NOT is_deleted",
+                [landing(home, entity)],
             ).fetchone()[0]
             for entity, key in RECORDS.items()
         )
