@@ -265,10 +265,12 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
         else:
             raw = _text(column, present)
             typed = _typed(column, raw)
-        if column.name == "is_deleted":
-            typed = f"COALESCE({typed}, FALSE)"  # an empty flag means "not deleted"
-        typed_columns.append(f"{typed} AS {q(column.name)}")
         problems += _problem(column, raw, typed)
+        if column.name == "is_deleted":
+            # An empty flag means "not deleted"; an invalid one ('maybe', '1.0') was a problem
+            # above, so the row is quarantined rather than loaded as not deleted.
+            typed = f"COALESCE({typed}, FALSE)"
+        typed_columns.append(f"{typed} AS {q(column.name)}")
     if entity.name == "activity_parties":
         # Both columns are optional in a file: _text stands in NULL for an absent one.
         problems.append(
