@@ -175,7 +175,7 @@ def _native(column: Column, arrow_type: pa.DataType) -> tuple[str, str] | None:
         value = name if numeric else f"CASE WHEN isnan({name}) THEN NULL ELSE {name} END"
         return value, {
             "decimal": f"TRY_CAST({value} AS DECIMAL(18, 2))",
-            "integer": f"CASE WHEN {value} = FLOOR({value}) THEN CAST({value} AS BIGINT) END",
+            "integer": _whole(value),
             "double": f"CAST({value} AS DOUBLE)",
         }[column.kind]
     return None
@@ -194,9 +194,15 @@ def _typed(column: Column, raw: str) -> str:
             f"WHEN LOWER({raw}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
         ),
         "decimal": f"TRY_CAST({raw} AS DECIMAL(18, 2))",
-        "integer": f"CASE WHEN {number} = FLOOR({number}) THEN CAST({number} AS BIGINT) END",
+        "integer": _whole(number),
         "double": number,
     }[column.kind]
+
+
+def _whole(number: str) -> str:
+    # TRY_CAST: a whole number beyond BIGINT (1e19) or an infinite one is a bad value of its row;
+    # CAST failed the whole file on it.
+    return f"CASE WHEN {number} = FLOOR({number}) THEN TRY_CAST({number} AS BIGINT) END"
 
 
 _EXPECTED = {
@@ -207,6 +213,25 @@ _EXPECTED = {
     "integer": "is not a whole number",
     "double": "is not a number",
 }
+# What the warehouse's types hold, for a number that parses but does not fit.
+_CAPACITY = {
+    "decimal": "is out of range (decimals up to ±9999999999999999.99)",
+    "integer": "is out of range (whole numbers up to ±9223372036854775807)",
+}
+
+
+def _expected(column: Column, raw: str) -> str:
+    """SQL: the end of the sentence for a value that did not take the column's type."""
+    expected = _sql_string(" " + _EXPECTED[column.kind])
+    if column.kind not in _CAPACITY:
+        return expected
+    number = f"TRY_CAST({raw} AS DOUBLE)"
+    fits_kind = f" AND {number} = FLOOR({number})" if column.kind == "integer" else ""
+    return (
+        f"CASE WHEN NOT isfinite({number}) THEN ' is not a finite number' "
+        f"WHEN {number} IS NOT NULL{fits_kind} THEN {_sql_string(' ' + _CAPACITY[column.kind])} "
+        f"ELSE {expected} END"
+    )
 
 
 def _sql_string(text: str) -> str:
@@ -231,8 +256,7 @@ def _problem(column: Column, raw: str, typed: str) -> list[str]:
     elif column.kind in _EXPECTED:
         problems.append(
             f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
-            f"{_sql_string(column.name + ' ')} || {shown} || "
-            f"{_sql_string(' ' + _EXPECTED[column.kind])} END"
+            f"{_sql_string(column.name + ' ')} || {shown} || {_expected(column, raw)} END"
         )
     if column.accepted_range:
         problems.append(_out_of_range(column, shown, typed))
