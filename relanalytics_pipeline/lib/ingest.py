@@ -16,6 +16,8 @@
   last build from these two alone.
 - Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
   rows_skipped (rows a CRM export carries that are no canonical row, see lib/exports.py).
+- Column names match the contract ignoring case; a file's other columns load nowhere and are
+  reported (`FileReport.unknown_columns`), a near miss with the contract column it nearly spells.
 - `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
   canonical ones and hand them here.
 """
@@ -23,6 +25,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -65,6 +68,9 @@ class FileReport:
     rows_quarantined: int = 0
     rows_skipped: int = 0
     reason: str | None = None
+    # Columns of the file that no contract column takes, as phrases: "duraton_minutes (did you
+    # mean duration_minutes?)". Their values load nowhere, so the run reports them.
+    unknown_columns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -461,10 +467,36 @@ def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
         # a missing column. Empty columns let the file take the usual path.
         empty = pa.array([], type=pa.string())
         raw.table = pa.table({**{c: empty for c in entity.required}, ROW_NUMBER: raw.table[0]})
+    # A contract column written in another case (`Activity_ID`) is that column: SQL names ignore
+    # case anyway, and `with_usable_names` refused two names equal ignoring case.
+    spelling = {name.casefold(): name for name in entity.column_names}
+    raw.table = raw.table.rename_columns(
+        [spelling.get(name.casefold(), name) for name in raw.table.column_names]
+    )
     missing = [c for c in entity.required if c not in raw.table.column_names]
     if missing:
         raise UnreadableFile(f"file lacks required column(s): {', '.join(missing)}")
     return raw
+
+
+def unknown_columns(entity: Entity, raw: RawFile) -> list[str]:
+    """The file's columns that no contract column takes, each with the contract column it nearly
+    spells (among those the file lacks), and those the reader left out.
+
+    An export's `raw.table` holds only the canonical columns its mapping makes: the many other
+    fields a CRM export carries by design are not reported.
+    """
+    names = [n for n in raw.table.column_names if n != ROW_NUMBER]
+    absent = [c for c in entity.column_names if c not in names]
+    unknown = []
+    for name in names:
+        if name in entity.column_names:
+            continue
+        # 0.8: `duraton_minutes` and `regardingid` are close (0.97, 0.96); `crm_flavour` is near
+        # no activity column (at most 0.5).
+        close = difflib.get_close_matches(name.casefold(), absent, n=1, cutoff=0.8)
+        unknown.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return [*unknown, *raw.ignored_columns]
 
 
 def _load_file(
@@ -476,6 +508,8 @@ def _load_file(
         raw: RawFile | None = _read(path, entity, read)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
+    else:
+        report.unknown_columns = unknown_columns(entity, raw)
     connection.begin()
     _forget(connection, entity, source_file, now)
     if raw is not None:
