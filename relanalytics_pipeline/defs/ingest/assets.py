@@ -56,8 +56,14 @@ def _spec(entity_name: str) -> dg.AssetSpec:
 
 
 def log_quarantined(log, report: EntityReport) -> None:
-    """A warning for each file that lost rows, or was lost whole, to the quarantine."""
+    """A warning for each file that lost rows, or was lost whole, to the quarantine, and for each
+    file with columns that load nowhere."""
     for f in report.files:
+        if f.unknown_columns:
+            log.warning(
+                f"{f.source_file}: column(s) not in the {report.entity} contract, not loaded: "
+                + ", ".join(f.unknown_columns)
+            )
         if f.status == "quarantined":
             log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
         elif f.rows_quarantined:
@@ -71,6 +77,7 @@ def file_metadata(reports: list[EntityReport]) -> dict:
     """Counts over the reports' files and a table of the new or changed ones. An export file that
     feeds two entities (a Salesforce Task: calls and their parties) has a row for each."""
     files = [(r.entity, f) for r in reports for f in r.files if f.status != "unchanged"]
+    unknown = {f.source_file: f.unknown_columns for _, f in files if f.unknown_columns}
     lines = [
         "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
         "| skipped | reason |",
@@ -90,6 +97,8 @@ def file_metadata(reports: list[EntityReport]) -> dict:
         # Of the first entity's table: the one the file's own records feed.
         "versions_in_table": reports[0].versions_in_table,
         "files": dg.MetadataValue.md("\n".join(lines) if files else "No new or changed files."),
+        # Per new or changed file, its columns outside the contract (see unknown_columns).
+        "unknown_columns": dg.MetadataValue.json(unknown),
     }
 
 
@@ -113,6 +122,7 @@ def crm_landing(context: dg.AssetExecutionContext):
     settings = Settings.from_env()
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
+    reports = {}
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
@@ -120,6 +130,7 @@ def crm_landing(context: dg.AssetExecutionContext):
         report = ingest_entity(
             settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
         )
+        reports[entity_name] = report
         log_quarantined(context.log, report)
         yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report]))
-    yield from ingest_check_results(context, settings, as_of)
+    yield from ingest_check_results(context, settings, as_of, reports)
