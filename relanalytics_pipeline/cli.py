@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from relanalytics_pipeline.lib.landing import SAMPLE_ACTIVITIES, ensure_landing
-from relanalytics_pipeline.settings import PROJECT_ROOT, Settings, parse_as_of
+from relanalytics_pipeline.settings import PROJECT_ROOT, SettingError, Settings, parse_day
 
 MARTS_QUERY = (
     "SELECT k.record_type, k.record_name, k.emails_sent, k.emails_received, k.meetings, "
@@ -53,7 +53,7 @@ def _dagster_executable() -> str:
 def generate(args: argparse.Namespace) -> int:
     from relanalytics_pipeline.lib.generator import generate_dataset
 
-    as_of = parse_as_of(args.as_of) if args.as_of else Settings.from_env().as_of
+    as_of = parse_day(args.as_of, "--as-of") if args.as_of else Settings.from_env().as_of
     started = time.perf_counter()
     counts = generate_dataset(
         Path(args.out), args.activities, seed=args.seed, as_of=as_of, fmt=args.format,
@@ -68,6 +68,7 @@ def generate(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    settings.check_as_of()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Made here rather than in the ingest step, so that the whole run reads the same folder.
     log = logging.getLogger("relanalytics")
@@ -174,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettingError as error:
+        # Checked before any work: the one line says which variable to change.
+        print(f"relanalytics {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,14 +7,13 @@ share the single DuckDB writer anyway, in the load order the raw contract's refe
 
 import dagster as dg
 
-from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions
+from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, run_settings
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport, ingest_entity
 from relanalytics_pipeline.lib.landing import ensure_landing
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
-from relanalytics_pipeline.settings import Settings
 
 COUNTS = (
     "rows_read",
@@ -119,7 +118,7 @@ def crm_landing(context: dg.AssetExecutionContext):
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
     loaded unchanged are skipped, so a range (a backfill) or a rerun loads each file once.
     """
-    settings = Settings.from_env()
+    settings = run_settings(context)
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
     reports = {}

@@ -5,11 +5,10 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import similar_deals
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
-from relanalytics_pipeline.settings import Settings
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
 MODEL_KEY = dg.AssetKey(["learn", "similar_deals_model"])
@@ -117,7 +116,7 @@ def similar_deals_assets(context: dg.AssetExecutionContext, config: SimilarDeals
     """Train, evaluate and score in one step: both read the same features, and a step of its own
     would cost every run another process importing the definitions (about 5 s)."""
     params = config.params()
-    settings = Settings.from_env()
+    settings = run_settings(context)
     warehouse = settings.warehouse
     with connect(warehouse, read_only=True) as connection:
         opportunities = similar_deals.read_opportunities(connection)

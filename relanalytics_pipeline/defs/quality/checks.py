@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.partitions import run_settings
 from relanalytics_pipeline.lib.canonical import LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import EntityReport
 from relanalytics_pipeline.lib.quality import (
@@ -208,7 +209,7 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
     def marts_check(context: dg.AssetCheckExecutionContext):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
         wanted = [s for s in checked if _key(s) in context.selected_asset_check_keys]
-        warehouse = Settings.from_env().warehouse
+        warehouse = run_settings(context).warehouse
         with connect(warehouse, read_only=True) as connection:
             builds = {suite: latest_build(connection, suite) for suite in wanted}
             frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}

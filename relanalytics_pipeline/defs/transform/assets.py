@@ -12,7 +12,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, window_for_run
+from relanalytics_pipeline.defs.partitions import (
+    as_of_for_run,
+    nightly_partitions,
+    run_settings,
+    window_for_run,
+)
 from relanalytics_pipeline.defs.transform.resources import dbt_project
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import Settings, environ_overrides
@@ -62,7 +67,7 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
 def relanalytics_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
 ):
-    settings = Settings.from_env()
+    settings = run_settings(context)
     build_vars = dbt_vars(settings, context.run.tags, config.vars)
     context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
     if config.vars:
