@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from relanalytics_pipeline.cli import main
@@ -284,3 +285,30 @@ def test_redact_removes_the_password_as_written_and_decoded():
     url = "postgresql://u:p%40ss@db/x"
     text = f'bad "{url}", password p@ss or p%40ss'
     assert redact(text, url) == 'bad "postgresql://u:***@db/x", password *** or ***'
+
+
+def test_a_run_with_a_wrong_setting_fails_its_first_steps_with_the_line(tmp_path, monkeypatch):
+    """A partitioned run: RELANALYTICS_AS_OF is not even read, the memory limit is checked before
+    the ingest (dbt would only notice it after, without naming it), and nothing is written."""
+    from relanalytics_pipeline.definitions import defs
+
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-13-45")
+    monkeypatch.setenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", "abc")
+    result = dg.materialize(
+        defs.assets, resources=defs.resources, selection="*", partition_key="2026-11-26",
+        raise_on_error=False,
+    )  # fmt: skip
+    failures = [event for event in result.all_events if event.is_step_failure]
+    # The run's first steps, the exports' ingest (the canonical ingest waits for them); no
+    # other step starts.
+    assert sorted(event.step_key for event in failures) == ["dataverse_export", "salesforce_export"]
+    assert [e.step_key for e in result.all_events if e.is_step_start] == [
+        "dataverse_export", "salesforce_export"
+    ]  # fmt: skip
+    assert {event.step_failure_data.user_failure_data.description for event in failures} == {
+        "RELANALYTICS_DUCKDB_MEMORY_LIMIT='abc' is not valid: give a size such as 8GB or 4GiB, "
+        "or a share of the RAM such as 50% (DuckDB: Parser Error: Memory must have a number "
+        "(e.g. 1GB))"
+    }
+    assert not (tmp_path / "home").exists()
