@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -149,12 +150,25 @@ def parse_postgres_url(text: str) -> str:
     return text
 
 
+def parse_web_address(name: str, text: str) -> str:
+    """A CRM's address, from which record_url links are built: http(s) and a host."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _invalid(name, text, "give the address as https://host, e.g. https://contoso.example")
+    return text.strip()
+
+
 def writable_folder(path: Path, name: str, value: str) -> Path:
     """The path, if no file stands where it or one of its parents must be a folder."""
     blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise _invalid(name, value, f"{blocking} is a file, where a folder must be")
     return path
+
+
+def _web_address(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return parse_web_address(name, value) if value else None
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -222,8 +236,8 @@ class Settings:
                 parse_file_mode(file_mode) if file_mode else DEFAULT_PUBLISH_FILE_MODE
             ),
             export_maps=export_maps,
-            dataverse_url=env.get(ENV_DATAVERSE_URL) or None,
-            salesforce_url=env.get(ENV_SALESFORCE_URL) or None,
+            dataverse_url=_web_address(env, ENV_DATAVERSE_URL),
+            salesforce_url=_web_address(env, ENV_SALESFORCE_URL),
             first_day=first_day(env),
         )
 

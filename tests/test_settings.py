@@ -124,6 +124,9 @@ WRONG = [
     ("RELANALYTICS_PUBLISH_FILE_MODE", "rw-r-----", "let the owner read and write"),
     ("RELANALYTICS_PUBLISH_POSTGRES_URL", "postgresql://bi@db:notaport/x", "port must be a number"),
     ("RELANALYTICS_PUBLISH_POSTGRES_URL", "postgresql://bi@[db/x", "give a libpq URL"),
+    ("RELANALYTICS_DATAVERSE_URL", "contoso.crm.dynamics.com", "give the address as https://"),
+    ("RELANALYTICS_SALESFORCE_URL", "https://", "give the address as https://"),
+    ("RELANALYTICS_EXPORT_MAPS", "/nowhere/maps.json", "name an existing JSON file"),
 ]
 
 
