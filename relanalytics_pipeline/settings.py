@@ -64,7 +64,8 @@ def default_as_of(now: dt.datetime | None = None) -> dt.date:
     return now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def parse_day(text: str, name: str = ENV_AS_OF) -> dt.date:
+def parse_day(text: str, name: str) -> dt.date:
+    """A date as YYYY-MM-DD; a wrong one is a SettingError naming `name`."""
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
