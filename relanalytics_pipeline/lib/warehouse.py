@@ -1,7 +1,7 @@
 """Short-lived DuckDB connections to the warehouse file.
 
 DuckDB allows one writing process per file and fails at once with "Could not set lock on file"
-otherwise. The pipeline serialises its writers (one Dagster pool, see `defs/pools.py`); this module
+otherwise. The pipeline serialises its writers (one Dagster pool, WAREHOUSE_POOL below); this module
 makes sure no writer keeps the file locked longer than its block, even when the block raises, and
 waits a while for anyone else holding the file (someone's DuckDB CLI) before failing.
 """
