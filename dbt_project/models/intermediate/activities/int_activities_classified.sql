@@ -19,7 +19,10 @@ people as (
         sum(case when side = 'external' and not is_sender then 1 else 0 end) as external_recipients,
         max(case when is_sender then side end) as sender_side,
         -- Several organizers are rare; an internal one makes it our invite.
-        min(case when is_organizer then side end) as organizer_side
+        case max(case when is_organizer then case when side = 'internal' then 1 else 0 end end)
+            when 1 then 'internal'
+            when 0 then 'external'
+        end as organizer_side
     from {{ ref('int_activity_people_classified') }}
     where {{ in_scope('activity_id', scope) }}
     group by activity_id
