@@ -27,6 +27,7 @@ DBT = {
     "staging/stg_crm__activity_parties", "intermediate/int_activity_people_classified",
     "intermediate/int_activities_classified", "intermediate/int_record_activities",
     "intermediate/int_records_unioned", "intermediate/int_record_activity_days",
+    "intermediate/int_unknown_references",
     "intermediate/int_emails_sided",
     "intermediate/int_email_replies", "intermediate/int_email_responses",
     "marts/relationship_kpis", "marts/relationship_activity_daily", "marts/record_contacts",

@@ -68,3 +68,24 @@ select *
 from {{ model }}
 where {{ column_name }} is not null and not ({{ column_name }} {{ expression }})
 {% endtest %}
+
+{#- Fails (or warns, at severity warn) with every row of a model that lists problems. -#}
+{% test is_empty(model) %}
+select * from {{ model }}
+{% endtest %}
+
+{#- Fails with the records of a mart that are not current records (int_records_unioned): deleted
+    ones and ones no file holds. `record_id` names the column of the record's id; its type is in
+    the column `record_type`, or is `of_type` for a mart of one type (opportunity). -#}
+{% test only_current_records(model, record_id, of_type=none) %}
+{%- set record_type = "'" ~ of_type ~ "'" if of_type else 'mart.record_type' %}
+select {{ record_type }} as record_type, mart.{{ record_id }} as record_id, count(*) as mart_rows
+from {{ model }} as mart
+where
+    mart.{{ record_id }} is not null
+    and not exists (
+        select 1 from {{ ref('int_records_unioned') }} as records
+        where records.record_type = {{ record_type }} and records.record_id = mart.{{ record_id }}
+    )
+group by 1, 2
+{% endtest %}
