@@ -248,7 +248,7 @@ def _stage_duckdb(
                 "AND schema_name = 'main'"
             ).fetchall():
                 if table not in updatable:
-                    connection.execute(f"DROP TABLE published.main.{table}")
+                    connection.execute(f"DROP TABLE published.main.{_identifier(table)}")
         else:
             connection.execute(
                 f"ATTACH ? AS published (STORAGE_VERSION '{STORAGE_VERSION}')", [str(staged)]
@@ -377,6 +377,11 @@ def _copy_comments(connection: duckdb.DuckDBPyConnection, marts: list[str]) -> N
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    """A name read from a file (not one of ours) as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 # --- Parquet --------------------------------------------------------------------------------
