@@ -73,12 +73,14 @@ def build(warehouse: Path, *args: str, environ: dict | None = None):
     )  # fmt: skip
 
 
-def load_landing(folder: Path) -> Path:
+def load_landing(folder: Path, activities=EXTRA_ACTIVITIES, parties=EXTRA_PARTIES) -> Path:
+    """The hand-made dataset with more `activities` (rows) and their `parties` (CSV), ingested
+    into `folder`/warehouse.duckdb."""
     landing = write_hand_made_landing(folder / "landing")
     (landing / "activities" / "2026-04-01.jsonl").write_text(
-        "".join(json.dumps(row) + "\n" for row in EXTRA_ACTIVITIES)
+        "".join(json.dumps(row) + "\n" for row in activities)
     )
-    (landing / "activity_parties" / "2026-04-01.csv").write_text(EXTRA_PARTIES)
+    (landing / "activity_parties" / "2026-04-01.csv").write_text(parties)
     warehouse = folder / "warehouse.duckdb"
     for entity in LOAD_ORDER:
         ingest_entity(warehouse, landing, entity, "run-1")

@@ -65,7 +65,7 @@ classified as (
             when activities.scheduled_end > activities.scheduled_start
                 then {{ dbt.datediff('activities.scheduled_start', 'activities.scheduled_end', 'second') }} / 60.0
             {%- for activity_type, minutes in var('default_duration_minutes').items() %}
-            when activities.activity_type = '{{ activity_type }}' then {{ minutes }}
+            when activities.activity_type = {{ sql_string(activity_type) }} then {{ minutes }}
             {%- endfor %}
         end as effective_duration_minutes,
         -- Emails and calls without a direction take it from their sender's side.

@@ -20,7 +20,7 @@ seen as (
     {%- for record_type, entity in [
         ('opportunity', 'opportunities'), ('lead', 'leads'), ('account', 'accounts'), ('contact', 'contacts'),
     ] %}
-    select distinct '{{ record_type }}' as record_type, {{ record_type }}_id as record_id
+    select distinct {{ sql_string(record_type) }} as record_type, {{ record_type }}_id as record_id
     from {{ source('crm', entity) }}
     {{- '\n    union all' if not loop.last }}
     {%- endfor %}
