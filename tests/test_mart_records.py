@@ -4,7 +4,8 @@ The hand-made dataset (tests/fixtures/landing, as of 2026-03-31) with three more
 - e20 regards the deleted contact c4, who takes part in it (from u1);
 - e21 regards the account a9, which no file holds (from u2 to the contact c3, on 20 March, the
   day of c3's incoming call p2);
-- e22 regards o1 and is sent by u1 to the contact c9, which no file holds (22 March).
+- e22 regards o1 and is sent by u1 to the contact c9, which no file holds (22 March);
+- e23 regards c9 and is sent to c9 (23 March): it belongs to no known record.
 The ingest loads the files, then `dbt build` runs the models and their data tests, as the
 pipeline's dbt step does (without the similar-deals marts, which need a Python asset).
 """
@@ -38,6 +39,10 @@ EXTRA_ACTIVITIES = [
      "direction": "outgoing", "status": "completed", "owner_id": "u1",
      "regarding_type": "opportunity", "regarding_id": "o1", "occurred_at": "2026-03-22T10:00:00Z",
      "message_id": "<m22@x>", "modified_at": "2026-03-22T10:00:00Z"},
+    {"activity_id": "e23", "activity_type": "email", "subject": "Welcome", "direction": "outgoing",
+     "status": "completed", "owner_id": "u1", "regarding_type": "contact", "regarding_id": "c9",
+     "occurred_at": "2026-03-23T10:00:00Z", "message_id": "<m23@x>",
+     "modified_at": "2026-03-23T10:00:00Z"},
 ]  # fmt: skip
 EXTRA_PARTIES = """activity_id,role,party_type,party_id,address
 e20,from,user,u1,ann@acme-sales.example
@@ -46,6 +51,8 @@ e21,from,user,u2,bob@acme-sales.example
 e21,to,contact,c3,erin@initech.example
 e22,from,user,u1,ann@acme-sales.example
 e22,to,contact,c9,
+e23,from,user,u1,ann@acme-sales.example
+e23,to,contact,c9,
 """
 RECORD_MARTS = ("relationship_kpis", "relationship_activity_daily", "relationship_health",
                 "relationship_health_history", "record_summary", "record_contacts",
@@ -148,7 +155,7 @@ def test_unknown_references_are_reported_with_counts_and_examples(built):
     assert query(
         warehouse,
         "SELECT * FROM intermediate.int_unknown_references ORDER BY record_type, record_id",
-    ) == [("account", "a9", 1, "e21"), ("contact", "c9", 1, "e22")]
+    ) == [("account", "a9", 1, "e21"), ("contact", "c9", 2, "e22, e23")]
     # A warning, one failing row per unknown record; the deleted c4 is known, not reported.
     (warning,) = [r for i, r in results.items() if "is_empty_int_unknown_references" in i]
     assert (warning["status"], warning["failures"]) == ("warn", 2)

@@ -8,7 +8,7 @@ with referenced as (
     from {{ ref('stg_crm__activities') }}
     where regarding_type in ('opportunity', 'lead', 'account', 'contact') and regarding_id is not null
 
-    union
+    union all
 
     select party_type as record_type, person_id as record_id, activity_id
     from {{ ref('int_activity_people_classified') }}
@@ -24,17 +24,22 @@ seen as (
     from {{ source('crm', entity) }}
     {{- '\n    union all' if not loop.last }}
     {%- endfor %}
+),
+
+-- Each activity once per record, though it may regard the record and have it take part too.
+unknown as (
+    select distinct record_type, record_id, activity_id
+    from referenced
+    where not exists (
+        select 1 from seen
+        where seen.record_type = referenced.record_type and seen.record_id = referenced.record_id
+    )
 )
 
 select
-    referenced.record_type,
-    referenced.record_id,
+    record_type,
+    record_id,
     cast(count(*) as {{ dbt.type_bigint() }}) as activities,
-    {{ dbt.listagg('referenced.activity_id', "', '", 'order by referenced.activity_id', 3) }}
-        as example_activity_ids
-from referenced
-where not exists (
-    select 1 from seen
-    where seen.record_type = referenced.record_type and seen.record_id = referenced.record_id
-)
-group by referenced.record_type, referenced.record_id
+    {{ dbt.listagg('activity_id', "', '", 'order by activity_id', 3) }} as example_activity_ids
+from unknown
+group by record_type, record_id
