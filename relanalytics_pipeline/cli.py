@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from relanalytics_pipeline.lib.landing import SAMPLE_ACTIVITIES, ensure_landing
-from relanalytics_pipeline.settings import PROJECT_ROOT, Settings, parse_as_of
+from relanalytics_pipeline.settings import PROJECT_ROOT, SettingError, Settings, parse_day
 
 MARTS_QUERY = (
     "SELECT k.record_type, k.record_name, k.emails_sent, k.emails_received, k.meetings, "
@@ -51,7 +53,7 @@ def _dagster_executable() -> str:
 def generate(args: argparse.Namespace) -> int:
     from relanalytics_pipeline.lib.generator import generate_dataset
 
-    as_of = parse_as_of(args.as_of) if args.as_of else Settings.from_env().as_of
+    as_of = parse_day(args.as_of, "--as-of") if args.as_of else Settings.from_env().as_of
     started = time.perf_counter()
     counts = generate_dataset(
         Path(args.out), args.activities, seed=args.seed, as_of=as_of, fmt=args.format,
@@ -66,6 +68,7 @@ def generate(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    settings.check_as_of()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Made here rather than in the ingest step, so that the whole run reads the same folder.
     log = logging.getLogger("relanalytics")
@@ -92,19 +95,27 @@ def demo(args: argparse.Namespace) -> int:
         (quarantined,) = connection.execute(
             "SELECT COUNT(*) FROM quarantine.rejected_rows"
         ).fetchone()
+    published = settings.effective_publish_dir / "marts.duckdb"
     print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
-    print(
-        f"BI tools read the published copy: {settings.effective_publish_dir / 'marts.duckdb'} "
-        "(see the README's Serving BI tools)"
-    )
+    print(f"BI tools read the published copy: {published} (see the README's Serving BI tools)")
     print(f"Rows in quarantine.rejected_rows: {quarantined}")
     print(f"The deal-tracking chart: {settings.home / 'reports' / 'deal_tracking.html'}")
-    print("Look at them with, for example:")
-    print(
-        f"  python -c \"import duckdb; print(duckdb.connect('{settings.warehouse}', "
-        f'read_only=True).sql(\\"{MARTS_QUERY}\\"))"'
+    print("Look at them from any shell with, for example:")
+    code = (
+        f"import duckdb; print(duckdb.connect({str(published)!r}, read_only=True)"
+        f".sql({MARTS_QUERY!r}))"
     )
+    print(f"  {python_command(code)}")
     return 0
+
+
+def python_command(code: str) -> str:
+    """A shell command running `code` with this interpreter, the project's: in a fresh shell,
+    `python` is another one (or none), without duckdb."""
+    # Inside double quotes a POSIX shell interprets only backslash, `"`, `$` and backquote: escaped,
+    # the code arrives as written.
+    quoted = re.sub(r'([\\"$`])', r"\\\1", code)
+    return f'{shlex.quote(sys.executable)} -c "{quoted}"'
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -164,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettingError as error:
+        # Checked before any work: the one line says which variable to change.
+        print(f"relanalytics {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

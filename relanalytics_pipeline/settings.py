@@ -1,17 +1,22 @@
 """Run-time configuration, read from environment variables when a run or command needs it.
 
 Nothing here runs at import time: every caller asks for `Settings.from_env()` inside the function
-that needs it, so a changed variable takes effect on the next run without reloading code.
+that needs it, so a changed variable takes effect on the next run without reloading code. (The one
+exception, the first partition day, is read where the partitions are defined: defs/partitions.py.)
+Every variable is checked there, before any work: a wrong one raises SettingError, one line naming
+the variable, its value and what it accepts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -25,6 +30,8 @@ ENV_MEMORY_LIMIT = "RELANALYTICS_DUCKDB_MEMORY_LIMIT"
 ENV_MAX_ACTIVITY_AGE = "RELANALYTICS_MAX_ACTIVITY_AGE_HOURS"
 ENV_PUBLISH_DIR = "RELANALYTICS_PUBLISH_DIR"
 ENV_PUBLISH_POSTGRES_URL = "RELANALYTICS_PUBLISH_POSTGRES_URL"
+ENV_PUBLISH_FILE_MODE = "RELANALYTICS_PUBLISH_FILE_MODE"
+ENV_FIRST_DAY = "RELANALYTICS_FIRST_DAY"
 # CRM exports: a JSON file overriding code and stage maps, and the CRMs' addresses for record_url.
 ENV_EXPORT_MAPS = "RELANALYTICS_EXPORT_MAPS"
 ENV_DATAVERSE_URL = "RELANALYTICS_DATAVERSE_URL"
@@ -36,6 +43,19 @@ DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # Dagster, dbt and the Python steps. At 10M activities, relationship_kpis built alone took 87 s and
 # spilled 5 GB at 4 GB, against 56 s and no spill at half of this machine's 24 GiB.
 DEFAULT_MEMORY_LIMIT = "50%"
+# The first partition day when RELANALYTICS_FIRST_DAY is unset.
+DEFAULT_FIRST_DAY = dt.date(2020, 1, 1)
+# Published marts and the fitted model hold people's names and addresses: readable by the owner
+# and its group only (folders get the matching search bits: 0750).
+DEFAULT_PUBLISH_FILE_MODE = 0o640
+
+
+class SettingError(ValueError):
+    """A variable whose value cannot be used: one line naming it, its value and what it accepts."""
+
+
+def _invalid(name: str, value: str, accepted: str) -> SettingError:
+    return SettingError(f"{name}={value!r} is not valid: {accepted}")
 
 
 def default_as_of(now: dt.datetime | None = None) -> dt.date:
@@ -44,11 +64,22 @@ def default_as_of(now: dt.datetime | None = None) -> dt.date:
     return now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def parse_as_of(text: str) -> dt.date:
+def parse_day(text: str, name: str) -> dt.date:
+    """A date as YYYY-MM-DD; a wrong one is a SettingError naming `name`."""
     try:
         return dt.date.fromisoformat(text.strip())
-    except ValueError as error:
-        raise ValueError(f"{ENV_AS_OF} must be a date as YYYY-MM-DD, got {text!r}") from error
+    except ValueError:
+        raise _invalid(name, text, "give a date as YYYY-MM-DD, or unset it") from None
+
+
+def parse_as_of(text: str) -> dt.date:
+    return parse_day(text, ENV_AS_OF)
+
+
+def first_day(environ: Mapping[str, str]) -> dt.date:
+    """The first partition day: RELANALYTICS_FIRST_DAY, else DEFAULT_FIRST_DAY."""
+    text = environ.get(ENV_FIRST_DAY)
+    return parse_day(text, ENV_FIRST_DAY) if text else DEFAULT_FIRST_DAY
 
 
 def parse_hours(text: str) -> float:
@@ -57,7 +88,7 @@ def parse_hours(text: str) -> float:
     except ValueError:
         hours = -1.0
     if not hours > 0:
-        raise ValueError(f"{ENV_MAX_ACTIVITY_AGE} must be a positive number of hours, got {text!r}")
+        raise _invalid(ENV_MAX_ACTIVITY_AGE, text, "give a positive number of hours, e.g. 72")
     return hours
 
 
@@ -67,52 +98,160 @@ def parse_domains(text: str) -> tuple[str, ...]:
     return tuple(sorted({part for part in parts if part}))
 
 
+def parse_memory_limit(text: str) -> str:
+    """A memory limit DuckDB accepts (`8GB`, `4GiB`, `50%`), asked of DuckDB itself: dbt reads
+    the same variable, and would otherwise only fail after the ingest, without naming it."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        try:
+            connection.execute("SET memory_limit = ?", [text])
+        except duckdb.Error as error:
+            reason = str(error).splitlines()[0]
+            raise _invalid(
+                ENV_MEMORY_LIMIT, text, f"give a size such as 8GB or 4GiB, or a share of the RAM "
+                f"such as 50% (DuckDB: {reason})"
+            ) from None  # fmt: skip
+    return text
+
+
+def parse_file_mode(text: str) -> int:
+    """`0640`, `640` or `0o640`: permission bits that leave the owner reading and writing."""
+    digits = text.strip().lower().removeprefix("0o")
+    mode = int(digits, 8) if re.fullmatch(r"[0-7]{3,4}", digits) else -1
+    if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600:
+        raise _invalid(
+            ENV_PUBLISH_FILE_MODE, text, "give octal permissions that let the owner read and "
+            "write, e.g. 0640 (owner and group) or 0600 (owner only)"
+        )  # fmt: skip
+    return mode
+
+
+def parse_postgres_url(text: str) -> str:
+    """A libpq connection string (URL or key=value) that libpq can parse, with numeric ports.
+    Errors show it with its password masked, and chain nothing that holds it."""
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    from relanalytics_pipeline.lib.conninfo import mask_password, redact
+
+    def invalid(reason: str) -> SettingError:
+        return _invalid(ENV_PUBLISH_POSTGRES_URL, mask_password(text), reason)
+
+    try:
+        parts = conninfo_to_dict(text)
+    except Error as error:
+        reason = redact(str(error).strip(), text)
+        raise invalid(
+            f"give a libpq URL such as postgresql://user@host:5432/db ({reason})"
+        ) from None
+    ports = str(parts.get("port") or "").split(",")
+    if not all(port == "" or (port.isdigit() and 0 < int(port) < 65536) for port in ports):
+        raise invalid("its port must be a number from 1 to 65535")
+    return text
+
+
+def parse_web_address(name: str, text: str) -> str:
+    """A CRM's address, from which record_url links are built: http(s) and a host."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _invalid(name, text, "give the address as https://host, e.g. https://contoso.example")
+    return text.strip()
+
+
+def writable_folder(path: Path, name: str, value: str) -> Path:
+    """The path, if no file stands where it or one of its parents must be a folder."""
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise _invalid(name, value, f"{blocking} is a file, where a folder must be")
+    return path
+
+
+def _web_address(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return parse_web_address(name, value) if value else None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    return Path(value).expanduser().resolve() if value else None
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
     landing_dir: Path | None
     warehouse: Path
-    as_of: dt.date
+    # None when read for a run of partitions, which computes their day and ignores the variable.
+    as_of: dt.date | None
     org_domains: tuple[str, ...]
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     max_activity_age_hours: float = DEFAULT_MAX_ACTIVITY_AGE_HOURS
     publish_dir: Path | None = None
-    publish_postgres_url: str | None = None
+    # Out of the repr: it may hold a password.
+    publish_postgres_url: str | None = field(default=None, repr=False)
+    publish_file_mode: int = DEFAULT_PUBLISH_FILE_MODE
     export_maps: Path | None = None
     dataverse_url: str | None = None
     salesforce_url: str | None = None
+    first_day: dt.date = DEFAULT_FIRST_DAY
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, read_as_of: bool = True
+    ) -> Settings:
+        """Every setting, checked. `read_as_of=False` for a run of partitions: RELANALYTICS_AS_OF
+        is then neither read nor checked (`as_of` is None)."""
         env = os.environ if environ is None else environ
-        home = Path(env.get(ENV_HOME) or PROJECT_ROOT / "data").expanduser().resolve()
-        landing = env.get(ENV_LANDING_DIR)
-        warehouse = env.get(ENV_WAREHOUSE)
+        home = _path(env, ENV_HOME) or PROJECT_ROOT / "data"
+        writable_folder(home, ENV_HOME, env.get(ENV_HOME, ""))
+        warehouse = _path(env, ENV_WAREHOUSE)
+        if warehouse is not None:
+            writable_folder(warehouse.parent, ENV_WAREHOUSE, env[ENV_WAREHOUSE])
+            if warehouse.is_dir():
+                raise _invalid(ENV_WAREHOUSE, env[ENV_WAREHOUSE], "it is a folder: name a file")
+        publish = _path(env, ENV_PUBLISH_DIR)
+        if publish is not None:
+            writable_folder(publish, ENV_PUBLISH_DIR, env[ENV_PUBLISH_DIR])
+        export_maps = _path(env, ENV_EXPORT_MAPS)
+        if export_maps is not None and not export_maps.is_file():
+            raise _invalid(ENV_EXPORT_MAPS, env[ENV_EXPORT_MAPS], "name an existing JSON file")
         as_of = env.get(ENV_AS_OF)
         max_age = env.get(ENV_MAX_ACTIVITY_AGE)
-        publish = env.get(ENV_PUBLISH_DIR)
+        memory_limit = env.get(ENV_MEMORY_LIMIT)
+        postgres_url = env.get(ENV_PUBLISH_POSTGRES_URL)
+        file_mode = env.get(ENV_PUBLISH_FILE_MODE)
         return cls(
             home=home,
-            landing_dir=Path(landing).expanduser().resolve() if landing else None,
-            warehouse=(
-                Path(warehouse).expanduser().resolve() if warehouse else home / "warehouse.duckdb"
-            ),
-            as_of=parse_as_of(as_of) if as_of else default_as_of(),
+            landing_dir=_path(env, ENV_LANDING_DIR),
+            warehouse=warehouse or home / "warehouse.duckdb",
+            as_of=(parse_as_of(as_of) if as_of else default_as_of()) if read_as_of else None,
             org_domains=parse_domains(env.get(ENV_ORG_DOMAINS, "")),
-            memory_limit=env.get(ENV_MEMORY_LIMIT) or DEFAULT_MEMORY_LIMIT,
+            memory_limit=parse_memory_limit(memory_limit) if memory_limit else DEFAULT_MEMORY_LIMIT,
             max_activity_age_hours=(
                 parse_hours(max_age) if max_age else DEFAULT_MAX_ACTIVITY_AGE_HOURS
             ),
-            publish_dir=Path(publish).expanduser().resolve() if publish else None,
-            publish_postgres_url=env.get(ENV_PUBLISH_POSTGRES_URL) or None,
-            export_maps=(
-                Path(env[ENV_EXPORT_MAPS]).expanduser().resolve()
-                if env.get(ENV_EXPORT_MAPS)
-                else None
+            publish_dir=publish,
+            publish_postgres_url=parse_postgres_url(postgres_url) if postgres_url else None,
+            publish_file_mode=(
+                parse_file_mode(file_mode) if file_mode else DEFAULT_PUBLISH_FILE_MODE
             ),
-            dataverse_url=env.get(ENV_DATAVERSE_URL) or None,
-            salesforce_url=env.get(ENV_SALESFORCE_URL) or None,
+            export_maps=export_maps,
+            dataverse_url=_web_address(env, ENV_DATAVERSE_URL),
+            salesforce_url=_web_address(env, ENV_SALESFORCE_URL),
+            first_day=first_day(env),
         )
+
+    def check_as_of(self) -> dt.date:
+        """The as-of day, if it has a partition: a command computing an earlier day says which
+        setting to change, rather than let Dagster refuse the partition key."""
+        if self.as_of is not None and self.as_of < self.first_day:
+            raise SettingError(
+                f"{ENV_AS_OF}={self.as_of.isoformat()} is before the first partition day "
+                f"{self.first_day.isoformat()}: set {ENV_FIRST_DAY} to the first day of your "
+                "history (or earlier)"
+            )
+        return self.as_of
 
     @property
     def sample_landing_dir(self) -> Path:
@@ -134,14 +273,15 @@ class Settings:
 
     def as_environ(self) -> dict[str, str]:
         """The same settings as absolute values, for child processes (dbt, dagster)."""
-        return {
+        as_of = {ENV_AS_OF: self.as_of.isoformat()} if self.as_of else {}
+        return as_of | {
             ENV_HOME: str(self.home),
             ENV_LANDING_DIR: str(self.effective_landing_dir),
             ENV_WAREHOUSE: str(self.warehouse),
-            ENV_AS_OF: self.as_of.isoformat(),
             ENV_ORG_DOMAINS: ",".join(self.org_domains),
             ENV_MEMORY_LIMIT: self.memory_limit,
             ENV_MAX_ACTIVITY_AGE: str(self.max_activity_age_hours),
+            ENV_FIRST_DAY: self.first_day.isoformat(),
         }
 
 

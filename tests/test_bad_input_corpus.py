@@ -37,6 +37,7 @@ class Case:
     reasons: list[tuple[int | None, str]] = field(default_factory=list)  # quarantine rows
     sql: str = ""  # a query over what loaded ...
     rows: list[tuple] = field(default_factory=list)  # ... and its expected rows
+    unknown: list[str] = field(default_factory=list)  # columns reported as not in the contract
 
 
 def csv_text(header: str, *lines: str, newline: str = "\n") -> bytes:
@@ -129,6 +130,30 @@ CASES = [
                         (3, "employees '-3' is not at least 0")],
          "SELECT account_id, annual_revenue, employees FROM crm.accounts WHERE account_id LIKE 'th%'",
          [("th4", Decimal("1234567.50"), 1200)]),
+    Case("numbers too large for their column, or infinite, beside good rows", "accounts/huge_numbers.csv",
+         csv_text("account_id,annual_revenue,employees,modified_at", f"hn1,,1e30,{M}", f"hn2,,inf,{M}",
+                  f"hn3,,1e19,{M}", f"hn4,1e20,5,{M}", f"hn5,-Infinity,,{M}", f"hn6,12.5,1e3,{M}"),
+         (6, 1, 0, 5), [(1, "employees '1e30' is out of range (whole numbers up to ±9223372036854775807)"),
+                        (2, "employees 'inf' is not a finite number"),
+                        (3, "employees '1e19' is out of range (whole numbers up to ±9223372036854775807)"),
+                        (4, "annual_revenue '1e20' is out of range (decimals up to ±9999999999999999.99)"),
+                        (5, "annual_revenue '-Infinity' is not a finite number")],
+         "SELECT account_id, annual_revenue, employees FROM crm.accounts WHERE account_id LIKE 'hn%'",
+         [("hn6", Decimal("12.50"), 1000)]),
+    Case("Parquet floats that are infinite or huge in number columns", "accounts/float_numbers.parquet",
+         parquet(pa.table({"account_id": ["pf1", "pf2", "pf3"], "employees": [float("inf"), 12.0, float("nan")],
+                           "annual_revenue": [1.0, 2.5, 1e30], "modified_at": [M] * 3})),
+         (3, 1, 0, 2), [(1, "employees 'inf' is not a finite number"),
+                        (3, "annual_revenue '1e+30' is out of range (decimals up to ±9999999999999999.99)")],
+         "SELECT account_id, annual_revenue, employees FROM crm.accounts WHERE account_id LIKE 'pf%'",
+         [("pf2", Decimal("2.50"), 12)]),
+    Case("an invalid deletion flag on a newer version", "activities/invalid_deleted.csv",
+         csv_text(ACT, f"bd1,email,completed,s,,,{M},false", "bd1,email,completed,s,,,2026-03-02T10:00:00Z,1.0",
+                  f"bd2,email,completed,s,,,{M},maybe", f"bd3,email,completed,s,,,{M},", f"bd4,email,completed,s,,,{M},Y"),
+         (5, 3, 0, 2), [(2, "is_deleted '1.0' is not a boolean (true/false)"),
+                        (3, "is_deleted 'maybe' is not a boolean (true/false)")],
+         activities("activity_id LIKE 'bd%'", "activity_id, modified_at, is_deleted"),
+         [("bd1", T(2026, 3, 1, 10), False), ("bd3", T(2026, 3, 1, 10), False), ("bd4", T(2026, 3, 1, 10), True)]),
     Case("booleans spelled oddly", "users/booleans.csv",
          csv_text("user_id,is_active,is_deleted,modified_at", f"bo1,YES, n ,{M}", f"bo2,T,0,{M}",
                   f"bo3,oui,false,{M}", f"bo4,,,{M}"),
@@ -157,11 +182,33 @@ CASES = [
     Case("optional columns missing", "activities/minimal.csv", csv_text("activity_id,activity_type,status,modified_at", f"mi1,task,open,{M}"),
          (1, 1, 0, 0), [], activities("activity_id = 'mi1'", "activity_id, subject, occurred_at, is_deleted"),
          [("mi1", None, None, False)]),
-    Case("extra columns are ignored", "activities/extra.csv",
+    Case("extra columns are reported", "activities/extra.csv",
          csv_text("activity_id,activity_type,status,modified_at,crm_flavour,x", f"ex1,task,open,{M},blue,1"),
-         (1, 1, 0, 0), [], activities("activity_id = 'ex1'", "activity_id, status"), [("ex1", "open")]),
+         (1, 1, 0, 0), [], activities("activity_id = 'ex1'", "activity_id, status"), [("ex1", "open")],
+         ["crm_flavour", "x"]),
+    Case("misspelt columns are reported as near misses", "activities/misspelt.csv",
+         csv_text("activity_id,activity_type,status,modified_at,duraton_minutes,regardingid", f"ms1,task,completed,{M},30,o1"),
+         (1, 1, 0, 0), [], activities("activity_id = 'ms1'", "activity_id, duration_minutes, regarding_id"),
+         [("ms1", None, None)],
+         ["duraton_minutes (did you mean duration_minutes?)", "regardingid (did you mean regarding_id?)"]),
+    Case("contract columns written in another case", "activities/upper_case.csv",
+         csv_text("Activity_ID,ACTIVITY_TYPE,Status,Modified_At,Subject", f"uc1,task,open,{M},Hi"),
+         (1, 1, 0, 0), [], activities("activity_id = 'uc1'"), [("uc1", "Hi")]),
     Case("duplicated header columns", "users/dup_header.csv", csv_text("user_id,team,team,modified_at", f"dh1,A,B,{M}"),
-         None, [(None, "CSV header repeats a column name: ['user_id', 'team', 'team', 'modified_at']")]),
+         None, [(None, "the header names column 'team' twice (as 'team'); names are compared ignoring case")]),
+    Case("header names equal ignoring case", "activities/case_dup.csv",
+         csv_text("activity_id,activity_type,status,modified_at,Subject,subject", f"cd1,task,open,{M},A,B"),
+         None, [(None, "the header names column 'Subject' twice (as 'subject'); names are compared ignoring case")]),
+    Case("a trailing comma on every line", "accounts/trailing_comma.csv",
+         csv_text("account_id,name,modified_at,", f"tc1,Acme,{M},", f"tc2,Beta,{M}, "),
+         (2, 2, 0, 0), [], "SELECT account_id, name FROM crm.accounts WHERE account_id LIKE 'tc%' ORDER BY 1",
+         [("tc1", "Acme"), ("tc2", "Beta")], ["column 4 (no name and no values)"]),
+    Case("a header ending in a comma over values", "accounts/nameless_column.csv",
+         csv_text("account_id,name,modified_at,", f"nc1,Acme,{M},oops"),
+         None, [(None, 'column 4 has an empty name ("") but holds values: name it in the header or remove it')]),
+    Case("a JSON line with an empty key", "activities/empty_key.jsonl",
+         jsonl({"activity_id": "ek1", "activity_type": "task", "status": "open", "modified_at": M, "": "x"}),
+         None, [(None, 'column 5 has an empty name ("") but holds values')]),
     Case("an empty file", "users/empty.csv", b"", None, [(None, "CSV file has no header row")]),
     Case("a header and no rows", "users/header_only.csv", b"user_id,modified_at\n", (0, 0, 0, 0)),
     Case("an empty JSON lines file", "users/empty.jsonl", b"\n\n", None, [(None, "file holds no records")]),
@@ -209,7 +256,8 @@ CASES = [
          [(i, i) for i in sorted((INJECTION, 'a"b', "x;y", "SELECT * FROM crm.users"))]),
     Case("SQL in a column name", "users/sql_header.csv",
          csv_text('user_id,modified_at,"x""); DROP TABLE crm.users; --"', f"sh1,{M},boom"),
-         (1, 1, 0, 0), [], "SELECT user_id FROM crm.users WHERE user_id = 'sh1'", [("sh1",)]),
+         (1, 1, 0, 0), [], "SELECT user_id FROM crm.users WHERE user_id = 'sh1'", [("sh1",)],
+         ['x"); DROP TABLE crm.users; --']),
     Case("SQL in a file name", f"activities/it's{INJECTION}.csv", csv_text(ACT, f"sf1,email,completed,s,,,{M},"),
          (1, 1, 0, 0), [], activities("activity_id = 'sf1'", "activity_id, _source_file"),
          [("sf1", f"activities/it's{INJECTION}.csv")]),
@@ -255,13 +303,17 @@ def corpus(tmp_path_factory) -> tuple[Path, dict]:
     return warehouse, reports
 
 
+def _file_report(reports: dict, source_file: str):
+    return next(f for r in reports.values() for f in r.files if f.source_file == source_file)
+
+
 def test_the_corpus_has_at_least_25_kinds():
     assert len({case.kind for case in CASES}) == len(CASES) >= 25
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.kind for case in CASES])
 def test_each_file_ends_quarantined_with_a_reason_or_loaded(corpus, case):
-    warehouse, _ = corpus
+    warehouse, reports = corpus
     ((status, read, loaded, duplicate, quarantined),) = query(
         warehouse,
         "SELECT status, rows_read, rows_loaded, rows_duplicate, rows_quarantined FROM ingest.files "
@@ -284,6 +336,7 @@ def test_each_file_ends_quarantined_with_a_reason_or_loaded(corpus, case):
         assert read == loaded + duplicate + quarantined
         # Each rejected row keeps its raw record.
         assert reasons == [(number, reason, True) for number, reason in case.reasons]
+    assert _file_report(reports, case.file).unknown_columns == case.unknown
     if case.sql:
         parameters = [INJECTION] if "?" in case.sql else None
         assert query(warehouse, case.sql, parameters) == case.rows

@@ -27,6 +27,7 @@ DBT = {
     "staging/stg_crm__activity_parties", "intermediate/int_activity_people_classified",
     "intermediate/int_activities_classified", "intermediate/int_record_activities",
     "intermediate/int_records_unioned", "intermediate/int_record_activity_days",
+    "intermediate/int_unknown_references",
     "intermediate/int_emails_sided",
     "intermediate/int_email_replies", "intermediate/int_email_responses",
     "marts/relationship_kpis", "marts/relationship_activity_daily", "marts/record_contacts",
@@ -77,11 +78,12 @@ def test_dbt_tests_are_asset_checks(graph):
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
     assert ("staging/stg_crm__users", "unique_stg_crm__users_user_id") in checks
-    # Besides dbt's tests: the great-expectations suites and the freshness check (test_quality.py),
-    # and the similar-deals model's two checks.
+    # Besides dbt's tests: the great-expectations suites, the freshness and unknown-columns checks
+    # (test_quality.py), and the similar-deals model's two checks.
     assert {name for _, name in checks} == dbt_data_tests() | {
         "great_expectations",
         "activities_fresh",
+        "no_unknown_columns",
         NEIGHBOURS_CHECK,
         BASELINES_CHECK,
     }

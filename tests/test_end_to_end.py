@@ -18,6 +18,7 @@ import pytest
 from conftest import dbt_data_tests, query
 
 from relanalytics_pipeline.defs.learn.assets import BASELINES_CHECK, NEIGHBOURS_CHECK
+from relanalytics_pipeline.lib.canonical import LOAD_ORDER
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.lib.quality import suites as quality_suites
 from relanalytics_pipeline.settings import PROJECT_ROOT
@@ -261,7 +262,8 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
         (e.asset_key.to_user_string(), e.check_name): e.passed
         for e in (r.event_log_entry.dagster_event.event_specific_data for r in check_events)
     }
-    # Every dbt test, every great-expectations suite and the freshness check ran and passed.
+    # Every dbt test, every great-expectations suite, the freshness check and each entity's
+    # unknown-columns check ran and passed.
     suites = {
         (f"{s.layer}/{s.table}", "great_expectations")
         for layer in ("crm", "marts")
@@ -270,10 +272,13 @@ def test_ingest_reports_what_it_did_and_checks_ran(first_run):
     # The model's two checks too (baselines: passed without figures, see below).
     model_checks = {NEIGHBOURS_CHECK, BASELINES_CHECK}
     assert {name for _, name in outcomes} - {"great_expectations"} == dbt_data_tests() | {
-        "activities_fresh"
+        "activities_fresh",
+        "no_unknown_columns",
     } | model_checks
     assert suites <= outcomes.keys() and all(outcomes.values())
-    assert len(outcomes) == len(dbt_data_tests()) + len(suites) + 1 + len(model_checks)
+    assert len(outcomes) == (
+        len(dbt_data_tests()) + len(suites) + 1 + len(LOAD_ORDER) + len(model_checks)
+    )
     reasons = query(tmp_path / "home" / "warehouse.duckdb",
                     "SELECT entity, reason FROM quarantine.rejected_rows ORDER BY entity")  # fmt: skip
     assert reasons[0] == ("activities", "occurred_at '31/03/2026' is not an ISO-8601 timestamp")

@@ -70,3 +70,18 @@ def test_reloading_changes_nothing_and_a_changed_page_is_reloaded(tmp_path):
 def test_a_missing_table_loads_nothing(tmp_path):
     report = load(tmp_path / "landing", tmp_path / "w.duckdb", "phonecall")
     assert report.files == [] and report.versions_in_table == 0
+
+
+def test_an_export_reports_a_nameless_empty_column_but_not_its_vendor_fields(tmp_path):
+    """Exports carry many fields no mapping takes, by design: those are not reported. A trailing
+    comma on every line is left out and reported, as for a canonical file."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    folder = landing / "dataverse" / "email"
+    folder.mkdir(parents=True)
+    (folder / "link.csv").write_text(
+        "activityid,statecode,directioncode,modifiedon,senton,versionnumber,\n"
+        "e1,1,true,2026-03-02T10:00:00Z,2026-03-02T09:00:00Z,123,\n"
+    )
+    (report,) = load(landing, warehouse, "email").files
+    assert (report.status, report.rows_read, report.rows_loaded) == ("loaded", 1, 1)
+    assert report.unknown_columns == ["column 7 (no name and no values)"]

@@ -72,6 +72,19 @@ def test_every_row_loads_through_the_ingest(tmp_path, fmt):
         assert connection.execute("SELECT COUNT(*) FROM crm.activities").fetchone() == (1_500,)
 
 
+def test_any_out_folder_name_is_written_as_given(tmp_path):
+    """The --out path reaches DuckDB as a parameter: a quote, semicolon and backslash in it are
+    only characters of the folder's name."""
+    out = tmp_path / "o'brien; x\\y"
+    counts = generate_dataset(out, 1_000, seed=3, as_of=AS_OF, fmt="csv")
+    with duckdb.connect() as connection:
+        (rows,) = connection.execute(
+            "SELECT count(*) FROM read_csv(?)", [[str(p) for p in (out / "activities").iterdir()]]
+        ).fetchone()
+    assert counts["activities"] == rows == 1_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o'brien; x\\y"]
+
+
 def test_history_ends_at_the_as_of_date_and_open_activities_lie_ahead(db):
     end = "TIMESTAMPTZ '2026-04-01 00:00:00+00'"
     assert one(db, f"SELECT COUNT(*) FROM activities WHERE occurred_at >= {end}") == (0,)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import query
 
-from relanalytics_pipeline.lib.canonical import LOAD_ORDER
+from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.lib.ingest import ingest_entity
 from relanalytics_pipeline.lib.landing import UnreadableFile, read_landing_file
 
@@ -301,7 +301,8 @@ def test_typed_parquet_values_are_checked_too(tmp_path):
     ) == [
         (
             1,
-            "annual_revenue '1e+30' is not a decimal number; employees '1.5' is not a whole number",
+            "annual_revenue '1e+30' is out of range (decimals up to ±9999999999999999.99); "
+            "employees '1.5' is not a whole number",
         ),
         (2, "account_id is missing"),
         (4, "modified_at is missing"),
@@ -330,3 +331,84 @@ def test_parties_without_a_party_id_column_load_by_address(tmp_path):
     assert query(warehouse, "SELECT reason FROM quarantine.rejected_rows") == [
         ("party has neither party_id nor address",)
     ]
+
+
+# Values that have broken typing somewhere: too large for BIGINT or DECIMAL(18, 2), infinite,
+# dates out of every range, SQL and NUL bytes.
+AWKWARD = [
+    "", "0", "1", "1.0", "1e30", "-1e30", "inf", "-inf", "Infinity", "nan", "1e19",
+    "9223372036854775808", "infinity", "-infinity", "0001-01-01", "99999-12-31", "maybe",
+    "'; --", "\x00", "NULL", '{"a": 1}',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("entity_name", [e for e in LOAD_ORDER if e != "activity_parties"])
+def test_no_value_in_any_column_costs_more_than_its_row(tmp_path, entity_name):
+    """Each awkward value in every column but the key and modified_at: rows are loaded or
+    quarantined one by one, never the file."""
+    entity = ENTITIES[entity_name]
+    columns = [c for c in entity.column_names if c not in (entity.key[0], "modified_at")]
+    rows = [
+        {entity.key[0]: f"r{i}", "modified_at": "2026-03-01", **dict.fromkeys(columns, value)}
+        for i, value in enumerate(AWKWARD)
+    ]
+    write_csv(tmp_path / "landing" / entity_name / "awkward.csv", rows)
+    report = ingest_entity(tmp_path / "w.duckdb", tmp_path / "landing", entity_name, run_id="r")
+    (f,) = report.files
+    assert (f.status, f.rows_read) == ("loaded", len(AWKWARD))
+    assert f.rows_loaded + f.rows_quarantined == len(AWKWARD)
+    if entity_name == "accounts":
+        # A value valid at once as a decimal, a head count and a flag: empty, 0 or 1.
+        assert query(tmp_path / "w.duckdb", "SELECT account_id FROM crm.accounts ORDER BY 1") == [
+            ("r0",),
+            ("r1",),
+            ("r2",),
+        ]
+
+
+def test_native_parquet_numbers_that_do_not_fit_cost_their_row(tmp_path):
+    folder = tmp_path / "landing" / "accounts"
+    folder.mkdir(parents=True)
+    big = [float("inf"), float("-inf"), 1e30, float("nan"), 1.0]
+    pq.write_table(
+        pa.table(
+            {
+                "account_id": [f"f{i}" for i in range(5)],
+                "annual_revenue": big,
+                "employees": big,
+                "modified_at": ["2026-03-01"] * 5,
+            }
+        ),
+        folder / "floats.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "account_id": ["u0", "u1"],
+                "employees": pa.array([2**64 - 1, 7], type=pa.uint64()),
+                "modified_at": ["2026-03-01"] * 2,
+            }
+        ),
+        folder / "unsigned.parquet",
+    )
+    warehouse = tmp_path / "w.duckdb"
+    report = ingest_entity(warehouse, tmp_path / "landing", "accounts", run_id="r")
+    counts = [(f.status, f.rows_read, f.rows_loaded, f.rows_quarantined) for f in report.files]
+    assert counts == [("loaded", 5, 2, 3), ("loaded", 2, 1, 1)]
+    assert query(
+        warehouse,
+        "SELECT source_file, row_number, reason FROM quarantine.rejected_rows ORDER BY ALL",
+    ) == [
+        ("accounts/floats.parquet", 1, "annual_revenue 'inf' is not a finite number; "
+         "employees 'inf' is not a finite number"),
+        ("accounts/floats.parquet", 2, "annual_revenue '-inf' is not a finite number; "
+         "employees '-inf' is not a finite number"),
+        ("accounts/floats.parquet", 3,
+         "annual_revenue '1e+30' is out of range (decimals up to ±9999999999999999.99); "
+         "employees '1e+30' is out of range (whole numbers up to ±9223372036854775807)"),
+        ("accounts/unsigned.parquet", 1, "employees '18446744073709551615' is out of range "
+         "(whole numbers up to ±9223372036854775807)"),
+    ]  # fmt: skip
+    assert query(warehouse, "SELECT account_id, employees FROM crm.accounts ORDER BY 1") == [
+        ("f3", None), ("f4", 1), ("u1", 7)
+    ]  # fmt: skip

@@ -145,6 +145,45 @@ def test_the_file_is_in_storage_version_1_2_and_duckdb_1_2_opens_it(warehouse, t
     assert deals == json.loads(json.dumps(expected, default=str))
 
 
+def test_updating_the_file_drops_its_other_tables_whatever_their_names(tmp_path):
+    """A night updates the published file in place of copying a mart whose build kept the rows
+    it published, and drops the file's other tables: their names come from that file, so they
+    are quoted, a quote, semicolon and backslash included."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("CREATE SCHEMA marts; CREATE SCHEMA intermediate")
+        connection.execute(
+            "CREATE TABLE marts.history AS SELECT 'deal' AS record_type, 'd1' AS record_id, "
+            "DATE '2026-03-31' AS as_of_date, 1 AS score"
+        )
+        connection.execute(
+            "CREATE TABLE intermediate.history_writes AS SELECT 'deal' AS record_type, "
+            "'d1' AS record_id, DATE '2026-03-31' AS written_from, 'b1' AS build_id, "
+            "CAST(NULL AS VARCHAR) AS previous_build_id"
+        )
+    folder, writes = tmp_path / "published", {"history": "intermediate.history_writes"}
+    publish.publish(warehouse, ["history"], folder, "run-1", AS_OF, writes=writes)
+    odd = 'notes"; DROP TABLE history; --\\'
+    with duckdb.connect(str(folder / "marts.duckdb")) as connection:
+        connection.execute(f'CREATE TABLE "{odd.replace(chr(34), chr(34) * 2)}" (x INTEGER)')
+    # The next night's build kept b1's rows and wrote the new day.
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("INSERT INTO marts.history VALUES ('deal', 'd1', DATE '2026-04-01', 2)")
+        connection.execute(
+            "UPDATE intermediate.history_writes SET written_from = DATE '2026-04-01', "
+            "build_id = 'b2', previous_build_id = 'b1'"
+        )
+    night = AS_OF + dt.timedelta(days=1)
+    second = publish.publish(warehouse, ["history"], folder, "run-2", night, writes=writes)
+    assert second.updated == {"history"}
+    with duckdb.connect(str(folder / "marts.duckdb"), read_only=True) as published:
+        tables = published.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert rows(published, "marts.history") == [
+            ("deal", "d1", dt.date(2026, 3, 31), 1), ("deal", "d1", night, 2)
+        ]  # fmt: skip
+    assert sorted(tables) == [("_publication",), ("history",)]
+
+
 def test_a_missing_mart_publishes_nothing(warehouse, tmp_path):
     folder = tmp_path / "published"
     before = publish.publish(warehouse, MARTS, folder, "run-good-0001", AS_OF)

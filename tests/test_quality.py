@@ -4,6 +4,7 @@ great-expectations really runs (pandas mode); the warehouse is a real DuckDB fil
 """
 
 import datetime as dt
+import logging
 import socket
 
 import dagster as dg
@@ -11,7 +12,11 @@ import pandas as pd
 import pytest
 from conftest import query
 
-from relanalytics_pipeline.defs.quality.checks import FRESHNESS_CHECK, SUITE_CHECK
+from relanalytics_pipeline.defs.quality.checks import (
+    FRESHNESS_CHECK,
+    SUITE_CHECK,
+    UNKNOWN_COLUMNS_CHECK,
+)
 from relanalytics_pipeline.lib import quality
 from relanalytics_pipeline.lib.canonical import ENTITIES, PLAUSIBLE_DATES
 from relanalytics_pipeline.lib.ingest import ingest_entity
@@ -266,6 +271,44 @@ def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeyp
     assert stale.metadata["age_hours"].value == pytest.approx(119.5)
     assert "older than the 72 hours allowed" in stale.description
     assert results["2026-04-05"].success  # a warning does not fail the run
+
+
+def test_unknown_columns_warn_in_a_dagster_run(landing, tmp_path, monkeypatch):
+    """A file with a misspelt column loads; its entity's check warns naming the column and the
+    contract column it nearly spells, in the metadata and the log too. Others pass."""
+    from relanalytics_pipeline.defs.ingest.assets import crm_landing
+
+    (landing / "activities" / "z_misspelt.csv").write_text(
+        "activity_id,activity_type,status,modified_at,duraton_minutes\n"
+        "zz1,task,completed,2026-03-30T10:00:00Z,30\n"
+    )
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([crm_landing], instance=instance, partition_key="2026-03-31")
+        logs = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert result.success  # a warning does not fail the run
+    checks = _check_evaluations(result)
+    unknown = checks[("crm/activities", UNKNOWN_COLUMNS_CHECK)]
+    assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
+    named = "duraton_minutes (did you mean duration_minutes?)"
+    assert unknown.description == f"activities/z_misspelt.csv: {named}"
+    assert unknown.metadata["unknown_columns"].value == {"activities/z_misspelt.csv": [named]}
+    assert all(
+        checks[(f"crm/{e}", UNKNOWN_COLUMNS_CHECK)].passed for e in ENTITIES if e != "activities"
+    )
+    materialized = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("crm_landing")
+    }
+    assert materialized["crm/activities"]["unknown_columns"].value == {
+        "activities/z_misspelt.csv": [named]
+    }
+    assert (
+        f"activities/z_misspelt.csv: column(s) not in the activities contract, not loaded: {named}"
+        in logs
+    )
 
 
 def test_data_docs_name_every_suite_and_show_validations(landing, tmp_path, monkeypatch, capsys):

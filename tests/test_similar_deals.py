@@ -123,9 +123,11 @@ def test_same_input_same_output_whatever_the_row_order():
 
 
 def test_fallback_below_the_minimums_and_a_single_won_deal():
-    assert fit(HAND_MADE, Params(min_won=4, min_lost=1)).method == "model"
-    assert fit(HAND_MADE, Params(min_won=5, min_lost=1)).method == "plain_distance"
-    assert fit(HAND_MADE, Params(min_won=4, min_lost=2)).method == "plain_distance"
+    # Eight valued won deals (HAND_MADE's four and four more) and one lost deal.
+    eight = pd.concat([HAND_MADE, frame(*[deal(f"v{i}", "won", 40_000 + i) for i in range(4)])])
+    assert fit(eight, Params(min_won=8, min_lost=1)).method == "model"
+    assert fit(eight, Params(min_won=9, min_lost=1)).method == "plain_distance"
+    assert fit(eight, Params(min_won=8, min_lost=2)).method == "plain_distance"
     # One won deal: every open deal gets it, the only neighbour there is.
     single = HAND_MADE[HAND_MADE.opportunity_id.isin(["o1", "o2", "w3"])]
     rows = similar_deals.similar_won_deals(single)
@@ -136,6 +138,90 @@ def test_fallback_below_the_minimums_and_a_single_won_deal():
     assert rows.similarity.tolist() == pytest.approx([similarity(2)] * 2)
     # No won deal at all: no rows, no error.
     assert similar_deals.similar_won_deals(HAND_MADE[HAND_MADE.state_as_of != "won"]).empty
+
+
+PLAIN = "plain_distance"
+BELOW = "below min_won_deals=30 / min_lost_deals=30: plain distance instead of the learned weights"
+
+
+def test_without_opportunities_nothing_to_learn_and_no_rows():
+    """A CRM without opportunities (accounts, contacts and activities only)."""
+    model = fit(frame())
+    assert (model.method, model.reason) == (
+        PLAIN, "no opportunities: nothing to learn from; similar_won_deals is empty"
+    )  # fmt: skip
+    assert model.training == {"opportunities": 0, "won": 0, "valued_won": 0, "lost": 0}
+    assert model.similar(frame()).empty
+    assert evaluate(frame()) == {}
+
+
+def test_open_and_lost_deals_without_a_won_one_get_no_neighbours():
+    deals = HAND_MADE[HAND_MADE.state_as_of != "won"]  # o1, o2 open; x1 lost
+    model = fit(deals)
+    assert (model.method, model.reason) == (
+        PLAIN, "no won deals among 3 opportunities: no open opportunity has a similar won deal; "
+        "similar_won_deals is empty"
+    )  # fmt: skip
+    assert model.similar(deals[deals.state_as_of == "open"]).empty
+
+
+def test_only_won_deals_fall_back_to_the_plain_distance():
+    won = HAND_MADE[HAND_MADE.state_as_of == "won"]
+    model = fit(won)
+    assert (model.method, model.reason) == (
+        PLAIN,
+        f"4 won (4 with an actual value) and 0 lost deals, {BELOW}",
+    )
+    # With no minimums, four valued won deals are still too few to hold out a quarter (two) of.
+    relaxed = fit(won, Params(min_won=0, min_lost=0))
+    assert (relaxed.method, relaxed.reason) == (
+        PLAIN, "4 won (4 with an actual value) and 0 lost deals: the learned weights need at least "
+        "8 won deals with an actual value; plain distance instead"
+    )  # fmt: skip
+    assert relaxed.weights == pytest.approx(dict.fromkeys(FEATURES, 1 / SEVEN))
+    # One won deal alone: nothing open to score, nothing to hide for the evaluation.
+    one = fit(won[won.opportunity_id == "w1"], Params(min_won=1, min_lost=0))
+    assert one.method == PLAIN and one.reason.startswith(
+        "1 won (1 with an actual value) and 0 lost"
+    )
+    assert evaluate(won[won.opportunity_id == "w1"]) == {}
+
+
+def test_won_deals_without_values_fall_back_and_are_still_neighbours():
+    """Enough won and lost deals by number, but no actual value to learn the weights from."""
+    deals = frame(
+        deal("o1", "open"),
+        *[deal(f"w{i:02}", "won", None, estimated_value=50_000.0 * (i + 1)) for i in range(40)],
+        *[deal(f"x{i:02}", "lost") for i in range(40)],
+    )
+    model = fit(deals)
+    assert (model.method, model.reason) == (
+        PLAIN,
+        f"40 won (0 with an actual value) and 40 lost deals, {BELOW}",
+    )
+    rows = model.similar(deals[deals.state_as_of == "open"])
+    # Everything but the estimated value is BASE: the nearest values first, w00's the same.
+    assert rows.similar_opportunity_id.tolist() == ["w00", "w01", "w02", "w03", "w04"]
+    assert rows.similarity.iloc[0] == pytest.approx(1.0)
+    assert set(rows.method) == {PLAIN}
+    assert evaluate(deals) == {}
+
+
+def test_deals_without_accounts_are_compared_on_the_rest():
+    no_accounts = HAND_MADE.assign(account_industry=None, account_employees=np.nan,
+                                   account_annual_revenue=np.nan, account_country=None)  # fmt: skip
+    model = fit(no_accounts, Params(neighbours=3))
+    assert model.reason == (
+        f"4 won (4 with an actual value) and 1 lost deals, {BELOW}; no opportunity has a value for "
+        "account_employees, account_annual_revenue, account_industry, account_country: they tell "
+        "no deal apart"
+    )
+    rows = model.similar(no_accounts[no_accounts.opportunity_id == "o1"])
+    # w2 differed from o1 only in its country, which no deal has now: as alike as w1. w3 differs
+    # in product and team.
+    assert set(rows.similar_opportunity_id[:2]) == {"w1", "w2"}
+    assert rows.similar_opportunity_id.iloc[2] == "w3"
+    assert rows.similarity.tolist() == pytest.approx([1.0, 1.0, similarity(2)])
 
 
 def test_unseen_categories_missing_accounts_zero_and_missing_values():
@@ -243,3 +329,61 @@ def test_the_neighbours_check_finds_self_open_lost_and_later_neighbours():
         assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
             5,
         )
+
+
+@pytest.mark.parametrize(
+    ("deals", "reason", "neighbours"),
+    [
+        (frame(), "no opportunities: nothing to learn from; similar_won_deals is empty", 0),
+        # The open o1 still gets its three similar won deals, by the plain distance.
+        (
+            frame(deal("o1", "open"), *[deal(f"w{i}", "won") for i in range(3)]),
+            f"3 won (0 with an actual value) and 0 lost deals, {BELOW}",
+            3,
+        ),
+    ],
+    ids=["no opportunities", "won deals without values"],
+)
+def test_the_asset_says_why_in_its_log_and_metadata(
+    deals, reason, neighbours, tmp_path, monkeypatch
+):
+    """The Dagster multi-asset in process, on a warehouse holding only the features table."""
+    import dagster as dg
+
+    from relanalytics_pipeline.defs.learn.assets import (
+        BASELINES_CHECK,
+        MODEL_KEY,
+        NEIGHBOURS_CHECK,
+        NEIGHBOURS_KEY,
+        similar_deals_assets,
+    )
+    from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
+
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    monkeypatch.delenv("RELANALYTICS_WAREHOUSE", raising=False)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute("CREATE SCHEMA intermediate")
+        connection.register("deals", deals.astype({"actual_value": float}))
+        connection.execute(f"CREATE TABLE {similar_deals.FEATURES_TABLE} AS SELECT * FROM deals")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [similar_deals_assets],
+            resources={MODEL_IO_MANAGER: ModelStore()},
+            instance=instance,
+        )
+        assert result.success
+        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    expected = f"as of 2026-03-31: {reason}"
+    assert f"similar deals, plain_distance: {expected}" in logged
+    model = result.asset_materializations_for_node("similar_deals")[0]
+    metadata = {name: value.value for name, value in model.metadata.items()}
+    assert (metadata["method"], metadata["reason"]) == ("plain_distance", expected)
+    written = result.asset_materializations_for_node("similar_deals")[1]
+    assert written.asset_key == NEIGHBOURS_KEY and written.metadata["rows"].value == neighbours
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {BASELINES_CHECK: True, NEIGHBOURS_CHECK: True}
+    assert model.asset_key == MODEL_KEY
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT method FROM learn.won_deal_neighbours").fetchall()
+    assert rows == [("plain_distance",)] * neighbours

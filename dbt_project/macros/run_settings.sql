@@ -52,3 +52,10 @@
     {%- endif -%}
     {{ return((value | string) if value else none) }}
 {%- endmacro %}
+
+{#- A value as a SQL string literal: quotes doubled, nothing else special (DuckDB's and standard
+    SQL's strings keep backslashes as they are). Every setting that reaches SQL as text goes
+    through it. -#}
+{% macro sql_string(value) -%}
+    {{- "'" ~ (value | string | replace("'", "''")) ~ "'" -}}
+{%- endmacro %}

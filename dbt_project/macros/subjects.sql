@@ -1,9 +1,10 @@
 {#- An email subject reduced to what a reply keeps of it: lower case, reply and forward prefixes
     (var reply_prefixes, with ':' or '：', repeated) stripped, runs of spaces collapsed. -#}
 {% macro normalized_subject(subject) -%}
-    {%- set prefixes = var('reply_prefixes') | join('|') -%}
+    {%- set prefixes = [] -%}
+    {%- for prefix in var('reply_prefixes') %}{% do prefixes.append(modules.re.escape(prefix | string)) %}{% endfor -%}
     nullif(trim({{ regexp_replace_all(
-        regexp_replace_all('lower(' ~ subject ~ ')', "'^\\s*((" ~ prefixes ~ ")\\s*[:：]\\s*)+'", "''"),
+        regexp_replace_all('lower(' ~ subject ~ ')', sql_string('^\\s*((' ~ prefixes | join('|') ~ ')\\s*[:：]\\s*)+'), "''"),
         "'\\s+'", "' '"
     ) }}), '')
 {%- endmacro %}

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from relanalytics_pipeline.defs.housekeeping import free_dead_runs
 from relanalytics_pipeline.defs.ingest.assets import landing_folders
@@ -21,7 +20,7 @@ from relanalytics_pipeline.defs.partitions import (
     nightly_partitions,
 )
 from relanalytics_pipeline.lib.landing import file_stamp, landing_day, scan_landing_folder
-from relanalytics_pipeline.lib.warehouse import connect, table_exists
+from relanalytics_pipeline.lib.warehouse import WarehouseLockedError, connect, table_exists
 from relanalytics_pipeline.settings import Settings
 
 everything_job = dg.define_asset_job(
@@ -66,11 +65,12 @@ def loaded_files(warehouse: Path) -> dict[str, tuple | None] | None:
     modification time it had then (None when unknown), or None when a run holds the warehouse.
 
     Read-only and brief: DuckDB refuses a writer while any other process has the file open, and
-    the pipeline's writers wait a few seconds for such a reader (lib/warehouse.py)."""
+    the pipeline's writers wait for such a reader (lib/warehouse.py)."""
     if not warehouse.exists():
         return {}
     try:
-        with connect(warehouse, read_only=True) as connection:
+        # Never wait for the lock: a running pipeline holds it for minutes; the next tick looks.
+        with connect(warehouse, read_only=True, wait_seconds=0) as connection:
             if not table_exists(connection, "ingest.files"):
                 return {}
             columns = {
@@ -86,7 +86,7 @@ def loaded_files(warehouse: Path) -> dict[str, tuple | None] | None:
                 else "NULL, NULL"  # loaded before the columns existed: one run records them
             )
             rows = connection.execute(f"SELECT source_file, {stamp} FROM ingest.files").fetchall()
-    except duckdb.IOException:  # locked by a running pipeline
+    except WarehouseLockedError:  # held by a running pipeline
         return None
     loaded: dict[str, tuple | None] = {}
     for source_file, size, mtime_ns in rows:

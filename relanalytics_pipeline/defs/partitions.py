@@ -6,16 +6,20 @@ marts as of b, and the dbt models given the window [a, b + 1) to recompute.
 """
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import dagster as dg
 
-from relanalytics_pipeline.settings import Settings
+from relanalytics_pipeline.settings import SettingError, Settings, first_day
 
-# Early enough for any history a user computes; the UI lists days from here to yesterday. The last
-# partition is yesterday: a day is complete only once it has ended (UTC).
-FIRST_DAY = "2020-01-01"
+# RELANALYTICS_FIRST_DAY (default 2020-01-01), the first day the UI lists and a run may compute;
+# the last partition is yesterday: a day is complete only once it has ended (UTC). The one setting
+# read at import, against the rule: the partitions definition is part of the code location, and
+# Dagster checks a run's partition key against it before any step (or any of our code) runs, so
+# it must be known when the definitions load. A wrong value fails the load with its one line.
+FIRST_DAY = first_day(os.environ).isoformat()
 
 nightly_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
 
@@ -54,6 +58,16 @@ def as_of_for_run(tags: Mapping[str, str], settings: Settings) -> dt.date:
     """
     window = window_for_run(tags)
     return window.as_of if window else settings.as_of
+
+
+def run_settings(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext) -> Settings:
+    """The settings of a run's step, each checked as the step starts: a wrong one fails the step
+    (the run's first, so before any work) with its one line and nothing chained. A run of
+    partitions computes their day and leaves RELANALYTICS_AS_OF unread, as documented."""
+    try:
+        return Settings.from_env(read_as_of=window_for_run(context.run.tags) is None)
+    except SettingError as error:
+        raise dg.Failure(description=str(error)) from None
 
 
 # Every asset carries it, the unpartitioned ones too (the model, the reports): a range of days is

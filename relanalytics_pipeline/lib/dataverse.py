@@ -26,6 +26,7 @@ from relanalytics_pipeline.lib.landing import (
     _json_text,
     _with_row_numbers,
     read_landing_file,
+    with_usable_names,
 )
 
 SOURCE = "dataverse"
@@ -127,7 +128,7 @@ def _read_page(path: Path) -> RawFile:
             rejected.append(RowRejection(number, "record is not a JSON object", json.dumps(record)))
     names = [n for n in dict.fromkeys(n for r in records for n in r) if not n.startswith("@odata.")]
     columns = {name: [_json_text(r.get(name)) for r in records] for name in names}
-    return RawFile(_with_row_numbers(columns, numbers), rejected)
+    return with_usable_names(RawFile(_with_row_numbers(columns, numbers), rejected))
 
 
 # --- the tables ---------------------------------------------------------------------------------

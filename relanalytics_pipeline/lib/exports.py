@@ -168,7 +168,9 @@ def map_rows(table: ExportTable, raw: RawFile, settings: ExportSettings) -> RawF
         else:
             keep.append(index)
     canonical = mapped.drop_columns(["_problem", "_skip"]).take(keep)
-    return RawFile(canonical, rejected, raw.rows_skipped + skipped, records=original)
+    return RawFile(
+        canonical, rejected, raw.rows_skipped + skipped, original, list(raw.ignored_columns)
+    )
 
 
 def _trimmed(data: pa.Table) -> pa.Table:

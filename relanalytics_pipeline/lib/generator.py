@@ -153,7 +153,7 @@ class _Writer:
         path = folder / f"part-{part:04d}.{self.fmt}"
         self.connection.register("chunk", table)
         options = "FORMAT csv, HEADER" if self.fmt == "csv" else f"FORMAT {FORMATS[self.fmt]}"
-        self.connection.execute(f"COPY chunk TO '{path.as_posix()}' ({options})")
+        self.connection.execute(f"COPY chunk TO ? ({options})", [path.as_posix()])
         self.connection.unregister("chunk")
         self.counts[entity] = self.counts.get(entity, 0) + table.num_rows
 

@@ -22,6 +22,8 @@
   last build from these two alone.
 - Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
   rows_skipped (rows a CRM export carries that are no canonical row, see lib/exports.py).
+- Column names match the contract ignoring case; a file's other columns load nowhere and are
+  reported (`FileReport.unknown_columns`), a near miss with the contract column it nearly spells.
 - `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
   canonical ones and hand them here.
 """
@@ -29,6 +31,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -72,6 +75,9 @@ class FileReport:
     rows_quarantined: int = 0
     rows_skipped: int = 0
     reason: str | None = None
+    # Columns of the file that no contract column takes, as phrases: "duraton_minutes (did you
+    # mean duration_minutes?)". Their values load nowhere, so the run reports them.
+    unknown_columns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -199,7 +205,7 @@ def _native(column: Column, arrow_type: pa.DataType) -> tuple[str, str] | None:
         value = name if numeric else f"CASE WHEN isnan({name}) THEN NULL ELSE {name} END"
         return value, {
             "decimal": f"TRY_CAST({value} AS DECIMAL(18, 2))",
-            "integer": f"CASE WHEN {value} = FLOOR({value}) THEN CAST({value} AS BIGINT) END",
+            "integer": _whole(value),
             "double": f"CAST({value} AS DOUBLE)",
         }[column.kind]
     return None
@@ -218,9 +224,15 @@ def _typed(column: Column, raw: str) -> str:
             f"WHEN LOWER({raw}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
         ),
         "decimal": f"TRY_CAST({raw} AS DECIMAL(18, 2))",
-        "integer": f"CASE WHEN {number} = FLOOR({number}) THEN CAST({number} AS BIGINT) END",
+        "integer": _whole(number),
         "double": number,
     }[column.kind]
+
+
+def _whole(number: str) -> str:
+    # TRY_CAST: a whole number beyond BIGINT (1e19) or an infinite one is a bad value of its row;
+    # CAST failed the whole file on it.
+    return f"CASE WHEN {number} = FLOOR({number}) THEN TRY_CAST({number} AS BIGINT) END"
 
 
 _EXPECTED = {
@@ -231,6 +243,25 @@ _EXPECTED = {
     "integer": "is not a whole number",
     "double": "is not a number",
 }
+# What the warehouse's types hold, for a number that parses but does not fit.
+_CAPACITY = {
+    "decimal": "is out of range (decimals up to ±9999999999999999.99)",
+    "integer": "is out of range (whole numbers up to ±9223372036854775807)",
+}
+
+
+def _expected(column: Column, raw: str) -> str:
+    """SQL: the end of the sentence for a value that did not take the column's type."""
+    expected = _sql_string(" " + _EXPECTED[column.kind])
+    if column.kind not in _CAPACITY:
+        return expected
+    number = f"TRY_CAST({raw} AS DOUBLE)"
+    fits_kind = f" AND {number} = FLOOR({number})" if column.kind == "integer" else ""
+    return (
+        f"CASE WHEN NOT isfinite({number}) THEN ' is not a finite number' "
+        f"WHEN {number} IS NOT NULL{fits_kind} THEN {_sql_string(' ' + _CAPACITY[column.kind])} "
+        f"ELSE {expected} END"
+    )
 
 
 def _sql_string(text: str) -> str:
@@ -255,8 +286,7 @@ def _problem(column: Column, raw: str, typed: str) -> list[str]:
     elif column.kind in _EXPECTED:
         problems.append(
             f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
-            f"{_sql_string(column.name + ' ')} || {shown} || "
-            f"{_sql_string(' ' + _EXPECTED[column.kind])} END"
+            f"{_sql_string(column.name + ' ')} || {shown} || {_expected(column, raw)} END"
         )
     if column.accepted_range:
         problems.append(_out_of_range(column, shown, typed))
@@ -289,10 +319,12 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
         else:
             raw = _text(column, present)
             typed = _typed(column, raw)
-        if column.name == "is_deleted":
-            typed = f"COALESCE({typed}, FALSE)"  # an empty flag means "not deleted"
-        typed_columns.append(f"{typed} AS {q(column.name)}")
         problems += _problem(column, raw, typed)
+        if column.name == "is_deleted":
+            # An empty flag means "not deleted"; an invalid one ('maybe', '1.0') was a problem
+            # above, so the row is quarantined rather than loaded as not deleted.
+            typed = f"COALESCE({typed}, FALSE)"
+        typed_columns.append(f"{typed} AS {q(column.name)}")
     if entity.name == "activity_parties":
         # Both columns are optional in a file: _text stands in NULL for an absent one.
         problems.append(
@@ -509,6 +541,12 @@ def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
         # a missing column. Empty columns let the file take the usual path.
         empty = pa.array([], type=pa.string())
         raw.table = pa.table({**{c: empty for c in entity.required}, ROW_NUMBER: raw.table[0]})
+    # A contract column written in another case (`Activity_ID`) is that column: SQL names ignore
+    # case anyway, and `with_usable_names` refused two names equal ignoring case.
+    spelling = {name.casefold(): name for name in entity.column_names}
+    raw.table = raw.table.rename_columns(
+        [spelling.get(name.casefold(), name) for name in raw.table.column_names]
+    )
     missing = [c for c in entity.required if c not in raw.table.column_names]
     if missing:
         raise UnreadableFile(f"file lacks required column(s): {', '.join(missing)}")
@@ -516,6 +554,26 @@ def _read(path: Path, entity: Entity, read: Reader) -> RawFile:
 
 
 STILL_BEING_WRITTEN = "file changed while it was read: still being written, loaded by a later run"
+
+
+def unknown_columns(entity: Entity, raw: RawFile) -> list[str]:
+    """The file's columns that no contract column takes, each with the contract column it nearly
+    spells (among those the file lacks), and those the reader left out.
+
+    An export's `raw.table` holds only the canonical columns its mapping makes: the many other
+    fields a CRM export carries by design are not reported.
+    """
+    names = [n for n in raw.table.column_names if n != ROW_NUMBER]
+    absent = [c for c in entity.column_names if c not in names]
+    unknown = []
+    for name in names:
+        if name in entity.column_names:
+            continue
+        # 0.8: `duraton_minutes` and `regardingid` are close (0.97, 0.96); `crm_flavour` is near
+        # no activity column (at most 0.5).
+        close = difflib.get_close_matches(name.casefold(), absent, n=1, cutoff=0.8)
+        unknown.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return [*unknown, *raw.ignored_columns]
 
 
 def _load_file(
@@ -529,6 +587,8 @@ def _load_file(
         raw: RawFile | None = _read(path, entity, read)
     except UnreadableFile as error:
         raw, report.status, report.reason = None, "quarantined", str(error)
+    else:
+        report.unknown_columns = unknown_columns(entity, raw)
     if _stamp(path) != stamp:  # a truncated read may well have looked unreadable
         return FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN)
     connection.begin()

@@ -2,8 +2,9 @@
 
 A reader either returns the file's records, each numbered, plus the records it could not even
 parse (a ragged CSV row, a line that is not JSON), or raises `UnreadableFile` with a sentence
-saying why the whole file is lost (truncated Parquet, not UTF-8, ...). Typing and validation
-happen afterwards, in SQL (`lib/ingest.py`), the same way for every format.
+saying why the whole file is lost (truncated Parquet, not UTF-8, a header naming a column
+twice or an empty name over values, ...). Typing and validation happen afterwards, in SQL
+(`lib/ingest.py`), the same way for every format.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from relanalytics_pipeline.settings import Settings
@@ -51,6 +53,8 @@ class RawFile:
     # When `table` holds rows mapped from a CRM export: the export's own records (with
     # ROW_NUMBER), which a rejected row is quarantined as, so nothing of the export is lost.
     records: pa.Table | None = None
+    # Columns the reader left out (a nameless column without values), each as a phrase to report.
+    ignored_columns: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -222,19 +226,65 @@ def read_landing_file(path: Path) -> RawFile:
             + ", ".join(SUPPORTED_SUFFIXES)
         )
     try:
-        return {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}[suffix](path)
+        raw = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}[suffix](path)
     except UnicodeDecodeError as error:
         raise UnreadableFile(
             f"file is not UTF-8 text (byte {error.start}: {error.reason})"
         ) from error
     except (pa.ArrowException, OSError, csv.Error) as error:
         raise UnreadableFile(f"cannot read {suffix[1:]} file: {error}") from error
+    return with_usable_names(raw)
+
+
+def with_usable_names(raw: RawFile) -> RawFile:
+    """The file with its column names stripped of blanks, checked to name each column once.
+
+    A column with an empty name is left out, and reported, when it holds no value: the trailing
+    comma some exports end every line with. Raises `UnreadableFile` for an empty name over
+    values, and for two names equal ignoring case (`Subject`, `subject`): SQL names ignore case,
+    and which of the two is the contract's column cannot be told.
+    """
+    table = raw.table
+    names, keep, seen = [], [], {}
+    for index, name in enumerate(table.column_names):
+        name = name if name == ROW_NUMBER else name.strip()
+        if not name:
+            if _holds_values(table.column(index)):
+                raise UnreadableFile(
+                    f'column {index + 1} has an empty name ("") but holds values: '
+                    "name it in the header or remove it"
+                )
+            raw.ignored_columns.append(f"column {index + 1} (no name and no values)")
+            continue
+        if name.casefold() in seen:
+            raise UnreadableFile(
+                f"the header names column {seen[name.casefold()]!r} twice (as {name!r}); "
+                "names are compared ignoring case"
+            )
+        seen[name.casefold()] = name
+        names.append(name)
+        keep.append(index)
+    raw.table = pa.Table.from_arrays([table.column(i) for i in keep], names=names)
+    return raw
+
+
+def _holds_values(column: pa.ChunkedArray) -> bool:
+    values = column.drop_null()
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = values.filter(pc.not_equal(pc.utf8_trim_whitespace(values), ""))
+    return len(values) > 0
 
 
 def _with_row_numbers(columns: dict[str, list], row_numbers: list[int]) -> pa.Table:
-    arrays = {name: pa.array(values, type=pa.string()) for name, values in columns.items()}
-    arrays[ROW_NUMBER] = pa.array(row_numbers, type=pa.int64())
-    return pa.table(arrays)
+    return _text_table(list(columns), list(columns.values()), row_numbers)
+
+
+def _text_table(names: list[str], columns: list[list], row_numbers: list[int]) -> pa.Table:
+    """Text columns, which may repeat a name (`with_usable_names` judges the names), plus
+    ROW_NUMBER."""
+    arrays = [pa.array(values, type=pa.string()) for values in columns]
+    arrays.append(pa.array(row_numbers, type=pa.int64()))
+    return pa.Table.from_arrays(arrays, names=[*names, ROW_NUMBER])
 
 
 # The csv module's default limit, 128 KiB a field, failed a whole file for one long email body.
@@ -250,10 +300,7 @@ def _read_csv(path: Path) -> RawFile:
         header = next(reader, None)
         if not header:
             raise UnreadableFile("CSV file has no header row")
-        header = [name.strip() for name in header]
-        if len(set(header)) != len(header):
-            raise UnreadableFile(f"CSV header repeats a column name: {header}")
-        columns: dict[str, list] = {name: [] for name in header}
+        columns: list[list] = [[] for _ in header]
         numbers: list[int] = []
         rejected: list[RowRejection] = []
         for number, row in enumerate(reader, start=1):
@@ -268,10 +315,10 @@ def _read_csv(path: Path) -> RawFile:
                     )
                 )
                 continue
-            for name, value in zip(header, row, strict=True):
-                columns[name].append(value)
+            for values, value in zip(columns, row, strict=True):
+                values.append(value)
             numbers.append(number)
-    return RawFile(_with_row_numbers(columns, numbers), rejected)
+    return RawFile(_text_table(header, columns, numbers), rejected)
 
 
 def _read_parquet(path: Path) -> RawFile:

@@ -39,12 +39,17 @@ from pathlib import Path
 
 import duckdb
 
+from relanalytics_pipeline.lib.conninfo import redact
+from relanalytics_pipeline.lib.permissions import folder_mode, restrict
 from relanalytics_pipeline.lib.warehouse import (
+    LOCK_WAIT_SECONDS,
     connect,
     latest_writes,
     rows_written,
     table_exists,
+    waiting_for_lock,
 )
+from relanalytics_pipeline.settings import DEFAULT_PUBLISH_FILE_MODE
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +123,7 @@ class PostgresTarget:
     for each attempt's locks and tries `attempts` times, sleeping `backoff_seconds`, then twice
     that, and so on, in between."""
 
-    url: str
+    url: str = field(repr=False)  # it may hold a password
     schema: str = SCHEMA
     lock_timeout_seconds: float = 5.0
     attempts: int = 5
@@ -138,10 +143,13 @@ def publish(
     as_of_date: dt.date,
     postgres: PostgresTarget | None = None,
     writes: dict[str, str] | None = None,
+    file_mode: int = DEFAULT_PUBLISH_FILE_MODE,
 ) -> Publication:
     """Publish the warehouse's `marts` to `folder` (DuckDB file and Parquet) and to PostgreSQL.
     `writes` names, for the marts whose builds record the rows they wrote, the warehouse table
-    (`schema.table`) that records them (lib/warehouse.py, `rows_written`).
+    (`schema.table`) that records them (lib/warehouse.py, `rows_written`). The published files
+    get `file_mode`, their folders the matching folder mode (lib/permissions.py), before they
+    are swapped in.
 
     Reads the warehouse read-only, once; the caller must hold the warehouse's writer slot (DuckDB
     refuses a writer while anyone else has the file open). Raises PublicationError, leaving every
@@ -153,8 +161,12 @@ def publish(
     staging = folder / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    staged_file = staging / DUCKDB_FILE
     staged_parquet = folder / PARQUET_DIR / "versions" / version
+    staged_parquet.parent.mkdir(parents=True, exist_ok=True)
+    # The folders first, so that nothing written inside them is ever readable by others.
+    for private in (staging, folder / PARQUET_DIR, staged_parquet.parent):
+        os.chmod(private, folder_mode(file_mode))
+    staged_file = staging / DUCKDB_FILE
     try:
         with connect(Path(":memory:")) as connection:
             # A mart's rows have no order: writing them in any order lets DuckDB write the
@@ -175,6 +187,8 @@ def publish(
             if postgres is not None:
                 _publish_postgres(connection, [*marts, RECORD], postgres, staging)
             connection.execute("DETACH published")
+        restrict(staged_file, file_mode)
+        restrict(staged_parquet, file_mode)
         os.replace(staged_file, folder / DUCKDB_FILE)
     except BaseException:
         shutil.rmtree(staged_parquet, ignore_errors=True)
@@ -202,7 +216,11 @@ def _stage_duckdb(
     rows that a mart with `writes` kept (then only what that mart's latest build wrote is
     replaced). The warehouse is attached read-only only while the marts are copied. Returns the
     rows per mart, the build of each mart with `writes` and the marts updated in the copy."""
-    connection.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)])
+    waiting_for_lock(
+        lambda: connection.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)]),
+        warehouse,
+        LOCK_WAIT_SECONDS,
+    )
     try:
         found = {
             name
@@ -230,7 +248,7 @@ def _stage_duckdb(
                 "AND schema_name = 'main'"
             ).fetchall():
                 if table not in updatable:
-                    connection.execute(f"DROP TABLE published.main.{table}")
+                    connection.execute(f"DROP TABLE published.main.{_identifier(table)}")
         else:
             connection.execute(
                 f"ATTACH ? AS published (STORAGE_VERSION '{STORAGE_VERSION}')", [str(staged)]
@@ -361,6 +379,11 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _identifier(name: str) -> str:
+    """A name read from a file (not one of ours) as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 # --- Parquet --------------------------------------------------------------------------------
 
 
@@ -462,10 +485,13 @@ def _publish_postgres(
     staging = f"{target.schema}__staging"
     try:
         postgres = psycopg.connect(target.url, application_name="relanalytics-publish")
-    except psycopg.OperationalError as error:
+    except psycopg.Error as error:
+        # libpq's message may echo the URL, password included: masked, and the original error
+        # not chained, since Dagster stores the whole chain in the run's history.
+        reason = redact(str(error).strip(), target.url)
         raise PublicationError(
-            f"PostgreSQL: cannot connect ({str(error).strip()}). Nothing was published."
-        ) from error
+            f"PostgreSQL: cannot connect ({reason}). Nothing was published."
+        ) from None
     with postgres:
         _load_staging(connection, postgres, tables, staging, scratch)
         try:

@@ -369,11 +369,15 @@ def build_data_docs(
     docs_dir: Path, frames: Mapping[Suite, pd.DataFrame], run_name: str | None = None
 ) -> tuple[Path, dict[str, Outcome]]:
     """GE's HTML data docs in `docs_dir`: a page per suite (every suite of every layer) and a page
-    per validation of `frames`. Returns the index page and the outcomes."""
+    per validation of `frames`, which load nothing from the network. Returns the index page and
+    the outcomes."""
+    from relanalytics_pipeline.lib.data_docs import use_local_assets
+
     context = _context(docs_dir)
     _add_suites(context, [s for layer in LAYERS for s in suites(layer)])
     outcomes = _validate_in(context, frames, run_name)
     context.build_data_docs()
+    use_local_assets(docs_dir)
     return docs_dir / "index.html", outcomes
 
 

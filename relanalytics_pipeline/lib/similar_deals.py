@@ -19,6 +19,9 @@ Two weightings, both searched the same way:
   tenfold difference in value), a quarter of the same-product median's and a sixth of the
   global median's.
 - `plain_distance` (too few closed deals to learn from): every feature weighs the same.
+`fit` says in words why it chose its method (`reason`): no opportunities or no won deals (then
+nothing to search, and no neighbours), fewer won deals with an actual value or lost deals than
+the minimums, or too few valued won deals to hold out a quarter of them (MIN_LEARNING_WON).
 The distance d is the square root of the weighted mean of squared differences; the similarity is
 1 / (1 + d): 1 for identical features, 0.5 at one standard deviation on every feature.
 
@@ -60,6 +63,9 @@ SIMILAR_RATIO = 1.25
 MAX_REASONS = 3
 # A missing category is a value of its own (two deals without an industry are alike in that).
 MISSING = "(missing)"
+# The learned weights hold out a quarter of the valued won deals and need two of them to measure
+# anything: below this many, whatever the minimums, the plain distance.
+MIN_LEARNING_WON = 8
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,13 @@ class SimilarDeals:
 
     method: str
     weights: dict[str, float]
-    features: object  # the fitted sklearn ColumnTransformer
+    features: object | None  # the fitted sklearn ColumnTransformer; None without opportunities
     index: object | None  # sklearn NearestNeighbors over the won deals; None without any
     won: pd.DataFrame  # the won deals' ids, features and actual values, in index order
     neighbours: int
     version: str = MODEL_VERSION
     training: dict[str, int] = field(default_factory=dict)
+    reason: str = ""  # why this method, in words (see choose_method)
 
     def search(self, deals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Positions in `won` of each deal's nearest won deals, nearest first, and the distances."""
@@ -191,22 +198,61 @@ def learned_weights(won: pd.DataFrame, params: Params) -> dict[str, float]:
     return dict(zip(FEATURES, (weights / weights.sum()).tolist(), strict=True))
 
 
+def choose_method(counts: dict[str, int], params: Params) -> tuple[str, str]:
+    """The method the numbers of deals allow, and why in words. `counts` are the training
+    figures: opportunities, won (valued: with an actual value) and lost deals."""
+    opportunities, won, valued, lost = (
+        counts[name] for name in ("opportunities", "won", "valued_won", "lost")
+    )
+    if opportunities == 0:
+        return METHOD_PLAIN, "no opportunities: nothing to learn from; similar_won_deals is empty"
+    if won == 0:
+        return METHOD_PLAIN, (
+            f"no won deals among {opportunities} "
+            f"{'opportunity' if opportunities == 1 else 'opportunities'}: no open opportunity has "
+            "a similar won deal; similar_won_deals is empty"
+        )
+    closed = f"{won} won ({valued} with an actual value) and {lost} lost deals"
+    if valued < params.min_won or lost < params.min_lost:
+        return METHOD_PLAIN, (
+            f"{closed}, below min_won_deals={params.min_won} / min_lost_deals={params.min_lost}: "
+            "plain distance instead of the learned weights"
+        )
+    if valued < MIN_LEARNING_WON:
+        return METHOD_PLAIN, (
+            f"{closed}: the learned weights need at least {MIN_LEARNING_WON} won deals with an "
+            "actual value; plain distance instead"
+        )
+    return METHOD_MODEL, f"{closed}: weights learned from the {valued} valued won deals"
+
+
 def fit(
     opportunities: pd.DataFrame, params: Params = Params(), method: str | None = None
 ) -> SimilarDeals:
     """Fit on every opportunity known as of D: the scales on all of them (no outcome involved),
     the weights and the index on the won deals. The method, unless given, follows the numbers of
-    closed deals: the plain distance below `min_won` won or `min_lost` lost deals."""
+    closed deals (choose_method)."""
     from sklearn.neighbors import NearestNeighbors
 
     states = opportunities[STATE]
     won = opportunities[states == "won"].sort_values(KEY, kind="stable").reset_index(drop=True)
-    lost = int((states == "lost").sum())
+    training = {
+        "opportunities": len(opportunities),
+        "won": len(won),
+        "valued_won": int(won[TARGET].notna().sum()),
+        "lost": int((states == "lost").sum()),
+    }
+    chosen, reason = choose_method(training, params)
     if method is None:
-        enough = len(won) >= params.min_won and lost >= params.min_lost
-        method = METHOD_MODEL if enough else METHOD_PLAIN
+        method = chosen
+    elif method != chosen:
+        reason = f"{method} as asked"
+    empty = [name for name in FEATURES if len(opportunities) and opportunities[name].isna().all()]
+    if empty:
+        reason += f"; no opportunity has a value for {', '.join(empty)}: they tell no deal apart"
     weights = learned_weights(won, params) if method == METHOD_MODEL else equal_weights()
-    features = feature_pipeline(weights).fit(_clean(opportunities))
+    # Without any opportunity there are no scales to fit, and nothing to search or score.
+    features = feature_pipeline(weights).fit(_clean(opportunities)) if len(opportunities) else None
     index = None
     if len(won):
         # Brute force: exact, and with 33 one-hot and scaled columns faster than a tree here.
@@ -218,7 +264,8 @@ def fit(
         index=index,
         won=won[[KEY, *FEATURES, TARGET]],
         neighbours=params.neighbours,
-        training={"opportunities": len(opportunities), "won": len(won), "lost": lost},
+        training=training,
+        reason=reason,
     )
 
 

@@ -1,20 +1,24 @@
 """Short-lived DuckDB connections to the warehouse file.
 
 DuckDB allows one writing process per file and fails at once with "Could not set lock on file"
-otherwise. The pipeline serialises its writers (one Dagster pool, see `defs/pools.py`); this module
-makes sure no writer keeps the file locked longer than its block, even when the block raises.
+otherwise. The pipeline serialises its writers (one Dagster pool, WAREHOUSE_POOL below); this module
+makes sure no writer keeps the file locked longer than its block, even when the block raises, and
+waits a while for anyone else holding the file (someone's DuckDB CLI) before failing.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 SCHEMAS = ("crm", "ingest", "quarantine")
+T = TypeVar("T")
 
 # Every asset that writes the warehouse joins this Dagster pool (limit 1 in the project's
 # dagster.yaml), so that one step at a time holds the file across runs; within a run the steps run
@@ -23,11 +27,31 @@ SCHEMAS = ("crm", "ingest", "quarantine")
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
+# How long a step waits for another process (someone's DuckDB CLI, a notebook) to let go of the
+# warehouse before it fails: long enough for a query someone runs by hand, short enough that a
+# forgotten session fails the night within minutes, naming it. The first retry comes after
+# FIRST_RETRY_SECONDS, each next one after twice as long, at most MAX_RETRY_SECONDS apart.
+LOCK_WAIT_SECONDS = 120.0
+FIRST_RETRY_SECONDS = 0.1
+MAX_RETRY_SECONDS = 10.0
+# DuckDB's lock error ends "Conflicting lock is held in <program> (PID <n>)".
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process kept the warehouse file locked for longer than the step waits."""
+
+
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the DuckDB file, closed when the block ends (raising or not). While
+    another process holds the file's lock, retries with back-off for up to `wait_seconds`, then
+    raises WarehouseLockedError naming that process."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    connection = _open(path, read_only)
+    connection = _open_waiting(path, read_only, wait_seconds)
     try:
         # Timestamps without an offset are UTC (raw contract), whatever the machine's zone. Set
         # after connecting: as a connect option it needs ICU loaded before it is.
@@ -37,26 +61,50 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         connection.close()
 
 
-# A writer waits this long, in doubling steps, for readers that hold the file briefly (the landing
-# sensor reads `ingest.files` for a few milliseconds every 5 minutes); a run's own writers are
-# serialised by the pool and never wait here.
-WRITER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+def _open_waiting(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    return waiting_for_lock(
+        lambda: duckdb.connect(
+            str(path),
+            read_only=read_only,
+            # Only built-in extensions exist offline; fail at once instead of a download.
+            config={"autoinstall_known_extensions": False},
+        ),
+        path,
+        wait_seconds,
+    )
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    def attempt() -> duckdb.DuckDBPyConnection:
-        # Only built-in extensions exist offline; fail at once instead of trying a download.
-        config = {"autoinstall_known_extensions": False}
-        return duckdb.connect(str(path), read_only=read_only, config=config)
-
-    for wait in () if read_only else WRITER_WAITS:
+def waiting_for_lock(open_file: Callable[[], T], path: Path, wait_seconds: float) -> T:
+    """`open_file()` (a connect, an ATTACH of `path`), tried again with back-off while another
+    process holds the file's lock, for up to `wait_seconds`; then WarehouseLockedError."""
+    deadline = time.monotonic() + wait_seconds
+    pause = FIRST_RETRY_SECONDS
+    while True:
         try:
-            return attempt()
+            return open_file()
         except duckdb.IOException as error:
-            if "Could not set lock" not in str(error):
+            holder = _LOCK_HOLDER.search(str(error))
+            if holder is None:
                 raise
-        time.sleep(wait)
-    return attempt()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WarehouseLockedError(
+                    f"The warehouse {path} is locked by another process, "
+                    f"{_describe(int(holder[1]))}, still after {wait_seconds:g} s: close its "
+                    "connection to the file (BI tools and readers use the published copy, see "
+                    "the README's Serving BI tools)."
+                ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, MAX_RETRY_SECONDS)
+
+
+def _describe(pid: int) -> str:
+    """`PID 4242 (duckdb)`: the process name from /proc where it can be read."""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return f"PID {pid}"
+    return f"PID {pid} ({name})"
 
 
 def rows_written(history: str, writes: str, columns: str = "t.*", where: str = "true") -> str:

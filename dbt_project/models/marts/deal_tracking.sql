@@ -9,12 +9,12 @@ select
     opportunities.stage,
     case opportunities.stage
         {%- for stage, color in colors.items() %}
-        when '{{ stage }}' then '{{ color["name"] }}'
+        when {{ sql_string(stage) }} then {{ sql_string(color['name']) }}
         {%- endfor %}
     end as stage_color,
     case opportunities.stage
         {%- for stage, color in colors.items() %}
-        when '{{ stage }}' then '{{ color["hex"] }}'
+        when {{ sql_string(stage) }} then {{ sql_string(color['hex']) }}
         {%- endfor %}
     end as stage_color_hex,
     opportunities.estimated_close_date,

@@ -35,6 +35,7 @@ select
 from ranked
 inner join records
     on ranked.record_type = records.record_type and ranked.record_id = records.record_id
-left join contacts on ranked.person_id = contacts.contact_id
+-- Current contacts only: a deleted one, or one no file holds (int_unknown_references), is no one's.
+inner join contacts on ranked.person_id = contacts.contact_id
 left join opportunities
     on ranked.record_type = 'opportunity' and ranked.record_id = opportunities.opportunity_id

@@ -1,5 +1,6 @@
 -- Daily counts of completed activities by kind for each record, over the activity_daily_days
--- days ending with the as-of date D (UTC days). Only days with activity have rows.
+-- days ending with the as-of date D (UTC days). Only days with activity have rows; only current
+-- records (deleted ones and ones no file holds have none).
 with kinds as (
     select
         memberships.record_type,
@@ -17,6 +18,8 @@ with kinds as (
             when activities.activity_type = 'task' then 'task'
         end as activity_kind
     from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_records_unioned') }} as records
+        on memberships.record_type = records.record_type and memberships.record_id = records.record_id
     inner join {{ ref('int_activities_classified') }} as activities
         on memberships.activity_id = activities.activity_id
     where

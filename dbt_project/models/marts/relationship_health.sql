@@ -31,8 +31,8 @@ costed as (
             else 'no reply from the customer in ' || " ~ count_of('days_since_two_way', 'day') ~ " end",
     'frequency': "case when weighted_touches = 0 then 'no activity' else " ~ number_text('weighted_touches')
         ~ " || case when weighted_touches = 1 then ' weighted touch' else ' weighted touches' end end
-        || ' in the last " ~ var('health_frequency_days') ~ " days (" ~ health_expected_touches()
-        ~ " expected for a " ~ cadence ~ " cadence)'",
+        || " ~ sql_string(' in the last ' ~ var('health_frequency_days') ~ ' days (' ~ health_expected_touches()
+        ~ ' expected for a ' ~ cadence ~ ' cadence)'),
     'reciprocity': "'the customer ' || case
             when customer_response_rate is not null and customer_initiated_share is not null
                 then 'answered ' || " ~ percent_text('customer_response_rate') ~ " || ' of our emails and started '
@@ -40,21 +40,22 @@ costed as (
             when customer_response_rate is not null
                 then 'answered ' || " ~ percent_text('customer_response_rate') ~ " || ' of our emails'
             else 'started ' || " ~ percent_text('customer_initiated_share') ~ " || ' of the conversations'
-        end || ' in the last " ~ signal_days ~ " days'",
+        end || " ~ sql_string(' in the last ' ~ signal_days ~ ' days'),
     'responsiveness': "case
             when team_response_hours is not null and customer_response_hours is not null
-                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || ' hours on average (target "
-                    ~ var('health_team_response_target_hours') ~ "), the customer in ' || "
-                    ~ number_text('customer_response_hours') ~ " || ' (target " ~ var('health_customer_response_target_hours') ~ ")'
+                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || "
+                    ~ sql_string(' hours on average (target ' ~ var('health_team_response_target_hours') ~ '), the customer in ')
+                    ~ " || " ~ number_text('customer_response_hours') ~ " || "
+                    ~ sql_string(' (target ' ~ var('health_customer_response_target_hours') ~ ')') ~ "
             when team_response_hours is not null
-                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || ' hours on average (target "
-                    ~ var('health_team_response_target_hours') ~ ")'
-            else 'the customer replies in ' || " ~ number_text('customer_response_hours') ~ " || ' hours on average (target "
-                ~ var('health_customer_response_target_hours') ~ ")'
+                then 'we reply in ' || " ~ number_text('team_response_hours') ~ " || "
+                    ~ sql_string(' hours on average (target ' ~ var('health_team_response_target_hours') ~ ')') ~ "
+            else 'the customer replies in ' || " ~ number_text('customer_response_hours') ~ " || "
+                ~ sql_string(' hours on average (target ' ~ var('health_customer_response_target_hours') ~ ')') ~ "
         end",
     'breadth': "cast(customer_people as " ~ dbt.type_string() ~ ") || case when customer_people = 1
-            then ' customer person' else ' customer people' end || ' engaged in the last "
-        ~ signal_days ~ " days (target " ~ var('health_breadth_target_people') ~ ")'",
+            then ' customer person' else ' customer people' end || "
+        ~ sql_string(' engaged in the last ' ~ signal_days ~ ' days (target ' ~ var('health_breadth_target_people') ~ ')'),
 } %}
 
 ranked as (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions
+from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, run_settings
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
@@ -17,7 +17,6 @@ from relanalytics_pipeline.lib.exports import SOURCES
 from relanalytics_pipeline.lib.ingest import EntityReport, FileReport, ingest_entity
 from relanalytics_pipeline.lib.landing import Ignored, ensure_landing, unexpected_entries
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
-from relanalytics_pipeline.settings import Settings
 
 COUNTS = (
     "rows_read",
@@ -67,8 +66,13 @@ def _spec(entity_name: str) -> dg.AssetSpec:
 
 def log_quarantined(log, report: EntityReport) -> None:
     """A warning for each file that lost rows, or was lost whole, to the quarantine, or was not
-    read (still being written, a link, ...)."""
+    read (still being written, a link, ...), and for each file with columns that load nowhere."""
     for f in report.files:
+        if f.unknown_columns:
+            log.warning(
+                f"{f.source_file}: column(s) not in the {report.entity} contract, not loaded: "
+                + ", ".join(f.unknown_columns)
+            )
         if f.status == "quarantined":
             log.warning(f"{f.source_file}: whole file quarantined: {f.reason}")
         elif f.status in ("waiting", "ignored"):
@@ -108,6 +112,7 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
     for each."""
     files = [(r.entity, f) for r in reports for f in r.files if f.status != "unchanged"]
     files += [("", f) for f in unexpected]
+    unknown = {f.source_file: f.unknown_columns for _, f in files if f.unknown_columns}
     lines = [
         "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
         "| skipped | reason |",
@@ -132,6 +137,8 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
         # Of the first entity's table: the one the file's own records feed.
         "versions_in_table": reports[0].versions_in_table,
         "files": dg.MetadataValue.md("\n".join(lines) if files else "No new or changed files."),
+        # Per new or changed file, its columns outside the contract (see unknown_columns).
+        "unknown_columns": dg.MetadataValue.json(unknown),
     }
 
 
@@ -154,10 +161,11 @@ def crm_landing(context: dg.AssetExecutionContext):
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
     loaded unchanged are skipped, so a range (a backfill) or a rerun loads each file once.
     """
-    settings = Settings.from_env()
+    settings = run_settings(context)
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
     unexpected = unexpected_in_landing(context.log, landing)
+    reports = {}
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
@@ -165,6 +173,7 @@ def crm_landing(context: dg.AssetExecutionContext):
         report = ingest_entity(
             settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
         )
+        reports[entity_name] = report
         log_quarantined(context.log, report)
         yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
-    yield from ingest_check_results(context, settings, as_of)
+    yield from ingest_check_results(context, settings, as_of, reports)

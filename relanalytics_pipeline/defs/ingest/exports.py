@@ -23,6 +23,7 @@ from relanalytics_pipeline.defs.partitions import (
     ONE_RUN_PER_RANGE,
     as_of_for_run,
     nightly_partitions,
+    run_settings,
 )
 from relanalytics_pipeline.lib import dataverse, salesforce
 from relanalytics_pipeline.lib.exports import (
@@ -80,7 +81,7 @@ TablesFor = Callable[[Path, dt.date], tuple[tuple[ExportTable, ...], dict[str, s
 
 
 def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
-    settings = Settings.from_env()
+    settings = run_settings(context)
     as_of = as_of_for_run(context.run.tags, settings)
     landing = ensure_landing(settings, as_of, context.log)
     tables, depends_on = tables_for(landing, as_of)

@@ -5,11 +5,10 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import similar_deals
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
-from relanalytics_pipeline.settings import Settings
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
 MODEL_KEY = dg.AssetKey(["learn", "similar_deals_model"])
@@ -26,7 +25,8 @@ class SimilarDealsConfig(dg.Config):
     min_won_deals: int = Field(
         DEFAULTS.min_won,
         ge=0,
-        description="Below this many won deals as of D, the plain distance replaces the model.",
+        description="Below this many won deals with an actual value as of D, the plain distance "
+        "replaces the model.",
     )
     min_lost_deals: int = Field(
         DEFAULTS.min_lost,
@@ -72,9 +72,11 @@ class SimilarDealsConfig(dg.Config):
             "search over what an open deal already has (estimated value, product, account "
             "industry, size and country, owner's team), each feature weighted by how much it "
             "tells about a won deal's actual value (permutation importance of a ridge regression "
-            "of its logarithm). With fewer won or lost deals than configured, a plain distance "
-            "with equal weights instead. Evaluated on every run: hidden won deals' values "
-            "predicted from their neighbours against the global and same-product medians. "
+            "of its logarithm). With fewer won deals (with an actual value) or lost deals than "
+            "configured, a plain distance with equal weights instead; without any opportunity or "
+            "won deal, no neighbours. Its metadata `reason` says which and why. Evaluated on "
+            "every run: hidden won deals' values predicted from their neighbours against the "
+            "global and same-product medians. "
             "Pickled under $RELANALYTICS_HOME/models.",
         ),
         "neighbours": dg.AssetOut(
@@ -114,10 +116,15 @@ def similar_deals_assets(context: dg.AssetExecutionContext, config: SimilarDeals
     """Train, evaluate and score in one step: both read the same features, and a step of its own
     would cost every run another process importing the definitions (about 5 s)."""
     params = config.params()
-    warehouse = Settings.from_env().warehouse
+    settings = run_settings(context)
+    warehouse = settings.warehouse
     with connect(warehouse, read_only=True) as connection:
         opportunities = similar_deals.read_opportunities(connection)
     model = similar_deals.fit(opportunities, params)
+    # Why the model has this method (and nothing, or little, to learn from): the run's log says
+    # it where a data engineer looks first, the metadata beside the figures.
+    reason = f"as of {as_of_for_run(context.run.tags, settings).isoformat()}: {model.reason}"
+    context.log.info(f"similar deals, {model.method}: {reason}")
     evaluation = similar_deals.evaluate(opportunities, params)
     yield dg.Output(
         model,
@@ -125,8 +132,10 @@ def similar_deals_assets(context: dg.AssetExecutionContext, config: SimilarDeals
         metadata={
             "model_version": model.version,
             "method": model.method,
+            "reason": reason,
             "training_opportunities": model.training["opportunities"],
             "training_won_deals": model.training["won"],
+            "training_valued_won_deals": model.training["valued_won"],
             "training_lost_deals": model.training["lost"],
             "features": ", ".join(similar_deals.FEATURES),
             "feature_weights": dg.MetadataValue.json(

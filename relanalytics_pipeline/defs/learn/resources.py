@@ -1,10 +1,49 @@
 """Where fitted models are kept: pickles under `$RELANALYTICS_HOME/models`, never in the repo."""
 
-import dagster as dg
+from pathlib import Path
 
+import dagster as dg
+from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
+
+from relanalytics_pipeline.lib.permissions import folder_mode, restrict
 from relanalytics_pipeline.settings import Settings
 
 MODEL_IO_MANAGER = "model_io_manager"
+
+
+class _PrivatePickles(PickledObjectFilesystemIOManager):
+    """Dagster's pickling IO manager, whose files get RELANALYTICS_PUBLISH_FILE_MODE: the model
+    holds the training deals' features, names included."""
+
+    def __init__(self, base_dir: Path, file_mode: int):
+        super().__init__(base_dir=str(base_dir))
+        self._root = base_dir
+        self._file_mode = file_mode
+
+    def dump_to_path(self, context: dg.OutputContext, obj, path) -> None:
+        # The folders first, so that the pickle is never readable by others while it is written.
+        folder = Path(path).parent
+        below_root = len(folder.relative_to(self._root).parts)
+        for private in [folder, *folder.parents][: below_root + 1]:
+            private.chmod(folder_mode(self._file_mode))
+        super().dump_to_path(context, obj, path)
+        restrict(Path(path), self._file_mode)
+
+
+class _ModelPickles(dg.IOManager):
+    """`_PrivatePickles` under `$RELANALYTICS_HOME/models`, resolved when a step stores or loads
+    a model: resources start with the run, before any step, and the settings are checked, in one
+    line, by the run's first step (defs/partitions.py, `run_settings`)."""
+
+    def _pickles(self) -> _PrivatePickles:
+        settings = Settings.from_env(read_as_of=False)
+        return _PrivatePickles(settings.home / "models", settings.publish_file_mode)
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        self._pickles().handle_output(context, obj)
+
+    def load_input(self, context: dg.InputContext):
+        return self._pickles().load_input(context)
 
 
 class ModelStore(dg.ConfigurableIOManagerFactory):
@@ -12,5 +51,4 @@ class ModelStore(dg.ConfigurableIOManagerFactory):
     (RELANALYTICS_HOME is read at run time, never at import)."""
 
     def create_io_manager(self, context: dg.InitResourceContext) -> dg.IOManager:
-        base_dir = Settings.from_env().home / "models"
-        return dg.FilesystemIOManager(base_dir=str(base_dir)).create_io_manager(context)
+        return _ModelPickles()

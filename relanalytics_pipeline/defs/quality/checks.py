@@ -4,6 +4,9 @@
   loaded (not the whole history). Not blocking: what the ingest could not map is already in the
   quarantine, and these checks flag what slipped through. Inside the step, which holds the
   warehouse's slot already, rather than steps of their own.
+- Unknown columns: a warning on `crm/<entity>` when a file this run loaded has columns the
+  contract does not know (a misspelt `duraton_minutes` loads as no duration): their values load
+  nowhere. Files whose columns are all known pass.
 - Freshness: a warning on `crm/activities` when the newest activity is older than
   RELANALYTICS_MAX_ACTIVITY_AGE_HOURS at the end of the as-of day.
 - Marts: one step after dbt validates every BI mart that has a suite
@@ -16,10 +19,13 @@
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.partitions import run_settings
+from relanalytics_pipeline.lib.canonical import LOAD_ORDER
+from relanalytics_pipeline.lib.ingest import EntityReport
 from relanalytics_pipeline.lib.quality import (
     SAMPLE_ROWS,
     Build,
@@ -39,6 +45,7 @@ from relanalytics_pipeline.settings import Settings
 
 SUITE_CHECK = "great_expectations"
 FRESHNESS_CHECK = "activities_fresh"
+UNKNOWN_COLUMNS_CHECK = "no_unknown_columns"
 ACTIVITIES = dg.AssetKey(["crm", "activities"])
 
 
@@ -92,14 +99,52 @@ def ingest_check_specs() -> list[dg.AssetCheckSpec]:
             ),
         )
     )
+    specs += [
+        dg.AssetCheckSpec(
+            UNKNOWN_COLUMNS_CHECK,
+            asset=["crm", entity],
+            description=(
+                "Warns when a file this run loaded has columns outside the raw contract (their "
+                "values load nowhere), naming any that nearly spells a contract column."
+            ),
+        )
+        for entity in LOAD_ORDER
+    ]
     return specs
 
 
+def unknown_columns_result(report: EntityReport) -> dg.AssetCheckResult:
+    """Whether the entity's files loaded this run had only contract columns."""
+    unknown = {f.source_file: f.unknown_columns for f in report.files if f.unknown_columns}
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(["crm", report.entity]),
+        check_name=UNKNOWN_COLUMNS_CHECK,
+        passed=not unknown,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "; ".join(f"{file}: {', '.join(columns)}" for file, columns in unknown.items())
+            if unknown
+            else "Every column of the files loaded this run is in the contract."
+        ),
+        metadata={
+            "files_with_unknown_columns": len(unknown),
+            "unknown_columns": dg.MetadataValue.json(unknown),
+        },
+    )
+
+
 def ingest_check_results(
-    context: dg.AssetExecutionContext, settings: Settings, as_of
+    context: dg.AssetExecutionContext,
+    settings: Settings,
+    as_of,
+    reports: Mapping[str, EntityReport],
 ) -> Iterator[dg.AssetCheckResult]:
-    """The selected ingest checks, on the rows this run loaded. Call after the loads."""
+    """The selected ingest checks, on the rows and files this run loaded (`reports`, per entity).
+    Call after the loads."""
     selected = context.selected_asset_check_keys
+    for entity, report in reports.items():
+        if dg.AssetCheckKey(dg.AssetKey(["crm", entity]), UNKNOWN_COLUMNS_CHECK) in selected:
+            yield unknown_columns_result(report)
     wanted = [s for s in suites("crm") if _key(s) in selected]
     fresh_wanted = dg.AssetCheckKey(ACTIVITIES, FRESHNESS_CHECK) in selected
     run_id = context.run.run_id
@@ -164,7 +209,7 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
     def marts_check(context: dg.AssetCheckExecutionContext):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
         wanted = [s for s in checked if _key(s) in context.selected_asset_check_keys]
-        warehouse = Settings.from_env().warehouse
+        warehouse = run_settings(context).warehouse
         with connect(warehouse, read_only=True) as connection:
             builds = {suite: latest_build(connection, suite) for suite in wanted}
             frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}

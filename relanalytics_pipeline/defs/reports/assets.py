@@ -9,11 +9,10 @@ import base64
 import dagster as dg
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
 from relanalytics_pipeline.lib.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.lib.health_diagnostic import closed_deal_health, diagnose
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
-from relanalytics_pipeline.settings import Settings
 
 
 @dg.asset(
@@ -29,7 +28,7 @@ def deal_tracking_chart(context: dg.AssetExecutionContext) -> dg.MaterializeResu
     relationship health, bubble area by estimated revenue, colour by stage, deals without a score
     grey at zero. A PNG (shown here) and an interactive HTML page (hover for details, click to
     open the opportunity in the CRM) under `$RELANALYTICS_HOME/reports/`."""
-    settings = Settings.from_env()
+    settings = run_settings(context)
     as_of = as_of_for_run(context.run.tags, settings)
     with connect(settings.warehouse, read_only=True) as connection:
         deals = connection.execute(
@@ -71,7 +70,7 @@ def health_score_diagnostic(
     """Does the health score mean anything on this data? For closed opportunities whose day
     `days_before_close` before closing lies within the health history: the win rate by status
     and the AUC of the score against won / lost (0.5: no better than chance)."""
-    settings = Settings.from_env()
+    settings = run_settings(context)
     with connect(settings.warehouse, read_only=True) as connection:
         deals = closed_deal_health(connection, config.days_before_close)
     result = diagnose(deals, config.days_before_close)

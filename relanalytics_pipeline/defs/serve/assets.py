@@ -7,12 +7,12 @@ fails its check fails its check step, and nothing is published in that run.
 import dagster as dg
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.lib import publish
 from relanalytics_pipeline.lib.quality import suites
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
-from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
+from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL
 
 # Every model dbt builds into the schema `marts` is a BI mart (the contract of
 # ../shared/spec/metrics.md, health and deal tracking, similar deals).
@@ -65,7 +65,7 @@ def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
     folders behind the pointer `parquet/current`, and the PostgreSQL schema `marts` when
     RELANALYTICS_PUBLISH_POSTGRES_URL is set (swapped in one transaction). Each target holds the
     record `_publication` (version, run, as-of date, rows per mart)."""
-    settings = Settings.from_env()
+    settings = run_settings(context)
     postgres = None
     if settings.publish_postgres_url:
         postgres = publish.PostgresTarget(
@@ -85,6 +85,7 @@ def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
             as_of_date=as_of_for_run(context.run.tags, settings),
             postgres=postgres,
             writes=WRITES,
+            file_mode=settings.publish_file_mode,
         )
     except publish.PublicationError as error:
         raise dg.Failure(str(error)) from error

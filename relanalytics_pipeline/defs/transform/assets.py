@@ -9,13 +9,19 @@ import shutil
 from typing import Any
 
 import dagster as dg
+import yaml
 from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, window_for_run
+from relanalytics_pipeline.defs.partitions import (
+    as_of_for_run,
+    nightly_partitions,
+    run_settings,
+    window_for_run,
+)
 from relanalytics_pipeline.defs.transform.resources import dbt_project
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
-from relanalytics_pipeline.settings import Settings, environ_overrides
+from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings, environ_overrides
 
 # Vars that come from the run itself (its partitions, the environment), never from run config.
 RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end")
@@ -34,6 +40,37 @@ class DbtBuildConfig(dg.Config):
     )
 
 
+def project_vars() -> dict[str, Any]:
+    """The vars dbt_project.yml declares, with their defaults."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
+
+def var_problem(value: Any, default: Any) -> str | None:
+    """Why `value` cannot replace a var whose default is `default`, else None. The SQL quotes text
+    (sql_string in dbt_project/macros/run_settings.sql) but takes numbers as they are: a number
+    must stay a number, at every level of a list or mapping (a new key takes the shape of the
+    default's first)."""
+    if isinstance(default, bool) or default is None:
+        return None
+    if isinstance(default, int | float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number else f"{value!r} is not a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else f"{value!r} is not text"
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return f"{value!r} is not a list"
+        return next((p for item in value if (p := var_problem(item, default[0]))), None)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            return f"{value!r} is not a mapping"
+        first = next(iter(default.values()))
+        return next(
+            (p for k, v in value.items() if (p := var_problem(v, default.get(k, first)))), None
+        )
+    return None
+
+
 def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     fixed = sorted(set(overrides or {}) & set(RUN_VARS))
     if fixed:
@@ -41,6 +78,17 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
             f"Run config may not set {', '.join(fixed)}: the as-of date and the window are the "
             "run's partitions (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS."
         )
+    if overrides:
+        defaults = project_vars()
+        problems = []
+        for name, value in overrides.items():
+            problem = var_problem(value, defaults[name]) if name in defaults else "not a var of it"
+            if problem:
+                problems.append(f"{name}: {problem}")
+        if problems:
+            raise dg.Failure(
+                f"Run config vars not taken (see dbt_project.yml): {'; '.join(problems)}."
+            )
     window = window_for_run(tags)
     return {
         **(overrides or {}),
@@ -62,7 +110,7 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
 def relanalytics_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
 ):
-    settings = Settings.from_env()
+    settings = run_settings(context)
     build_vars = dbt_vars(settings, context.run.tags, config.vars)
     context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
     if config.vars:

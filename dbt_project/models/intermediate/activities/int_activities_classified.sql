@@ -19,7 +19,10 @@ people as (
         sum(case when side = 'external' and not is_sender then 1 else 0 end) as external_recipients,
         max(case when is_sender then side end) as sender_side,
         -- Several organizers are rare; an internal one makes it our invite.
-        min(case when is_organizer then side end) as organizer_side
+        case max(case when is_organizer then case when side = 'internal' then 1 else 0 end end)
+            when 1 then 'internal'
+            when 0 then 'external'
+        end as organizer_side
     from {{ ref('int_activity_people_classified') }}
     where {{ in_scope('activity_id', scope) }}
     group by activity_id
@@ -62,7 +65,7 @@ classified as (
             when activities.scheduled_end > activities.scheduled_start
                 then {{ dbt.datediff('activities.scheduled_start', 'activities.scheduled_end', 'second') }} / 60.0
             {%- for activity_type, minutes in var('default_duration_minutes').items() %}
-            when activities.activity_type = '{{ activity_type }}' then {{ minutes }}
+            when activities.activity_type = {{ sql_string(activity_type) }} then {{ minutes }}
             {%- endfor %}
         end as effective_duration_minutes,
         -- Emails and calls without a direction take it from their sender's side.

@@ -59,7 +59,7 @@ internal_domains as (
     where email like '%@%'
     {%- for domain in org_domains() %}
     union
-    select '{{ domain }}' as domain
+    select {{ sql_string(domain) }} as domain
     {%- endfor %}
 ),
 

@@ -93,7 +93,7 @@ external_people_spans as (
 {%- set touch_weight -%}
     case activity_type
     {%- for activity_type, weight in var('health_activity_weights').items() %}
-        when '{{ activity_type }}' then {{ weight }}
+        when {{ sql_string(activity_type) }} then {{ weight }}
     {%- endfor %}
         else 0
     end
