@@ -371,24 +371,41 @@ def test_every_row_is_accounted_for(corpus):
     } == set(LOAD_ORDER)
 
 
-def test_a_party_whose_activity_arrives_later(tmp_path):
+def test_a_party_whose_activity_arrives_later_or_goes(tmp_path):
     """Within a run the activities load first, so a party in any file finds an activity of the same
-    night. A party that lands a night before its activity is quarantined, and stays there with its
-    raw record for an operator to land again."""
+    night. A party that lands a night before its activity is quarantined until the activity lands;
+    then its file loads again, so the warehouse holds what a fresh load of the folder gives. A
+    party whose activity's file goes is quarantined again, as a fresh load would."""
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
     parties = landing / "activity_parties"
     parties.mkdir(parents=True)
     (parties / "a.csv").write_text("activity_id,role,party_type,party_id\nlate1,to,contact,c1\n")
     ingest_entity(warehouse, landing, "activities", run_id="night-1")
     ingest_entity(warehouse, landing, "activity_parties", run_id="night-1")
+    late = [("activity_parties/a.csv", "activity_id 'late1' names no activity")]
+    assert query(warehouse, "SELECT source_file, reason FROM quarantine.rejected_rows") == late
     (landing / "activities").mkdir()
     (landing / "activities" / "z.csv").write_bytes(csv_text(ACT, f"late1,email,completed,s,,,{M},"))
     (parties / "b.csv").write_text("activity_id,role,party_type,party_id\nlate1,from,user,u1\n")
     for entity in ("activities", "activity_parties"):
-        ingest_entity(warehouse, landing, entity, run_id="night-2")
-    assert query(warehouse, "SELECT activity_id, role FROM crm.activity_parties") == [
-        ("late1", "from")
+        report = ingest_entity(warehouse, landing, entity, run_id="night-2")
+    # a.csv is unchanged, yet loaded again: its party's activity is there now.
+    assert [(f.source_file, f.status, f.rows_loaded) for f in report.files] == [
+        ("activity_parties/a.csv", "loaded", 1),
+        ("activity_parties/b.csv", "loaded", 1),
     ]
-    assert query(warehouse, "SELECT source_file, reason, run_id FROM quarantine.rejected_rows") == [
-        ("activity_parties/a.csv", "activity_id 'late1' names no activity", "night-1")
+    parties_sql = "SELECT _source_file, activity_id, role FROM crm.activity_parties ORDER BY ALL"
+    assert query(warehouse, parties_sql) == [
+        ("activity_parties/a.csv", "late1", "to"),
+        ("activity_parties/b.csv", "late1", "from"),
     ]
+    assert query(warehouse, "SELECT COUNT(*) FROM quarantine.rejected_rows") == [(0,)]
+
+    # The activity's file goes: both party files check their rows again.
+    (landing / "activities" / "z.csv").unlink()
+    for entity in ("activities", "activity_parties"):
+        ingest_entity(warehouse, landing, entity, run_id="night-3")
+    assert query(warehouse, parties_sql) == []
+    assert query(
+        warehouse, "SELECT source_file, reason FROM quarantine.rejected_rows ORDER BY ALL"
+    ) == [*late, ("activity_parties/b.csv", "activity_id 'late1' names no activity")]

@@ -630,6 +630,27 @@ def _stamp(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def _references_changed(connection, entity: Entity) -> set[str]:
+    """The loaded files whose rows' check against the activities would now come out otherwise:
+    parties quarantined for naming no activity whose activity has loaded since, and parties loaded
+    whose activity has gone since. Reloading them makes the warehouse what a fresh load of the
+    landing folder makes, whichever night each file arrived on."""
+    if entity.name != "activity_parties":
+        return set()
+    rows = connection.execute(
+        """
+        SELECT source_file FROM quarantine.rejected_rows
+        WHERE entity = 'activity_parties' AND regexp_extract(
+            reason, 'activity_id ''(.*)'' names no activity', 1) IN (
+                SELECT activity_id FROM crm.activities)
+        UNION
+        SELECT _source_file FROM crm.activity_parties p
+        WHERE NOT EXISTS (SELECT 1 FROM crm.activities a WHERE a.activity_id = p.activity_id)
+        """
+    ).fetchall()
+    return {source_file for (source_file,) in rows}
+
+
 def ingest_entity(
     warehouse: Path,
     landing_dir: Path,
@@ -698,6 +719,7 @@ def ingest_files(
             report.files.append(
                 FileReport(source_file, "removed", reason="file is no longer in the landing folder")
             )
+        recheck = _references_changed(connection, entity)
         for path in listing.files:
             source_file = name(path)
             stamp = _stamp(path)
@@ -707,7 +729,11 @@ def ingest_files(
             digest = fingerprint(path)
             if depends_on:
                 digest = hashlib.sha256(f"{digest} {depends_on}".encode()).hexdigest()
-            if source_file in known and known[source_file][0] == digest:
+            if (
+                source_file in known
+                and known[source_file][0] == digest
+                and (source_file not in recheck)
+            ):
                 report.files.append(FileReport(source_file, "unchanged"))
                 if known[source_file][1] != stamp:  # touched, or copied anew: same content
                     connection.execute(
