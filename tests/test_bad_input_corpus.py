@@ -409,3 +409,12 @@ def test_a_party_whose_activity_arrives_later_or_goes(tmp_path):
     assert query(
         warehouse, "SELECT source_file, reason FROM quarantine.rejected_rows ORDER BY ALL"
     ) == [*late, ("activity_parties/b.csv", "activity_id 'late1' names no activity")]
+    # Their files account for them, though unchanged and not read again.
+    assert query(
+        warehouse,
+        "SELECT source_file, status, rows_read, rows_loaded, rows_quarantined FROM ingest.files "
+        "WHERE entity = 'activity_parties' ORDER BY ALL",
+    ) == [
+        ("activity_parties/a.csv", "loaded", 1, 0, 1),
+        ("activity_parties/b.csv", "loaded", 1, 0, 1),
+    ]

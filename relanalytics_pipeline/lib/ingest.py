@@ -630,22 +630,63 @@ def _stamp(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _references_changed(connection, entity: Entity) -> set[str]:
-    """The loaded files whose rows' check against the activities would now come out otherwise:
-    parties quarantined for naming no activity whose activity has loaded since, and parties loaded
-    whose activity has gone since. Reloading them makes the warehouse what a fresh load of the
-    landing folder makes, whichever night each file arrived on."""
+# The reason a party gets when its activity_id names no activity (see _checked_select), as SQL
+# over a party row.
+_NAMES_NO_ACTIVITY = "'activity_id ''' || activity_id || ''' names no activity'"
+
+
+def _parties_checked_again(connection, entity: Entity, run_id: str, now) -> set[str]:
+    """Check the loaded and quarantined parties again against the activities as they are now, as a
+    fresh load of the landing folder would, whichever night each file arrived on.
+
+    Parties whose activity has gone from every file since they loaded go to the quarantine (their
+    file's counts with them); an activity goes only by a removal, which `ingest.removed_rows` logs.
+    Returns the files holding parties quarantined for naming no activity whose activity has landed
+    since: those load again, as the parties' raw records are the file's own.
+    """
     if entity.name != "activity_parties":
         return set()
+    connection.begin()
+    connection.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE orphaned_parties AS
+        SELECT * FROM crm.activity_parties p
+        WHERE activity_id IN (
+            SELECT record_id FROM ingest.removed_rows WHERE entity = 'activities')
+          AND NOT EXISTS (SELECT 1 FROM crm.activities a WHERE a.activity_id = p.activity_id)
+        """
+    )
+    record = ", ".join(f"{q(c)} := {q(c)}" for c in entity.column_names)
+    connection.execute(
+        "INSERT INTO quarantine.rejected_rows SELECT 'activity_parties', _source_file, "
+        f"_row_number, {_NAMES_NO_ACTIVITY}, CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), ?, ? "
+        "FROM orphaned_parties",
+        [run_id, now],
+    )
+    connection.execute(
+        "INSERT INTO ingest.removed_rows SELECT DISTINCT 'activity_parties', activity_id, ? "
+        "FROM orphaned_parties",
+        [now],
+    )
+    connection.execute(
+        "DELETE FROM crm.activity_parties p WHERE EXISTS (SELECT 1 FROM orphaned_parties o "
+        "WHERE o._source_file = p._source_file AND o._row_number = p._row_number)"
+    )
+    connection.execute(
+        """
+        UPDATE ingest.files f SET rows_loaded = f.rows_loaded - o.parties,
+            rows_quarantined = f.rows_quarantined + o.parties
+        FROM (SELECT _source_file, COUNT(*) AS parties FROM orphaned_parties GROUP BY 1) o
+        WHERE f.entity = 'activity_parties' AND f.source_file = o._source_file
+        """
+    )
+    connection.commit()
     rows = connection.execute(
         """
-        SELECT source_file FROM quarantine.rejected_rows
+        SELECT DISTINCT source_file FROM quarantine.rejected_rows
         WHERE entity = 'activity_parties' AND regexp_extract(
             reason, 'activity_id ''(.*)'' names no activity', 1) IN (
                 SELECT activity_id FROM crm.activities)
-        UNION
-        SELECT _source_file FROM crm.activity_parties p
-        WHERE NOT EXISTS (SELECT 1 FROM crm.activities a WHERE a.activity_id = p.activity_id)
         """
     ).fetchall()
     return {source_file for (source_file,) in rows}
@@ -719,7 +760,7 @@ def ingest_files(
             report.files.append(
                 FileReport(source_file, "removed", reason="file is no longer in the landing folder")
             )
-        recheck = _references_changed(connection, entity)
+        recheck = _parties_checked_again(connection, entity, run_id, now)
         for path in listing.files:
             source_file = name(path)
             stamp = _stamp(path)
