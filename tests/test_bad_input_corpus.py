@@ -291,14 +291,19 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> tuple[Path, dict]:
-    tmp = tmp_path_factory.mktemp("corpus")
-    landing, warehouse = tmp / "landing", tmp / "warehouse.duckdb"
+def land_corpus(landing: Path) -> None:
+    """Every case's file in the landing folder `landing`."""
     for case in CASES:
         path = landing / case.file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(case.content)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("corpus")
+    landing, warehouse = tmp / "landing", tmp / "warehouse.duckdb"
+    land_corpus(landing)
     reports = {e: ingest_entity(warehouse, landing, e, run_id="corpus") for e in LOAD_ORDER}
     return warehouse, reports
 
