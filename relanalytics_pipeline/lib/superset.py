@@ -70,7 +70,7 @@ def ensure_venv(log=print) -> None:
         return
     if not (VENV / "bin" / "python").exists():
         log(f"Creating Superset's virtualenv {VENV}")
-        _run([sys._base_executable, "-m", "venv", str(VENV)], "creating the virtualenv")
+        _run([sys.executable, "-m", "venv", str(VENV)], "creating the virtualenv")
     log("Installing Apache Superset into it (about 870 MB; a few minutes the first time)")
     _run(
         [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
