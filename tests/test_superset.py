@@ -40,6 +40,52 @@ DASHBOARDS = {"relationships": "Relationships", "record-analytics": "Record anal
               "deal-tracking": "Deal tracking"}  # fmt: skip
 
 
+def bundle(folder: str) -> dict[str, dict]:
+    return {
+        path.stem: yaml.safe_load(path.read_text())
+        for path in sorted((superset.BUNDLE / folder).rglob("*.yaml"))
+    }
+
+
+def test_every_chart_has_a_title_axis_titles_labelled_columns_and_a_saved_query():
+    datasets = {config["uuid"]: config for config in bundle("datasets").values()}
+    for key, chart in bundle("charts").items():
+        params, dataset = chart["params"], datasets[chart["dataset_uuid"]]
+        assert chart["slice_name"].strip(), key
+        # Saved with the query the frontend builds, so that the API (and reports) can run it.
+        assert json.loads(chart["query_context"])["queries"], key
+        if chart["viz_type"] == "bubble_v2":
+            assert params["x_axis_label"] and params["y_axis_label"], key
+        elif chart["viz_type"].startswith("echarts_timeseries"):
+            assert params["x_axis_title"] and params["y_axis_title"], key
+        else:
+            assert chart["viz_type"] == "table", key
+            labels = {c["column_name"]: c["verbose_name"] for c in dataset["columns"]}
+            assert all(labels[column] for column in params["all_columns"]), key
+        # People by name: no chart shows or groups by an id of a user.
+        shown = [*params.get("all_columns", []), *params.get("groupby", []),
+                 params.get("entity"), params.get("series")]  # fmt: skip
+        assert not {"owner_id", "user_id", "last_contacted_by"} & set(shown), key
+
+
+def test_the_bundle_zip_reads_the_given_database_and_nothing_else(tmp_path):
+    import io
+    import zipfile
+
+    published = tmp_path / "published" / "marts.duckdb"
+    published.parent.mkdir()
+    published.touch()
+    uri = superset.duckdb_uri(published)
+    assert uri == f"duckdb:///{published}?access_mode=read_only"
+    with zipfile.ZipFile(io.BytesIO(superset.bundle_zip(uri))) as archive:
+        databases = [name for name in archive.namelist() if "/databases/" in name]
+        assert len(databases) == 1
+        assert yaml.safe_load(archive.read(databases[0]))["sqlalchemy_uri"] == uri
+        assert len(archive.namelist()) == len(list(superset.BUNDLE.rglob("*.yaml")))
+    with pytest.raises(superset.SupersetSetupError, match="run `relanalytics demo`"):
+        superset.duckdb_uri(tmp_path / "missing.duckdb")
+
+
 def require(variable: str, reason: str):
     if os.environ.get(variable):
         pytest.fail(f"{reason} ({variable} is set)")
