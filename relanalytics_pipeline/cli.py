@@ -4,6 +4,7 @@ relanalytics generate --activities N --out DIR --seed S   a synthetic CRM landin
 relanalytics demo                                         everything, end to end, locally
 relanalytics dev                                          the Dagster UI on a kept instance
 relanalytics data-docs [--out DIR]                        great-expectations' HTML data docs
+relanalytics bi superset [--port N]                       Apache Superset's dashboards on the marts
 """
 
 from __future__ import annotations
@@ -148,6 +149,34 @@ def data_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def bi_superset(args: argparse.Namespace) -> int:
+    """Set up Superset in its own virtualenv, import the dashboards, and serve them on loopback."""
+    from relanalytics_pipeline.lib import superset
+
+    settings = Settings.from_env()
+    published = (
+        Path(args.published) if args.published else settings.effective_publish_dir / "marts.duckdb"
+    )
+    started = time.perf_counter()
+    try:
+        uri = args.database_uri or superset.duckdb_uri(published)
+        instance = superset.set_up(settings.home / "superset", uri)
+    except superset.SupersetSetupError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(
+        f"Superset is set up in {time.perf_counter() - started:.0f} s; its state: {instance.home}"
+    )
+    print(f"Open http://{superset.HOST}:{args.port}/dashboard/list/")
+    print(f"Log in as {superset.ADMIN} with the password {instance.password}")
+    if args.no_serve:
+        return 0
+    print("Stop it with Ctrl+C.", flush=True)
+    command = superset.run_command(args.port)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as for `dev`: a background start ignores it
+    os.execve(command[0], command, instance.environ())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relanalytics", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     docs = commands.add_parser("data-docs", help="build great-expectations' HTML data docs")
     docs.add_argument("--out", help="folder to write (default: $RELANALYTICS_HOME/data-docs)")
     docs.set_defaults(handler=data_docs)
+
+    bi = commands.add_parser("bi", help="dashboards in a BI tool, reading the published marts")
+    tools = bi.add_subparsers(dest="tool", required=True)
+    sup = tools.add_parser(
+        "superset", help="set up Apache Superset with the dashboards and serve it"
+    )
+    sup.add_argument("--port", type=int, default=8088, help="port on 127.0.0.1 (default 8088)")
+    sup.add_argument("--published", help="the published marts.duckdb (default: this home's)")
+    sup.add_argument(
+        "--database-uri", help="read the marts there instead, e.g. the PostgreSQL publication's"
+    )
+    sup.add_argument("--no-serve", action="store_true", help="set up and import only")
+    sup.set_defaults(handler=bi_superset)
 
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "dev":
