@@ -1,6 +1,7 @@
-"""Shared fixtures: the hand-made landing folder and a warehouse reader."""
+"""Shared fixtures: the hand-made landing folder, a warehouse reader, a clean environment."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -55,3 +56,21 @@ def dbt_data_tests() -> set[str]:
 def query(warehouse: Path, sql: str, parameters: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(sql, parameters).fetchall()
+
+
+def project_free_environ(**settings: str) -> dict[str, str]:
+    """This process's environment without the project's and Dagster's variables, plus `settings`:
+    what a run in a test sees, whatever the developer's shell exports."""
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RELANALYTICS_", "DAGSTER_"))
+    }
+    return environ | settings
+
+
+def error_chain(error: BaseException | None) -> list[BaseException]:
+    """The error and those a traceback (and Dagster's stored error) shows with it."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return chain

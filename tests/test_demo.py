@@ -3,7 +3,6 @@ command it prints run from a fresh shell, and every example query of the README 
 publication.
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import project_free_environ
 
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
@@ -31,10 +31,7 @@ def readme_example_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo") / "home"
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("RELANALYTICS_", "DAGSTER_"))
-    }
-    environ |= {"RELANALYTICS_HOME": str(home), "RELANALYTICS_AS_OF": AS_OF}
+    environ = project_free_environ(RELANALYTICS_HOME=str(home), RELANALYTICS_AS_OF=AS_OF)
     relanalytics = str(Path(sys.executable).with_name("relanalytics"))
     result = subprocess.run(
         [relanalytics, "demo", "--activities", str(ACTIVITIES)],

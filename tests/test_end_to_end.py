@@ -7,7 +7,6 @@ trailing period starting 2026-01-01): see the comments beside each record.
 import datetime as dt
 import json
 import math
-import os
 import pickle
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import dbt_data_tests, query
+from conftest import dbt_data_tests, project_free_environ, query
 
 from relanalytics_pipeline.defs.learn.assets import BASELINES_CHECK, NEIGHBOURS_CHECK
 from relanalytics_pipeline.lib.canonical import LOAD_ORDER
@@ -117,16 +116,12 @@ def kpis(warehouse: Path) -> dict:
 
 
 def environment(tmp_path: Path, landing: Path) -> dict[str, str]:
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("RELANALYTICS_", "DAGSTER_"))
-    }
-    return {
-        **environ,
-        "RELANALYTICS_HOME": str(tmp_path / "home"),
-        "RELANALYTICS_LANDING_DIR": str(landing),
-        "RELANALYTICS_AS_OF": AS_OF,
-        "RELANALYTICS_ORG_DOMAINS": "acme-help.example",
-    }
+    return project_free_environ(
+        RELANALYTICS_HOME=str(tmp_path / "home"),
+        RELANALYTICS_LANDING_DIR=str(landing),
+        RELANALYTICS_AS_OF=AS_OF,
+        RELANALYTICS_ORG_DOMAINS="acme-help.example",
+    )
 
 
 def materialize_with_the_cli(environ: dict[str, str]) -> None:

@@ -6,7 +6,6 @@ the 60 days from 2017-11-02).
 """
 
 import datetime as dt
-import os
 import stat
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import project_free_environ
 
 from relanalytics_pipeline.lib.instance import ensure_dagster_home
 from relanalytics_pipeline.settings import PROJECT_ROOT
@@ -93,16 +93,14 @@ def run_of_2017(tmp_path_factory):
         (tmp_path / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "landing" / name).write_text(text)
     home = tmp_path / "home"
-    environ = {
-        **{k: v for k, v in os.environ.items()
-           if not k.startswith(("RELANALYTICS_", "DAGSTER_"))},
-        "RELANALYTICS_HOME": str(home),
-        "RELANALYTICS_LANDING_DIR": str(tmp_path / "landing"),
-        "RELANALYTICS_FIRST_DAY": "2016-01-01",
+    environ = project_free_environ(
+        RELANALYTICS_HOME=str(home),
+        RELANALYTICS_LANDING_DIR=str(tmp_path / "landing"),
+        RELANALYTICS_FIRST_DAY="2016-01-01",
         # Unused by a run of a partition (README): even a wrong value changes nothing.
-        "RELANALYTICS_AS_OF": "2026-13-45",
-        "DAGSTER_HOME": str(ensure_dagster_home(home / "dagster")),
-    }  # fmt: skip
+        RELANALYTICS_AS_OF="2026-13-45",
+        DAGSTER_HOME=str(ensure_dagster_home(home / "dagster")),
+    )
     command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
                "-m", "relanalytics_pipeline.definitions", "--select", "*", "--partition", AS_OF]  # fmt: skip
     result = subprocess.run(command, env=environ, cwd=PROJECT_ROOT, capture_output=True, text=True)

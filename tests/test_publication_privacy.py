@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from conftest import error_chain
 from dagster._serdes import serialize_value
 
 from relanalytics_pipeline.lib import publish
@@ -52,15 +53,6 @@ def test_published_files_get_the_mode(tmp_path, open_umask, file_mode, folder_mo
     assert {path: mode(path) for path in folders} == dict.fromkeys(folders, folder_mode)
 
 
-def _chain(error: BaseException | None) -> list[BaseException]:
-    """The error and those a traceback (and Dagster's stored error) shows with it."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    return chain
-
-
 @pytest.mark.parametrize(
     "url",
     [f"postgresql://u:{SECRET}@[db/x", f"postgresql:/u:{SECRET}@db/x", f"host=db password='{SECRET}"],
@@ -72,7 +64,7 @@ def test_publish_masks_the_password_of_a_url_libpq_refuses(tmp_path, url):
                         publish.PostgresTarget(url))  # fmt: skip
     assert str(raised.value).startswith("PostgreSQL: cannot connect (")
     assert "Nothing was published" in str(raised.value)
-    assert _chain(raised.value) == [raised.value]
+    assert error_chain(raised.value) == [raised.value]
     assert SECRET not in str(raised.value)
     assert SECRET not in repr(publish.PostgresTarget(url))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from conftest import error_chain
 
 from relanalytics_pipeline.cli import main
 from relanalytics_pipeline.defs.partitions import as_of_for_run
@@ -130,15 +131,6 @@ WRONG = [
 ]
 
 
-def _chain(error: BaseException | None) -> list[BaseException]:
-    """The error and those a traceback (and Dagster's stored error) shows with it."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    return chain
-
-
 @pytest.mark.parametrize(("name", "value", "accepted"), WRONG)
 def test_a_wrong_setting_is_one_line_naming_it_its_value_and_what_is_accepted(
     name, value, accepted
@@ -148,7 +140,7 @@ def test_a_wrong_setting_is_one_line_naming_it_its_value_and_what_is_accepted(
     message = str(raised.value)
     assert message.startswith(f"{name}={value!r} is not valid: ")
     assert accepted in message and "\n" not in message
-    assert _chain(raised.value) == [raised.value]
+    assert error_chain(raised.value) == [raised.value]
 
 
 def test_accepted_memory_limits_and_modes():
@@ -259,9 +251,9 @@ def test_a_malformed_postgres_url_is_shown_masked(url):
     with pytest.raises(SettingError) as raised:
         Settings.from_env({"RELANALYTICS_PUBLISH_POSTGRES_URL": url})
     assert "***" in str(raised.value)
-    for error in _chain(raised.value):
+    for error in error_chain(raised.value):
         assert SECRET not in str(error) and SECRET not in repr(error.args)
-    assert len(_chain(raised.value)) == 1
+    assert len(error_chain(raised.value)) == 1
 
 
 def test_the_url_is_out_of_the_settings_repr():

@@ -27,6 +27,7 @@ import duckdb
 import pytest
 import requests
 import yaml
+from conftest import project_free_environ
 
 from relanalytics_pipeline.lib import superset
 
@@ -102,10 +103,7 @@ def free_port() -> int:
 def server(tmp_path_factory):
     """The demo's publication, and `relanalytics bi superset` serving it: (base URL, password)."""
     home = tmp_path_factory.mktemp("superset") / "home"
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("RELANALYTICS_", "DAGSTER_"))
-    }
-    environ |= {"RELANALYTICS_HOME": str(home), "RELANALYTICS_AS_OF": AS_OF}
+    environ = project_free_environ(RELANALYTICS_HOME=str(home), RELANALYTICS_AS_OF=AS_OF)
     relanalytics = str(Path(sys.executable).with_name("relanalytics"))
 
     # Superset's install (mostly downloads) runs while the demo's pipeline uses the cores.
