@@ -322,7 +322,9 @@ def _read_csv(path: Path) -> RawFile:
 
 
 def _read_parquet(path: Path) -> RawFile:
-    table = pq.read_table(path)
+    # The file alone, not as a dataset: a dataset's error names the file's whole path and its
+    # fields repeat a name as Arrow's internals, where a person needs the header check's reason.
+    table = pq.ParquetFile(path).read()
     numbers = pa.array(range(1, table.num_rows + 1), type=pa.int64())
     return RawFile(table.append_column(ROW_NUMBER, numbers))
 
