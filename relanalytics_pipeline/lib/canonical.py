@@ -1,4 +1,4 @@
-"""The canonical CRM tables of `shared/spec/raw-contract.md`, as data.
+"""The canonical CRM tables (the raw contract every landing file is read against), as data.
 
 Every source adapter ends in these tables and the ingest validates against them, so the contract
 is written down once: column order, warehouse type, which columns a file must have, enum values.

@@ -14,8 +14,8 @@ from relanalytics_pipeline.lib.quality import suites
 from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL
 
-# Every model dbt builds into the schema `marts` is a BI mart (the contract of
-# ../shared/spec/metrics.md, health and deal tracking, similar deals).
+# Every model dbt builds into the schema `marts` is a BI mart (the KPIs, health and deal
+# tracking, similar deals: the README's BI marts).
 MART_KEYS = sorted(
     (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
     key=lambda key: key.path,
