@@ -309,6 +309,12 @@ def _out_of_range(column: Column, shown: str, typed: str) -> str:
     )
 
 
+def _names_no_activity(activity_id: str) -> str:
+    """SQL: the reason of a party whose activity_id (SQL) names no activity. Later runs find the
+    parties to check again by this sentence (`_parties_checked_again`)."""
+    return f"'activity_id ''' || {activity_id} || ''' names no activity'"
+
+
 def _checked_select(entity: Entity, schema: pa.Schema) -> str:
     present = set(schema.names) - {ROW_NUMBER}
     typed_columns, problems = [], []
@@ -333,10 +339,10 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
             "THEN 'party has neither party_id nor address' END"
         )
         # Present in any version, deleted ones included: the parties belong to that history.
+        activity_id = "TRIM(CAST(activity_id AS VARCHAR))"
         problems.append(
-            "CASE WHEN TRIM(CAST(activity_id AS VARCHAR)) NOT IN (SELECT activity_id "
-            "FROM known_activities) THEN 'activity_id ''' || TRIM(CAST(activity_id AS VARCHAR)) "
-            "|| ''' names no activity' END"
+            f"CASE WHEN {activity_id} NOT IN (SELECT activity_id FROM known_activities) "
+            f"THEN {_names_no_activity(activity_id)} END"
         )
     version = ", ".join(q(c) for c in _version(entity))
     checked = f"""
@@ -630,11 +636,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
         return None
 
 
-# The reason a party gets when its activity_id names no activity (see _checked_select), as SQL
-# over a party row.
-_NAMES_NO_ACTIVITY = "'activity_id ''' || activity_id || ''' names no activity'"
-
-
 def _parties_checked_again(connection, entity: Entity, run_id: str, now) -> set[str]:
     """Check the loaded and quarantined parties again against the activities as they are now, as a
     fresh load of the landing folder would, whichever night each file arrived on.
@@ -659,8 +660,8 @@ def _parties_checked_again(connection, entity: Entity, run_id: str, now) -> set[
     record = ", ".join(f"{q(c)} := {q(c)}" for c in entity.column_names)
     connection.execute(
         "INSERT INTO quarantine.rejected_rows SELECT 'activity_parties', _source_file, "
-        f"_row_number, {_NAMES_NO_ACTIVITY}, CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), ?, ? "
-        "FROM orphaned_parties",
+        f"_row_number, {_names_no_activity('activity_id')}, "
+        f"CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), ?, ? FROM orphaned_parties",
         [run_id, now],
     )
     connection.execute(
