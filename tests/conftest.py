@@ -74,3 +74,35 @@ def error_chain(error: BaseException | None) -> list[BaseException]:
         chain.append(error)
         error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return chain
+
+
+# The as-of day of the sensor tests: files in later day folders wait for their day to end.
+SENSOR_AS_OF = "2026-03-31"
+
+
+@pytest.fixture
+def sensor_env(tmp_path, monkeypatch):
+    """(landing folder, warehouse, Dagster instance) for ticks of the landing sensor as of
+    SENSOR_AS_OF."""
+    import dagster as dg
+
+    from relanalytics_pipeline.settings import Settings
+
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", SENSOR_AS_OF)
+    with dg.instance_for_test() as instance:
+        yield landing, Settings.from_env().warehouse, instance
+
+
+def sensor_tick(instance):
+    """One evaluation of the landing sensor, with no cursor: a sensor's cursor is lost with a new
+    Dagster instance (every plain `dagster dev`)."""
+    import dagster as dg
+
+    from relanalytics_pipeline.definitions import defs
+
+    sensor = defs.get_sensor_def("landing_files")
+    with dg.build_sensor_context(instance, repository_def=defs.get_repository_def()) as context:
+        return sensor.evaluate_tick(context)

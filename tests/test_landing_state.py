@@ -11,12 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import duckdb
-import pytest
-from conftest import query
+from conftest import query, sensor_tick
 
-from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.defs.ingest.assets import file_metadata, unexpected_in_landing
 from relanalytics_pipeline.lib import dataverse
 from relanalytics_pipeline.lib.canonical import LOAD_ORDER
@@ -24,7 +21,6 @@ from relanalytics_pipeline.lib.exports import ExportSettings, ingest_export
 from relanalytics_pipeline.lib.generator import generate_dataset
 from relanalytics_pipeline.lib.ingest import ingest_entity, ingest_files
 from relanalytics_pipeline.lib.landing import read_landing_file
-from relanalytics_pipeline.settings import Settings
 
 HEADER = "activity_id,activity_type,status,subject,modified_at\n"
 LINEAGE = ("_run_id", "_loaded_at")
@@ -277,50 +273,33 @@ def test_a_file_growing_while_it_is_read_waits_for_a_later_run(tmp_path):
 # --- the sensor ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sensor_env(tmp_path, monkeypatch):
-    landing = tmp_path / "landing"
-    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
-    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("RELANALYTICS_AS_OF", D.isoformat())
-    with dg.instance_for_test() as instance:
-        yield landing, Settings.from_env().warehouse, instance
-
-
-def tick(instance) -> dg.SensorResult:
-    sensor = defs.get_sensor_def("landing_files")
-    # No cursor: a sensor's cursor is lost with a new Dagster instance (every plain `dagster dev`).
-    with dg.build_sensor_context(instance, repository_def=defs.get_repository_def()) as context:
-        return sensor.evaluate_tick(context)
-
-
 def test_the_sensor_starts_no_run_for_files_the_warehouse_holds(sensor_env):
     landing, warehouse, instance = sensor_env
     write(landing / "activities" / "2026-03-30" / "a.csv", [activity(1)])
     write(landing / "activities" / "b.csv", [activity(2)])
     (landing / "notes").mkdir()
     (landing / "notes" / "x.csv").write_text("not for the warehouse")  # ignored: never a run
-    (request,) = tick(instance).run_requests  # nothing loaded yet
+    (request,) = sensor_tick(instance).run_requests  # nothing loaded yet
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-30"
 
     ingest_entity(warehouse, landing, "activities", run_id="demo", through=D)
-    result = tick(instance)
+    result = sensor_tick(instance)
     assert not result.run_requests
     assert "holds every file" in result.skip_message
 
     # Touched but unchanged: a run finds nothing to load, records the new time, and rests.
     os.utime(landing / "activities" / "b.csv", ns=(1, 1_000_000_000))
-    (request,) = tick(instance).run_requests
+    (request,) = sensor_tick(instance).run_requests
     assert request.partition_key == D.isoformat()
     ingest_entity(warehouse, landing, "activities", run_id="r2", through=D)
-    assert not tick(instance).run_requests
+    assert not sensor_tick(instance).run_requests
 
     # A file gone from the landing folder: a run takes its rows out.
     (landing / "activities" / "2026-03-30" / "a.csv").unlink()
-    (request,) = tick(instance).run_requests
+    (request,) = sensor_tick(instance).run_requests
     assert request.partition_key == D.isoformat()
     ingest_entity(warehouse, landing, "activities", run_id="r3", through=D)
-    assert not tick(instance).run_requests
+    assert not sensor_tick(instance).run_requests
 
 
 def test_after_the_demo_a_new_instance_starts_no_run(sensor_env):
@@ -330,7 +309,7 @@ def test_after_the_demo_a_new_instance_starts_no_run(sensor_env):
     generate_dataset(landing, 200, seed=1, as_of=D)
     for entity in LOAD_ORDER:
         ingest_entity(warehouse, landing, entity, run_id="demo", through=D)
-    result = tick(instance)
+    result = sensor_tick(instance)
     assert not result.run_requests
     assert result.skip_message.startswith("The warehouse holds every file of")
 
@@ -347,10 +326,10 @@ def test_the_sensor_waits_while_a_run_holds_the_warehouse(sensor_env):
     )  # fmt: skip
     try:
         assert holder.stdout.readline() == "ready\n"
-        result = tick(instance)
+        result = sensor_tick(instance)
         assert not result.run_requests and "is in use by a run" in result.skip_message
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
-    (request,) = tick(instance).run_requests
+    (request,) = sensor_tick(instance).run_requests
     assert request.partition_key == D.isoformat()

@@ -14,6 +14,7 @@ from unittest import mock
 import dagster as dg
 import duckdb
 import pytest
+from conftest import sensor_tick
 
 from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.defs.housekeeping import _alive, free_dead_runs
@@ -92,49 +93,33 @@ def test_a_file_in_a_folder_that_names_no_day_is_quarantined(tmp_path):
     assert "'2026-3-31', which is not a landing day" in wrong.reason
 
 
-@pytest.fixture
-def sensor_env(tmp_path, monkeypatch):
-    landing = tmp_path / "landing"
-    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
-    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("RELANALYTICS_AS_OF", D.isoformat())
-    with dg.instance_for_test() as instance:
-        yield landing, instance
-
-
-def _tick(instance):
-    sensor = defs.get_sensor_def("landing_files")
-    with dg.build_sensor_context(instance, repository_def=defs.get_repository_def()) as context:
-        return sensor.evaluate_tick(context)
-
-
-def _run(landing: Path, through: dt.date = D) -> None:
+def _run(landing: Path, warehouse: Path, through: dt.date = D) -> None:
     """What the sensor's run does to the warehouse: load what landed by its day."""
     for entity in ("users", "activities"):
-        ingest_entity(Settings.from_env().warehouse, landing, entity, run_id="r", through=through)
+        ingest_entity(warehouse, landing, entity, run_id="r", through=through)
 
 
 def test_the_sensor_starts_one_run_for_the_days_of_new_files(sensor_env):
-    landing, instance = sensor_env
-    result = _tick(instance)
+    landing, warehouse, instance = sensor_env
+    result = sensor_tick(instance)
     assert not result.run_requests and "holds every file" in result.skip_message
 
     _touch(landing / "users" / "users.csv")
     _touch(landing / "activities" / "2026-03-29" / "a.csv")
     _touch(landing / "activities" / "2026-03-30" / "a.csv")
-    (request,) = _tick(instance).run_requests
+    (request,) = sensor_tick(instance).run_requests
     # A range from the earliest landing day to the latest (a flat file lands on the as-of day).
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-29"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-03-31"
-    _run(landing)
-    assert not _tick(instance).run_requests  # nothing new since
+    _run(landing, warehouse)
+    assert not sensor_tick(instance).run_requests  # nothing new since
 
     # A file for a day not over yet waits; a changed file starts its day's run.
     _touch(landing / "activities" / "2026-04-01" / "a.csv")
-    result = _tick(instance)
+    result = sensor_tick(instance)
     assert not result.run_requests and "1 wait for their day to end" in result.skip_message
     _touch(landing / "activities" / "2026-03-30" / "a.csv", "activity_id\n")
-    (request,) = _tick(instance).run_requests
+    (request,) = sensor_tick(instance).run_requests
     assert request.partition_key == "2026-03-30"
 
 
