@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from relanalytics_pipeline.lib.canonical import LOAD_ORDER
-from relanalytics_pipeline.lib.generator import generate_dataset
-from relanalytics_pipeline.lib.ingest import ingest_entity
-from relanalytics_pipeline.lib.quality import suites, validate_new_rows
-from relanalytics_pipeline.lib.warehouse import connect
+from relanalytics_pipeline.cli.generator import generate_dataset
+from relanalytics_pipeline.defs.ingest.load import ingest_entity
+from relanalytics_pipeline.defs.quality.suites import suites, validate_new_rows
+from relanalytics_pipeline.raw_contract import LOAD_ORDER
+from relanalytics_pipeline.warehouse import connect
 
 
 def peak_gib() -> float:

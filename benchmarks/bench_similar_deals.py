@@ -19,7 +19,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from relanalytics_pipeline.lib import generator, similar_deals
+from relanalytics_pipeline.cli import generator
+from relanalytics_pipeline.defs.learn import similar_deals
 
 
 def feature_frame(closed: int, open_: int, seed: int = 1) -> pd.DataFrame:

@@ -3,10 +3,10 @@ the executor policy."""
 
 import dagster as dg
 
-from relanalytics_pipeline.defs.automation import everything_job, landing_files, nightly
-from relanalytics_pipeline.defs.housekeeping import in_process_freeing_dead_runs
+from relanalytics_pipeline.defs.automation.housekeeping import in_process_freeing_dead_runs
+from relanalytics_pipeline.defs.automation.triggers import everything_job, landing_files, nightly
 from relanalytics_pipeline.defs.ingest.assets import crm_landing
-from relanalytics_pipeline.defs.ingest.exports import EXPORT_ASSETS
+from relanalytics_pipeline.defs.ingest.exports.assets import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
@@ -19,7 +19,7 @@ from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_reso
 # warehouse anyway (one writer: the pool `duckdb_warehouse`, which the in-process executor honours
 # too), so a process per step only added its start-up: about 5 s each for the definitions and
 # their imports, 11 steps a run (55 s of a 10M night). Before the first step it frees what
-# killed runs still hold (defs/housekeeping.py).
+# killed runs still hold (defs/automation/housekeeping.py).
 executor = in_process_freeing_dead_runs
 
 defs = dg.Definitions(

@@ -133,7 +133,7 @@ def parse_postgres_url(text: str) -> str:
     from psycopg import Error
     from psycopg.conninfo import conninfo_to_dict
 
-    from relanalytics_pipeline.lib.conninfo import mask_password, redact
+    from relanalytics_pipeline.conninfo import mask_password, redact
 
     def invalid(reason: str) -> SettingError:
         return _invalid(ENV_PUBLISH_POSTGRES_URL, mask_password(text), reason)

@@ -19,7 +19,7 @@ fi
 # requirements.lock pins what CI last passed with; pyproject.toml keeps the ranges.
 .venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 # An older DuckDB beside the project's, only for the test that opens the published marts file as
-# BI tools' DuckDB 1.2 drivers do (tests/test_publish.py); kept apart from the project's packages.
+# BI tools' DuckDB 1.2 drivers do (tests/unit/test_publish.py); kept apart from the project's packages.
 OLD_DUCKDB=1.2.2
 if [ ! -d ".venv/duckdb-$OLD_DUCKDB/duckdb" ]; then
     .venv/bin/python -m pip install --quiet --no-deps --target ".venv/duckdb-$OLD_DUCKDB" "duckdb==$OLD_DUCKDB"

@@ -257,7 +257,7 @@ window running as (
     {%- endif -%}
 {%- endmacro %}
 
-{#- What each build wrote, for the marts' checks (lib/quality.py: they validate only the rows a
+{#- What each build wrote, for the marts' checks (defs/quality/suites.py: they validate only the rows a
     build wrote when the build whose rows it kept was validated): each record's first day written
     (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
     after a full build). -#}

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.ingest.exports import dataverse, salesforce
+from relanalytics_pipeline.defs.ingest.exports.mapping import SOURCES
+from relanalytics_pipeline.defs.ingest.landing import Ignored, landing_folder, unexpected_entries
+from relanalytics_pipeline.defs.ingest.load import EntityReport, FileReport, ingest_entity
 from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, run_settings
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
-from relanalytics_pipeline.lib import dataverse, salesforce
-from relanalytics_pipeline.lib.canonical import ENTITIES, LOAD_ORDER
-from relanalytics_pipeline.lib.exports import SOURCES
-from relanalytics_pipeline.lib.ingest import EntityReport, FileReport, ingest_entity
-from relanalytics_pipeline.lib.landing import Ignored, ensure_landing, unexpected_entries
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
+from relanalytics_pipeline.raw_contract import ENTITIES, LOAD_ORDER
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 COUNTS = (
     "rows_read",
@@ -29,7 +29,7 @@ COUNTS = (
 
 
 def _export_keys_feeding(entity: str) -> list[dg.AssetKey]:
-    """The export assets (defs/ingest/exports.py) that load rows into `crm.<entity>`."""
+    """The export assets (defs/ingest/exports/assets.py) that load rows into `crm.<entity>`."""
     tables = (*dataverse.TABLES, *salesforce.tables())
     return list(
         dict.fromkeys(dg.AssetKey([t.source, t.name]) for t in tables if t.entity == entity)
@@ -163,7 +163,7 @@ def crm_landing(context: dg.AssetExecutionContext):
     """
     settings = run_settings(context)
     as_of = as_of_for_run(context.run.tags, settings)
-    landing = ensure_landing(settings, as_of, context.log)
+    landing = landing_folder(settings)
     unexpected = unexpected_in_landing(context.log, landing)
     reports = {}
     for entity_name in LOAD_ORDER:

@@ -1,14 +1,14 @@
-"""The similar-won-deals model and its neighbours table; the method is in lib/similar_deals.py."""
+"""The similar-won-deals model and its neighbours table; the method is in similar_deals.py."""
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
+from relanalytics_pipeline.defs.learn import similar_deals
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
-from relanalytics_pipeline.lib import similar_deals
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
 MODEL_KEY = dg.AssetKey(["learn", "similar_deals_model"])

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
-from relanalytics_pipeline.lib.permissions import folder_mode, restrict
+from relanalytics_pipeline.permissions import folder_mode, restrict
 from relanalytics_pipeline.settings import Settings
 
 MODEL_IO_MANAGER = "model_io_manager"

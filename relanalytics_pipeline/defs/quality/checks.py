@@ -14,7 +14,7 @@
   step, so nothing downstream of it (charts, models, publication) runs on bad data. One step
   for all marts (one great-expectations context, not one per mart) means that one bad mart
   also holds back what depends only on the others. The history is validated on the rows its
-  latest build wrote once the build whose rows it kept passed (lib/quality.py): each passing
+  latest build wrote once the build whose rows it kept passed (defs/quality/suites.py): each passing
   check records its build in the warehouse.
 """
 
@@ -23,10 +23,9 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
+from relanalytics_pipeline.defs.ingest.load import EntityReport
 from relanalytics_pipeline.defs.partitions import run_settings
-from relanalytics_pipeline.lib.canonical import LOAD_ORDER
-from relanalytics_pipeline.lib.ingest import EntityReport
-from relanalytics_pipeline.lib.quality import (
+from relanalytics_pipeline.defs.quality.suites import (
     SAMPLE_ROWS,
     Build,
     Outcome,
@@ -40,8 +39,9 @@ from relanalytics_pipeline.lib.quality import (
     validate,
     validate_new_rows,
 )
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
+from relanalytics_pipeline.raw_contract import LOAD_ORDER
 from relanalytics_pipeline.settings import Settings
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
 SUITE_CHECK = "great_expectations"
 FRESHNESS_CHECK = "activities_fresh"

@@ -10,9 +10,9 @@ import dagster as dg
 from pydantic import Field
 
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
-from relanalytics_pipeline.lib.deal_chart import draw_deal_tracking
-from relanalytics_pipeline.lib.health_diagnostic import closed_deal_health, diagnose
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL, connect
+from relanalytics_pipeline.defs.reports.deal_chart import draw_deal_tracking
+from relanalytics_pipeline.defs.reports.health_diagnostic import closed_deal_health, diagnose
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
 
 @dg.asset(

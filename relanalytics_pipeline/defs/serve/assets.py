@@ -1,4 +1,4 @@
-"""Serving BI tools: the marts published where BI tools read them (lib/publish.py).
+"""Serving BI tools: the marts published where BI tools read them (defs/serve/publish.py).
 
 Downstream of every mart, so it runs after their blocking great-expectations checks: a mart that
 fails its check fails its check step, and nothing is published in that run.
@@ -8,11 +8,11 @@ import dagster as dg
 from pydantic import Field
 
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
+from relanalytics_pipeline.defs.quality.suites import suites
+from relanalytics_pipeline.defs.serve import publish
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
-from relanalytics_pipeline.lib import publish
-from relanalytics_pipeline.lib.quality import suites
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Every model dbt builds into the schema `marts` is a BI mart (the KPIs, health and deal
 # tracking, similar deals: the README's BI marts).

@@ -20,8 +20,8 @@ from relanalytics_pipeline.defs.partitions import (
     window_for_run,
 )
 from relanalytics_pipeline.defs.transform.resources import dbt_project
-from relanalytics_pipeline.lib.warehouse import WAREHOUSE_POOL
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings, environ_overrides
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Vars that come from the run itself (its partitions, the environment), never from run config.
 RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end")
@@ -122,7 +122,7 @@ def relanalytics_dbt(
     # dbt starts inside the block, inheriting absolute paths for the profile's env_var()s.
     # dbt's unit tests check the SQL against fixed, hand-worked rows under the documented
     # defaults: they say nothing about the night's data (and no longer apply under other vars),
-    # so they run in CI (tests/test_end_to_end.py), not in every run, as dbt recommends.
+    # so they run in CI (tests/pipeline/test_end_to_end.py), not in every run, as dbt recommends.
     args = ["build", "--vars", json.dumps(build_vars), "--exclude-resource-type", "unit_test"]
     with environ_overrides(settings.as_environ()):
         invocation = dbt.cli(args, context=context, target_path=target)

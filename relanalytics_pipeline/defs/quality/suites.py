@@ -1,0 +1,436 @@
+"""Great Expectations suites (JSON under `expectations/`) validated on pandas DataFrames.
+
+Two layers, one folder each, one file per table, named after it:
+- `expectations/crm/<entity>.json` guards the rows one ingest run added to `crm.<entity>`;
+- `expectations/marts/<mart>.json` guards a BI mart as a whole; a history that names, in
+  `meta.writes`, the table where each build records what it wrote (relationship_health_history) is
+  validated on the rows its latest build wrote, when the build whose rows it kept was validated.
+
+great-expectations runs in pandas mode on an ephemeral context: its SQL mode on DuckDB reports
+wrong results (upstream issues 10738, 11579). Only the columns a suite names are read, so a wide
+mart costs what its checked columns cost. The module is imported by the Dagster checks and the
+`relanalytics data-docs` command; great_expectations itself is imported inside the functions that
+need it (about 6 s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from relanalytics_pipeline.raw_contract import ENTITIES
+from relanalytics_pipeline.settings import PROJECT_ROOT
+from relanalytics_pipeline.warehouse import latest_writes, q, rows_written, table_exists
+
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+LAYERS = ("crm", "marts")
+# Rows validated at once: 1M new rows of a crm entity take about 1 GiB in pandas.
+CHUNK_ROWS = 1_000_000
+# Offending rows shown per failed expectation: enough to see the pattern, small enough for the UI.
+SAMPLE_ROWS = 5
+# Where the marts' checks record the latest validated build of each mart with `meta.writes`.
+VALIDATED_BUILDS = "quality.validated_builds"
+# Columns read with every crm row so that an offending row can be found in its landing file.
+LINEAGE = ("_source_file", "_row_number")
+# Computed while reading a crm entity's new rows, for expectations a single row cannot answer.
+DERIVED_COLUMNS = {
+    "activity_parties": {
+        # Any version of the activity, deleted ones included: parties belong to that history.
+        "activity_known": "EXISTS (SELECT 1 FROM crm.activities a "
+        "WHERE a.activity_id = t.activity_id)",
+    },
+}
+_KWARG_COLUMNS = ("column", "column_A", "column_B")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file: `expectations/<layer>/<table>.json` guards the table `<layer>.<table>`."""
+
+    path: Path
+
+    @property
+    def layer(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def table(self) -> str:
+        return self.path.stem
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        spec = json.loads(self.path.read_text(encoding="utf-8"))
+        if spec.get("name") != self.name:
+            raise ValueError(f"{self.path} must be named {self.name!r}, not {spec.get('name')!r}")
+        return spec
+
+    @property
+    def description(self) -> str:
+        return self.spec.get("meta", {}).get("guards", "")
+
+    @property
+    def writes(self) -> str | None:
+        """The table (`schema.table`) in which each build of the mart records what it wrote."""
+        return self.spec.get("meta", {}).get("writes")
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns the suite looks at, in order of first mention."""
+        names: list[str] = []
+        for expectation in self.spec["expectations"]:
+            kwargs = expectation["kwargs"]
+            names += [kwargs[k] for k in _KWARG_COLUMNS if k in kwargs]
+            names += kwargs.get("column_list", [])
+        return list(dict.fromkeys(names))
+
+
+def suites(layer: str, root: Path = EXPECTATIONS_DIR) -> list[Suite]:
+    return [Suite(path) for path in sorted((root / layer).glob("*.json"))]
+
+
+@dataclass
+class Failure:
+    expectation: str  # the expectation type and its arguments, as a reviewer reads them
+    unexpected_count: int | None  # rows that broke it (None for a table-level expectation)
+    sample: list[dict[str, Any]] = field(default_factory=list)  # some offending rows
+    observed: Any = None  # what a table-level expectation saw instead
+
+
+@dataclass
+class Outcome:
+    suite: str
+    rows: int
+    expectations: int
+    failures: list[Failure]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def unexpected_rows(self) -> int:
+        return sum(f.unexpected_count or 0 for f in self.failures)
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.suite}: all {self.expectations} expectations met on {self.rows} rows"
+        lines = [f"{self.suite}: {len(self.failures)} of {self.expectations} expectations failed"]
+        for failure in self.failures:
+            rows = failure.unexpected_count
+            lines.append(f"- {failure.expectation}" + ("" if rows is None else f" ({rows} rows)"))
+        return "\n".join(lines)
+
+
+# --- reading what a suite validates -------------------------------------------------------------
+
+
+def read_new_rows(
+    connection: duckdb.DuckDBPyConnection, suite: Suite, run_id: str, part: tuple[int, int] = (0, 1)
+) -> pd.DataFrame:
+    """The rows the run `run_id` loaded into `crm.<entity>`, with the columns the suite needs;
+    `part=(i, n)`: only the i-th of n parts, split by the first key column's hash, so that every
+    version of a record (and every party of an activity) falls in the same part."""
+    derived = DERIVED_COLUMNS.get(suite.table, {})
+    stored = [c for c in suite.columns if c not in derived]
+    select = [f"t.{q(c)}" for c in dict.fromkeys((*stored, *LINEAGE))]
+    select += [f"{sql} AS {q(name)}" for name, sql in derived.items()]
+    key = q(ENTITIES[suite.table].key[0])
+    return connection.execute(
+        f"SELECT {', '.join(select)} FROM crm.{q(suite.table)} t WHERE t._run_id = ? "
+        f"AND hash(t.{key}) % ? = ? ORDER BY t._source_file, t._row_number",
+        [run_id, part[1], part[0]],
+    ).df()
+
+
+def validate_new_rows(connection: duckdb.DuckDBPyConnection, suite: Suite, run_id: str) -> Outcome:
+    """The run's new rows of one entity against its suite, in parts of at most CHUNK_ROWS rows.
+
+    A first load of 1M activities brings 3M new rows: about 2.8 GiB in pandas at once; at 10M
+    activities that would not fit the machine. Parts keep a record's rows together, so the
+    uniqueness expectations still see every version they compare."""
+    (rows,) = connection.execute(
+        f"SELECT COUNT(*) FROM crm.{q(suite.table)} WHERE _run_id = ?", [run_id]
+    ).fetchone()
+    parts = max(1, -(-rows // CHUNK_ROWS))
+    outcomes = [
+        validate({suite: read_new_rows(connection, suite, run_id, (i, parts))}, run_id)[suite.name]
+        for i in range(parts)
+    ]
+    return combine(outcomes)
+
+
+def combine(outcomes: list[Outcome]) -> Outcome:
+    """One outcome from the outcomes of a table's parts: counts add up, samples are kept up to
+    SAMPLE_ROWS per expectation."""
+    failures: dict[str, Failure] = {}
+    for outcome in outcomes:
+        for f in outcome.failures:
+            seen = failures.setdefault(f.expectation, Failure(f.expectation, None, [], f.observed))
+            if f.unexpected_count is not None:
+                seen.unexpected_count = (seen.unexpected_count or 0) + f.unexpected_count
+            seen.sample = (seen.sample + f.sample)[:SAMPLE_ROWS]
+    first = outcomes[0]
+    return Outcome(
+        first.suite, sum(o.rows for o in outcomes), first.expectations, list(failures.values())
+    )
+
+
+@dataclass(frozen=True)
+class Build:
+    """The latest dbt build of a mart with `meta.writes`, and whether the build whose rows it kept
+    was validated: then only the rows this one wrote are new to the checks."""
+
+    build_id: str
+    kept_a_validated_build: bool
+
+
+def latest_build(connection: duckdb.DuckDBPyConnection, suite: Suite) -> Build | None:
+    builds = latest_writes(connection, suite.writes) if suite.writes else None
+    if builds is None:
+        return None
+    build_id, previous = builds
+    validated = previous is not None and table_exists(connection, VALIDATED_BUILDS)
+    if validated:
+        validated = connection.execute(
+            f"SELECT count(*) > 0 FROM {VALIDATED_BUILDS} WHERE mart = ? AND build_id = ?",
+            [suite.table, previous],
+        ).fetchone()[0]
+    return Build(build_id, validated)
+
+
+def record_validated(connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build) -> None:
+    """After the mart's rows of `build` passed: the next build may keep them unvalidated."""
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {VALIDATED_BUILDS.split('.')[0]}")
+    connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {VALIDATED_BUILDS} "
+        "(mart VARCHAR PRIMARY KEY, build_id VARCHAR NOT NULL, validated_at TIMESTAMP NOT NULL)"
+    )
+    connection.execute(
+        f"INSERT OR REPLACE INTO {VALIDATED_BUILDS} VALUES (?, ?, now()::TIMESTAMP)",
+        [suite.table, build.build_id],
+    )
+
+
+def read_mart(
+    connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build | None = None
+) -> pd.DataFrame:
+    """The mart's columns the suite names; for a suite with `meta.newest_days` (a history whose
+    whole-table invariants are dbt tests), only the rows of its newest `as_of_date`s, and of those
+    only the rows `build` wrote when it kept the rows of a validated build."""
+    columns = ", ".join(f"t.{q(c)}" for c in suite.columns)
+    table = f"marts.{q(suite.table)}"
+    days = suite.spec.get("meta", {}).get("newest_days")
+    if days is None:
+        return connection.execute(f"SELECT {columns} FROM {table} AS t").df()
+    newest = f"t.as_of_date > (SELECT MAX(as_of_date) FROM {table}) - CAST(? AS INTEGER)"
+    if build is None or not build.kept_a_validated_build:
+        return connection.execute(
+            f"SELECT {columns} FROM {table} AS t WHERE {newest}", [int(days)]
+        ).df()
+    return connection.execute(
+        rows_written(table, suite.writes, columns, where=newest), [int(days)]
+    ).df()
+
+
+def latest_frames(connection: duckdb.DuckDBPyConnection) -> dict[Suite, pd.DataFrame]:
+    """What the data docs show: each entity's rows of its latest load, and each built mart."""
+    tables = "SELECT table_schema, table_name FROM information_schema.tables"
+    built = set(connection.execute(tables).fetchall())
+    frames = {}
+    for suite in suites("crm"):
+        if (suite.layer, suite.table) in built:
+            (run_id,) = connection.execute(
+                f"SELECT arg_max(_run_id, _loaded_at) FROM crm.{q(suite.table)}"
+            ).fetchone()
+            if run_id is not None:
+                frames[suite] = read_new_rows(connection, suite, run_id)
+    marts = [s for s in suites("marts") if (s.layer, s.table) in built]
+    frames.update({suite: read_mart(connection, suite) for suite in marts})
+    return frames
+
+
+# --- validating ---------------------------------------------------------------------------------
+
+
+def _context(docs_dir: Path | None = None):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites = {}
+    if docs_dir is not None:
+        sites["local_site"] = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(
+        # No usage statistics leave the machine, and no progress bars fill the run logs.
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites=sites,
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _describe(config) -> str:
+    arguments = ", ".join(
+        f"{k}={v!r}" for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")
+    )
+    return f"{config.type}({arguments})"
+
+
+def _failure(result, frame: pd.DataFrame) -> Failure:
+    details = result.result or {}
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        observed = result.exception_info.get("exception_message")
+    else:
+        observed = details.get("observed_value")
+    indexes = details.get("partial_unexpected_index_list") or []
+    sample = frame.loc[list(indexes)[:SAMPLE_ROWS]] if len(frame) else frame.head(0)
+    return Failure(
+        expectation=_describe(result.expectation_config),
+        unexpected_count=details.get("unexpected_count"),
+        # JSON-safe: timestamps and decimals as text, missing values as null.
+        sample=json.loads(sample.to_json(orient="records", date_format="iso", default_handler=str)),
+        observed=observed,
+    )
+
+
+def _validate_in(context, frames: Mapping[Suite, pd.DataFrame], run_name: str | None):
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    source = context.data_sources.add_pandas("warehouse")
+    outcomes = {}
+    for suite, frame in frames.items():
+        # A fresh index: offending rows are looked up by position in the frame.
+        frame = frame.reset_index(drop=True)
+        batches = source.add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe(
+            "rows"
+        )
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=suite.name, data=batches, suite=context.suites.get(suite.name)
+            )
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
+            run_id=RunIdentifier(run_name=run_name) if run_name else None,
+        )
+        outcomes[suite.name] = Outcome(
+            suite=suite.name,
+            rows=len(frame),
+            expectations=len(result.results),
+            failures=[_failure(r, frame) for r in result.results if not r.success],
+        )
+    return outcomes
+
+
+def _add_suites(context, items: Iterable[Suite]) -> None:
+    from great_expectations.core import ExpectationSuite
+
+    for suite in items:
+        context.suites.add(ExpectationSuite(**suite.spec))
+
+
+def validate(
+    frames: Mapping[Suite, pd.DataFrame], run_name: str | None = None
+) -> dict[str, Outcome]:
+    """Validate each frame against its suite."""
+    context = _context(None)
+    _add_suites(context, frames)
+    return _validate_in(context, frames, run_name)
+
+
+def build_data_docs(
+    docs_dir: Path, frames: Mapping[Suite, pd.DataFrame], run_name: str | None = None
+) -> tuple[Path, dict[str, Outcome]]:
+    """GE's HTML data docs in `docs_dir`: a page per suite (every suite of every layer) and a page
+    per validation of `frames`, which load nothing from the network. Returns the index page and
+    the outcomes."""
+    from relanalytics_pipeline.defs.quality.data_docs import use_local_assets
+
+    context = _context(docs_dir)
+    _add_suites(context, [s for layer in LAYERS for s in suites(layer)])
+    outcomes = _validate_in(context, frames, run_name)
+    context.build_data_docs()
+    use_local_assets(docs_dir)
+    return docs_dir / "index.html", outcomes
+
+
+def failures_table(outcome: Outcome) -> str:
+    """Markdown for the Dagster UI: each failed expectation, its unexpected rows and a sample."""
+    if outcome.passed:
+        return "Every expectation was met."
+    lines = ["| expectation | unexpected rows | sample of offending rows |", "|---|---|---|"]
+    for f in outcome.failures:
+        sample = f.sample or f.observed
+        shown = json.dumps(sample, ensure_ascii=False, default=str).replace("|", "\\|")
+        count = "table-level" if f.unexpected_count is None else f.unexpected_count
+        lines.append(f"| `{f.expectation}` | {count} | {shown[:2000]} |")
+    return "\n".join(lines)
+
+
+# --- freshness ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the newest landed activity is at the end of the as-of day (UTC)."""
+
+    newest: dt.datetime | None  # the latest modified_at in crm.activities, any version
+    as_of: dt.date
+    max_age_hours: float
+
+    @property
+    def reference(self) -> dt.datetime:
+        return dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
+
+    @property
+    def age_hours(self) -> float | None:
+        if self.newest is None:
+            return None
+        return (self.reference - self.newest).total_seconds() / 3600
+
+    @property
+    def fresh(self) -> bool:
+        return self.age_hours is not None and self.age_hours <= self.max_age_hours
+
+    def sentence(self) -> str:
+        if self.newest is None:
+            return "No activity has landed yet."
+        state = "within" if self.fresh else "older than"
+        return (
+            f"The newest activity (modified {self.newest:%Y-%m-%d %H:%M} UTC) is "
+            f"{self.age_hours:.1f} hours old at the end of {self.as_of}: {state} the "
+            f"{self.max_age_hours:g} hours allowed."
+        )
+
+
+def activity_freshness(
+    connection: duckdb.DuckDBPyConnection, as_of: dt.date, max_age_hours: float
+) -> Freshness:
+    (newest,) = connection.execute("SELECT MAX(modified_at) FROM crm.activities").fetchone()
+    return Freshness(newest, as_of, max_age_hours)

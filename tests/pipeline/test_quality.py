@@ -1,0 +1,348 @@
+"""The great-expectations suites and the freshness check, on clean and defective data.
+
+great-expectations really runs (pandas mode); the warehouse is a real DuckDB file.
+"""
+
+import datetime as dt
+import logging
+import socket
+
+import dagster as dg
+import pandas as pd
+import pytest
+from conftest import query
+
+from relanalytics_pipeline.defs.ingest.load import ingest_entity
+from relanalytics_pipeline.defs.quality import suites as quality
+from relanalytics_pipeline.defs.quality.checks import (
+    FRESHNESS_CHECK,
+    SUITE_CHECK,
+    UNKNOWN_COLUMNS_CHECK,
+)
+from relanalytics_pipeline.defs.quality.suites import (
+    Freshness,
+    Suite,
+    read_mart,
+    read_new_rows,
+    suites,
+    validate,
+)
+from relanalytics_pipeline.raw_contract import ENTITIES, PLAUSIBLE_DATES
+from relanalytics_pipeline.warehouse import connect
+
+SUITES = {s.name: s for layer in ("crm", "marts") for s in suites(layer)}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    from relanalytics_pipeline.definitions import defs
+
+    return defs.resolve_asset_graph()
+
+
+def test_every_suite_names_an_asset_and_every_mart_and_entity_has_one(graph):
+    assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {f"{s.layer}/{s.table}" for s in SUITES.values()} <= assets
+    marts = {a for a in assets if a.startswith("marts/")}
+    assert {f"marts/{s.table}" for s in suites("marts")} == marts
+    assert {s.table for s in suites("crm")} == set(ENTITIES)
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert {(f"{s.layer}/{s.table}", SUITE_CHECK) for s in SUITES.values()} <= checks
+    assert ("crm/activities", FRESHNESS_CHECK) in checks
+
+
+def test_mart_checks_block_and_ingest_checks_do_not(graph):
+    specs = {
+        (spec.asset_key.to_user_string(), spec.name): spec
+        for assets_def in graph.assets_defs
+        for spec in assets_def.check_specs
+    }
+    for suite in SUITES.values():
+        spec = specs[(f"{suite.layer}/{suite.table}", SUITE_CHECK)]
+        assert spec.blocking == (suite.layer == "marts"), suite.name
+        assert suite.description and suite.description in spec.description
+
+
+def test_a_suite_must_carry_its_file_name(tmp_path):
+    (tmp_path / "marts").mkdir()
+    path = tmp_path / "marts" / "deal_tracking.json"
+    path.write_text('{"name": "marts.relationship_kpis", "expectations": []}')
+    with pytest.raises(ValueError, match="must be named 'marts.deal_tracking'"):
+        _ = Suite(path).spec
+
+
+def _expectations(suite: Suite, kind: str) -> dict[str, dict]:
+    return {
+        e["kwargs"]["column"]: e["kwargs"] for e in suite.spec["expectations"] if e["type"] == kind
+    }
+
+
+def test_crm_suites_repeat_the_raw_contract():
+    """The suites are a second line behind the ingest: same enums, same plausible ranges."""
+    for suite in suites("crm"):
+        entity = ENTITIES[suite.table]
+        in_set = _expectations(suite, "expect_column_values_to_be_in_set")
+        for column in entity.columns:
+            if column.kind == "enum":
+                assert in_set[column.name]["value_set"] == list(column.values), column
+            if column.kind in ("timestamp", "date"):
+                ranges = _expectations(suite, "expect_column_values_to_be_between")
+                low, high = ranges[column.name]["min_value"], ranges[column.name]["max_value"]
+                assert (low[:10], high[:10]) == PLAUSIBLE_DATES, column
+        not_null = _expectations(suite, "expect_column_values_to_not_be_null")
+        assert {c.name for c in entity.columns if c.not_null} <= set(not_null), suite.name
+
+
+KPI_ROW = {
+    "record_type": "opportunity", "record_id": "o1", "period": "all", "as_of_date": dt.date(2026, 3, 31),
+    "period_days": None, "emails_sent": 2, "emails_received": 1, "meetings": 0, "calls_outgoing": 0,
+    "calls_incoming": 0, "past_activities": 4, "customer_initiated": 1, "team_initiated": 2,
+    "upcoming_activities": 2, "customer_response_rate": 0.0, "customer_response_hours": None,
+    "customer_response_hours_median": None, "team_response_hours": 23.0,
+    "team_response_hours_median": 23.0, "team_time_minutes": 42.5, "customer_time_minutes": 15.0,
+    "email_send_ratio": 2.0, "customer_email_send_ratio": 0.5,
+}  # fmt: skip
+
+
+def test_a_clean_mart_passes_and_a_broken_one_fails_with_counts_and_samples(monkeypatch, capfd):
+    suite = SUITES["marts.relationship_kpis"]
+    clean = pd.DataFrame(
+        [KPI_ROW, {**KPI_ROW, "period": "trailing", "period_days": 90, "past_activities": 3}]
+    )
+    connections = []
+
+    def refuse(sock, address):
+        connections.append(address)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    (outcome,) = validate({suite: clean}).values()
+    # No network call was even tried, and no progress bar reached the logs.
+    assert connections == []
+    assert "Calculating Metrics" not in capfd.readouterr().err
+    assert (outcome.passed, outcome.rows, outcome.unexpected_rows) == (True, 2, 0)
+    assert outcome.expectations == len(suite.spec["expectations"])
+
+    broken = pd.DataFrame(
+        [
+            KPI_ROW,
+            {**KPI_ROW, "record_id": "o2", "customer_response_rate": 1.5},  # a rate above 1
+            {**KPI_ROW, "record_id": "o3", "meetings": -1, "period": "ytd"},  # two faults
+            {**KPI_ROW, "customer_time_minutes": 3.0},  # o1/all a second time
+        ]
+    )
+    (outcome,) = validate({suite: broken}).values()
+    failed = {
+        f.expectation.split("(")[0] + ":" + f.expectation.split("'")[1]: f for f in outcome.failures
+    }
+    assert {name: f.unexpected_count for name, f in failed.items()} == {
+        "expect_column_values_to_be_between:customer_response_rate": 1,
+        "expect_column_values_to_be_between:meetings": 1,
+        "expect_column_values_to_be_in_set:period": 1,
+        "expect_compound_columns_to_be_unique:record_type": 2,
+    }
+    sample = failed["expect_column_values_to_be_between:customer_response_rate"].sample
+    assert [(row["record_id"], row["customer_response_rate"]) for row in sample] == [("o2", 1.5)]
+    duplicates = failed["expect_compound_columns_to_be_unique:record_type"].sample
+    assert [(r["record_id"], r["customer_time_minutes"]) for r in duplicates] == [
+        ("o1", 15.0),
+        ("o1", 3.0),
+    ]
+    assert outcome.unexpected_rows == 5
+    assert "4 of" in outcome.summary() and "(2 rows)" in outcome.summary()
+
+
+def _activities_csv(path, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "activity_id,activity_type,status,duration_minutes,occurred_at,modified_at\n"
+    path.write_text(header + "".join(r + "\n" for r in rows))
+
+
+def test_ingest_suites_see_only_the_rows_of_their_run(tmp_path, monkeypatch):
+    """The ingest quarantines what breaks the contract, so bad rows here come from elsewhere (an
+    older ingest, a hand fix in the warehouse): the suite is the second line."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    _activities_csv(landing / "activities" / "1.csv", [
+        "e1,email,completed,,2026-03-01T10:00:00Z,2026-03-01T10:00:00Z",
+        "m1,appointment,completed,45,2026-03-02T10:00:00Z,2026-03-02T10:00:00Z",
+    ])  # fmt: skip
+    ingest_entity(warehouse, landing, "activities", run_id="run-1")
+    with connect(warehouse) as connection:
+        # Rows of a second run that bypassed the ingest's rules.
+        connection.execute(
+            """
+            INSERT INTO crm.activities (activity_id, activity_type, status, duration_minutes,
+                occurred_at, modified_at, _source_file, _row_number, _run_id)
+            VALUES ('m2', 'appointment', 'completed', -30, '2026-03-03 10:00', '2026-03-03', 'x', 1, 'run-2'),
+                   ('m3', 'fax', 'completed', NULL, '0001-01-01', '2026-03-03', 'x', 2, 'run-2'),
+                   ('m3', 'fax', 'completed', NULL, '0001-01-01', '2026-03-03', 'x', 3, 'run-2')
+            """
+        )
+        suite = SUITES["crm.activities"]
+        first, second = (
+            read_new_rows(connection, suite, "run-1"),
+            read_new_rows(connection, suite, "run-2"),
+        )
+        parties = SUITES["crm.activity_parties"]
+        connection.execute(
+            "INSERT INTO crm.activity_parties (activity_id, role, party_type, party_id, _source_file, _run_id) "
+            "VALUES ('e1', 'from', 'user', 'u1', 'p', 'run-2'), ('zz', 'to', 'contact', 'c1', 'p', 'run-2')"
+        )
+        party_rows = read_new_rows(connection, parties, "run-2")
+    assert list(first["activity_id"]) == ["e1", "m1"]
+    outcomes = validate({suite: first})
+    assert outcomes["crm.activities"].passed
+    outcome = validate({suite: second})["crm.activities"]
+    failed = {
+        f.expectation.split("'")[1] if "'" in f.expectation else "?": f.unexpected_count
+        for f in outcome.failures
+    }
+    assert failed == {"activity_id": 2, "activity_type": 2, "occurred_at": 2, "duration_minutes": 1}
+    bad_duration = next(f for f in outcome.failures if "duration_minutes" in f.expectation)
+    # The sample row leads back to its landing file and row.
+    assert [
+        (r["activity_id"], r["_source_file"], r["_row_number"]) for r in bad_duration.sample
+    ] == [("m2", "x", 1)]
+    # Validated in parts (as a first load of millions of rows is), the counts are the same: both
+    # versions of m3 fall in the same part, so the duplicate is still found.
+    monkeypatch.setattr(quality, "CHUNK_ROWS", 1)
+    with connect(warehouse, read_only=True) as connection:
+        parted = quality.validate_new_rows(connection, suite, "run-2")
+    assert parted.rows == 3
+    assert {f.expectation: f.unexpected_count for f in parted.failures} == {
+        f.expectation: f.unexpected_count for f in outcome.failures
+    }
+    (parties_outcome,) = validate({parties: party_rows}).values()
+    ((expectation, count, sample),) = [
+        (f.expectation, f.unexpected_count, f.sample) for f in parties_outcome.failures
+    ]
+    assert "activity_known" in expectation and count == 1 and sample[0]["activity_id"] == "zz"
+
+
+@pytest.mark.parametrize(
+    ("newest", "max_age", "fresh", "age"),
+    [
+        (dt.datetime(2026, 3, 31, 12), 72, True, 12.0),
+        (dt.datetime(2026, 3, 28, 23, 59), 72, False, 72 + 1 / 60),
+        (dt.datetime(2026, 3, 29, 0, 0), 72, True, 72.0),
+        (None, 72, False, None),
+    ],
+)
+def test_freshness_against_the_end_of_the_as_of_day(newest, max_age, fresh, age):
+    freshness = Freshness(newest, dt.date(2026, 3, 31), max_age)
+    assert freshness.fresh is fresh
+    assert freshness.age_hours == pytest.approx(age) if age else freshness.age_hours is None
+
+
+def _check_evaluations(result) -> dict:
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeypatch):
+    """crm_landing yields its checks: suites on this run's rows, freshness warns on both sides."""
+    from relanalytics_pipeline.defs.ingest.assets import crm_landing
+
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    # The newest activity of the hand-made data, e7, was modified 2026-04-01 00:30: -0.5 hours
+    # old at the end of 2026-03-31. A later as-of date ages it.
+    results = {}
+    for as_of, max_age in (("2026-03-31", "1"), ("2026-04-05", "72")):
+        monkeypatch.setenv("RELANALYTICS_AS_OF", as_of)
+        monkeypatch.setenv("RELANALYTICS_MAX_ACTIVITY_AGE_HOURS", max_age)
+        with dg.DagsterInstance.ephemeral() as instance:
+            results[as_of] = dg.materialize([crm_landing], instance=instance, partition_key=as_of)
+    first = _check_evaluations(results["2026-03-31"])
+    assert all(first[(f"crm/{e}", SUITE_CHECK)].passed for e in ENTITIES)
+    metadata = first[("crm/activities", SUITE_CHECK)].metadata
+    assert metadata["rows_validated"].value == 20  # the 20 versions this run loaded
+    assert metadata["unexpected_rows"].value == 0
+    fresh = first[("crm/activities", FRESHNESS_CHECK)]
+    assert fresh.passed and fresh.metadata["age_hours"].value == pytest.approx(-0.5)
+    # Second run: every file unchanged, so no new rows; as of 5 days later it is 119.5 hours old.
+    second = _check_evaluations(results["2026-04-05"])
+    assert second[("crm/activities", SUITE_CHECK)].metadata["rows_validated"].value == 0
+    stale = second[("crm/activities", FRESHNESS_CHECK)]
+    assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
+    assert stale.metadata["age_hours"].value == pytest.approx(119.5)
+    assert "older than the 72 hours allowed" in stale.description
+    assert results["2026-04-05"].success  # a warning does not fail the run
+
+
+def test_unknown_columns_warn_in_a_dagster_run(landing, tmp_path, monkeypatch):
+    """A file with a misspelt column loads; its entity's check warns naming the column and the
+    contract column it nearly spells, in the metadata and the log too. Others pass."""
+    from relanalytics_pipeline.defs.ingest.assets import crm_landing
+
+    (landing / "activities" / "z_misspelt.csv").write_text(
+        "activity_id,activity_type,status,modified_at,duraton_minutes\n"
+        "zz1,task,completed,2026-03-30T10:00:00Z,30\n"
+    )
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([crm_landing], instance=instance, partition_key="2026-03-31")
+        logs = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert result.success  # a warning does not fail the run
+    checks = _check_evaluations(result)
+    unknown = checks[("crm/activities", UNKNOWN_COLUMNS_CHECK)]
+    assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
+    named = "duraton_minutes (did you mean duration_minutes?)"
+    assert unknown.description == f"activities/z_misspelt.csv: {named}"
+    assert unknown.metadata["unknown_columns"].value == {"activities/z_misspelt.csv": [named]}
+    assert all(
+        checks[(f"crm/{e}", UNKNOWN_COLUMNS_CHECK)].passed for e in ENTITIES if e != "activities"
+    )
+    materialized = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("crm_landing")
+    }
+    assert materialized["crm/activities"]["unknown_columns"].value == {
+        "activities/z_misspelt.csv": [named]
+    }
+    assert (
+        f"activities/z_misspelt.csv: column(s) not in the activities contract, not loaded: {named}"
+        in logs
+    )
+
+
+def test_data_docs_name_every_suite_and_show_validations(landing, tmp_path, monkeypatch, capsys):
+    from relanalytics_pipeline.cli import main
+
+    home = tmp_path / "home"
+    for entity in ENTITIES:
+        ingest_entity(home / "warehouse.duckdb", landing, entity, run_id="run-1")
+    monkeypatch.setenv("RELANALYTICS_HOME", str(home))
+    monkeypatch.delenv("RELANALYTICS_WAREHOUSE", raising=False)
+    assert main(["data-docs"]) == 0
+    docs = home / "data-docs"
+    index = (docs / "index.html").read_text()
+    for name in SUITES:
+        assert name in index, name
+    # A page per suite, and one per validated table of the latest ingest (no marts built here).
+    assert {
+        p.relative_to(docs / "expectations").as_posix() for p in docs.glob("expectations/*/*.html")
+    } == {f"{name.replace('.', '/')}.html" for name in SUITES}
+    validated = {
+        p.relative_to(docs / "validations").parts[:2] for p in docs.glob("validations/**/*.html")
+    }
+    assert validated == {("crm", e) for e in ENTITIES}
+    assert "crm.activities: all" in capsys.readouterr().out
+
+
+def test_marts_are_read_with_the_columns_their_suite_names(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as connection:
+        connection.execute("CREATE SCHEMA marts")
+        connection.execute("CREATE TABLE marts.record_summary AS SELECT 'lead' AS record_type, "
+                           "'l1' AS record_id, 'Hi.' AS summary, 'x' AS unused")  # fmt: skip
+        frame = read_mart(connection, SUITES["marts.record_summary"])
+    assert frame.to_dict("records") == [
+        {"record_type": "lead", "record_id": "l1", "summary": "Hi."}
+    ]
+    assert query(warehouse, "SELECT COUNT(*) FROM marts.record_summary") == [(1,)]

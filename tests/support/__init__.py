@@ -1,0 +1,1 @@
+"""Helpers the test layers share (imported as `support.<module>`)."""

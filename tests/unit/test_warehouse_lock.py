@@ -1,0 +1,72 @@
+"""Someone else holding the warehouse (a DuckDB CLI, a notebook): the Python steps wait for it,
+with back-off and for a bounded time, then fail naming the process. A real second process."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from relanalytics_pipeline.warehouse import WarehouseLockedError, connect
+
+# A reader as a data engineer opens it: read-only, which still keeps every writer out.
+HOLD = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+    "print('held', flush=True); time.sleep(float(sys.argv[2]))"
+)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE TABLE t AS SELECT 1 AS n")
+    return path
+
+
+def hold(path: Path, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_writer_waits_until_the_reader_lets_go(warehouse):
+    holder = hold(warehouse, 2)
+    try:
+        started = time.monotonic()
+        with connect(warehouse, wait_seconds=30) as connection:
+            connection.execute("INSERT INTO t VALUES (2)")
+            waited = time.monotonic() - started
+    finally:
+        holder.wait()
+    # The reader held the file for 2 s after saying so: the writer got it only then, at one of
+    # its retries (0.1, 0.3, 0.7, 1.5, 3.1, 6.3 s: pauses doubling from 0.1 s).
+    assert 1.8 < waited < 10
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("SELECT list(n ORDER BY n) FROM t").fetchone() == ([1, 2],)
+
+
+def test_a_reader_that_stays_fails_the_step_naming_its_process(warehouse):
+    holder = hold(warehouse, 60)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WarehouseLockedError) as raised:
+            with connect(warehouse, wait_seconds=1.5):
+                pass
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    # Linux names a process after its executable, cut to 15 characters.
+    name = Path(sys.executable).name[:15]
+    assert str(raised.value) == (
+        f"The warehouse {warehouse} is locked by another process, PID {holder.pid} ({name}), "
+        "still after 1.5 s: close its connection to the file (BI tools and readers use the "
+        "published copy, see the README's Serving BI tools)."
+    )
+    assert 1.5 <= waited < 3
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
