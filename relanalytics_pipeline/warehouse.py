@@ -42,12 +42,12 @@ class WarehouseLockedError(RuntimeError):
     """Another process kept the warehouse file locked for longer than the step waits."""
 
 
-@contextmanager
 def q(identifier: str) -> str:
     """An identifier quoted for DuckDB SQL, whatever characters it holds."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
+@contextmanager
 def connect(
     path: Path, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
