@@ -40,8 +40,8 @@ ENV_SALESFORCE_URL = "RELANALYTICS_SALESFORCE_URL"
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # DuckDB spills to disk beyond this (DuckDB's own default is 80% of the RAM). Half leaves room for
-# Dagster, dbt and the Python steps. At 10M activities, relationship_kpis built alone took 87 s and
-# spilled 5 GB at 4 GB, against 56 s and no spill at half of this machine's 24 GiB.
+# Dagster, dbt and the Python steps, and a fixed size would make large marts spill on a machine
+# with memory to spare.
 DEFAULT_MEMORY_LIMIT = "50%"
 # The first partition day when RELANALYTICS_FIRST_DAY is unset.
 DEFAULT_FIRST_DAY = dt.date(2020, 1, 1)

@@ -300,8 +300,7 @@
     `dated`; for int_record_activities (`memberships`), each record-activity pair added or removed
     instead, with its record. The wider reaches recompute far more than they change (emails
     sharing a key with a changed one), and int_health_events recomputes the records of every
-    activity logged: at 10M activities one night's reply tables once recomputed 1.15M emails, of
-    which 1,411 and 11,330 got other rows. -#}
+    activity logged: logging the scope would make it recompute far more than changed. -#}
 {% macro changed_activities(memberships, dated) -%}
     {%- set previous = previous_rows_table() -%}
     with current_rows as (

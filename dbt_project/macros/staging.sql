@@ -1,7 +1,7 @@
 {#- The staging models of the activities and their parties, as macros: a nightly activity table
     (incremental_activities.sql) reads only the activities in its scope, and a staging view
-    filtered from outside ranks the versions of every activity first (at 10M activities, most of
-    a night's int_activities_classified and int_activity_people_classified). `scope` is a query of
+    filtered from outside ranks the versions of every activity first (most of a night's
+    int_activities_classified and int_activity_people_classified). `scope` is a query of
     activity ids; none: every activity. Both filter on the key the versions are ranked by, so a
     scoped read has the rows the view has for those activities. -#}
 

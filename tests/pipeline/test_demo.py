@@ -1,5 +1,5 @@
 """What a newcomer meets: `relanalytics demo` on generated data (no landing folder configured), the
-command it prints run from a fresh shell, and every example query of the README on its
+command it prints run from a fresh shell, and every example query of docs/serving-bi.md on its
 publication.
 """
 
@@ -21,10 +21,10 @@ RECORDS = {"accounts": "account_id", "contacts": "contact_id", "leads": "lead_id
 
 
 def readme_example_queries() -> list[str]:
-    """The statements of the README's block of example queries, one per mart, as written."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    block = re.search(r"^Example queries, one per mart.*?```sql\n(.*?)```", readme, re.S | re.M)
-    assert block, "the README's example queries moved: follow them here"
+    """The statements of docs/serving-bi.md's block of example queries, one per mart, as written."""
+    page = (PROJECT_ROOT / "docs" / "serving-bi.md").read_text()
+    block = re.search(r"^## Example queries\n.*?```sql\n(.*?)```", page, re.S | re.M)
+    assert block, "the example queries moved from docs/serving-bi.md: follow them here"
     return [statement.strip() for statement in block.group(1).split(";") if statement.strip()]
 
 

@@ -97,7 +97,7 @@ def run_of_2017(tmp_path_factory):
         RELANALYTICS_HOME=str(home),
         RELANALYTICS_LANDING_DIR=str(tmp_path / "landing"),
         RELANALYTICS_FIRST_DAY="2016-01-01",
-        # Unused by a run of a partition (README): even a wrong value changes nothing.
+        # Unused by a run of a partition (docs/nights.md): even a wrong value changes nothing.
         RELANALYTICS_AS_OF="2026-13-45",
         DAGSTER_HOME=str(ensure_dagster_home(home / "dagster")),
     )

@@ -1,5 +1,5 @@
 -- Every open opportunity's engagement so far against the average over its similar won deals,
--- each of those as of its close date (spec, record analytics 5-9). One row per measure.
+-- each of those as of its close date (docs/metrics.md: record analytics). One row per measure.
 {%- set measures = [
     'team_initiated', 'team_time_minutes', 'customer_time_minutes', 'email_send_ratio',
     'customer_email_send_ratio'

@@ -386,7 +386,7 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     if entity.name == "activity_parties":
         # The file's activities that exist, found by probing the activities with the file's ids:
         # checking each party against all activities hashed every activity id again for every
-        # file (1.4 s a file at 10M activities).
+        # file.
         connection.execute(
             "CREATE OR REPLACE TEMP TABLE known_activities AS SELECT DISTINCT activity_id "
             "FROM crm.activities WHERE activity_id IN "
@@ -739,7 +739,7 @@ def ingest_files(
     report.files += [FileReport(name(i.path), "ignored", reason=i.reason) for i in listing.ignored]
     present = {name(path) for path in [*listing.files, *listing.later]}
     # One connection for the entity's files, one transaction per file. Opening a connection per
-    # file cost a checkpoint each time: a fifth of the load time of 10M activities in 40 files.
+    # file cost a checkpoint each time.
     with connect(warehouse) as connection:
         ensure_warehouse(connection)
         known = {

@@ -15,7 +15,7 @@ from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Every model dbt builds into the schema `marts` is a BI mart (the KPIs, health and deal
-# tracking, similar deals: the README's BI marts).
+# tracking, similar deals: the BI contract in docs/serving-bi.md).
 MART_KEYS = sorted(
     (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
     key=lambda key: key.path,

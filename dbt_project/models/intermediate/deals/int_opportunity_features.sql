@@ -3,7 +3,7 @@
 
 -- One row per opportunity: what any deal has before it closes (the similarity's features) and its
 -- engagement over the whole history up to its figures date: the end of D for an open deal, the end
--- of its close date for a closed one (spec, record analytics 5-9), but never after D.
+-- of its close date for a closed one (docs/metrics.md: record analytics), but never after D.
 with opportunities as (
     select
         *,

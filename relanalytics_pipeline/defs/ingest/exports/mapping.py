@@ -15,7 +15,7 @@ canonical row made of it. Export columns are written `"name"` in the SELECT; a c
 lacks reads as empty, so a missing key is quarantined row by row ("activity_id is missing").
 
 Code and stage maps have defaults from the vendors' documented meanings; a JSON file named by
-RELANALYTICS_EXPORT_MAPS overrides any of them (see README, "CRM exports").
+RELANALYTICS_EXPORT_MAPS overrides any of them (see docs/exports.md).
 """
 
 from __future__ import annotations
