@@ -84,7 +84,7 @@ def loads(page: Path) -> Loads:
 def docs(tmp_path_factory):
     from conftest import write_hand_made_landing
 
-    from relanalytics_pipeline.cli import main
+    from relanalytics_pipeline.cli.main import main
 
     folder = tmp_path_factory.mktemp("docs")
     landing = write_hand_made_landing(folder / "landing")

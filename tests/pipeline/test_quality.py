@@ -312,7 +312,7 @@ def test_unknown_columns_warn_in_a_dagster_run(landing, tmp_path, monkeypatch):
 
 
 def test_data_docs_name_every_suite_and_show_validations(landing, tmp_path, monkeypatch, capsys):
-    from relanalytics_pipeline.cli import main
+    from relanalytics_pipeline.cli.main import main
 
     home = tmp_path / "home"
     for entity in ENTITIES:

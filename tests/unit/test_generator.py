@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from relanalytics_pipeline.cli import main
+from relanalytics_pipeline.cli.main import main
 from relanalytics_pipeline.cli.generator import (
     INDUSTRY_VALUE_FACTOR,
     PRODUCT_MEDIAN_VALUE,
