@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from conftest import error_chain
 
-from relanalytics_pipeline.cli import main
+from relanalytics_pipeline.cli.main import main
 from relanalytics_pipeline.conninfo import mask_password, redact
 from relanalytics_pipeline.defs.partitions import as_of_for_run
 from relanalytics_pipeline.permissions import folder_mode
