@@ -38,7 +38,7 @@ class RunSettings(dg.ConfigurableResource):
     nothing chained. The `as_of` the assets get is the run's day (`settings_for_run`)."""
 
     def create_resource(self, context: dg.InitResourceContext) -> Settings:
-        run = context.dagster_run
+        run = context.run
         try:
             return settings_for_run(run.tags if run else {})
         except SettingError as error:
