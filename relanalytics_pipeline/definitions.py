@@ -11,6 +11,7 @@ from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
 from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
+from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.defs.serve.assets import published_marts
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
@@ -21,6 +22,11 @@ from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_reso
 # imports again. Before the first step it frees what
 # killed runs still hold (defs/automation/housekeeping.py).
 executor = in_process_freeing_dead_runs
+
+# The run's settings, read and checked once as it starts. Partial, as Dagster shares a partial
+# resource by its key with the resources that nest it (the model store): a plain one would be
+# set up once more for each of them.
+settings = RunSettings.configure_at_launch()
 
 defs = dg.Definitions(
     assets=[
@@ -36,6 +42,10 @@ defs = dg.Definitions(
     jobs=[everything_job],
     schedules=[nightly],
     sensors=[landing_files],
-    resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},
+    resources={
+        "dbt": dbt_resource(dbt_project),
+        "settings": settings,
+        MODEL_IO_MANAGER: ModelStore(settings=settings),
+    },
     executor=executor,
 )

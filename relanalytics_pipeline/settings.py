@@ -1,10 +1,11 @@
 """Run-time configuration, read from environment variables when a run or command needs it.
 
-Nothing here runs at import time: every caller asks for `Settings.from_env()` inside the function
-that needs it, so a changed variable takes effect on the next run without reloading code. (The one
-exception, the first partition day, is read where the partitions are defined: defs/partitions.py.)
-Every variable is checked there, before any work: a wrong one raises SettingError, one line naming
-the variable, its value and what it accepts.
+Nothing here runs at import time: a command calls `Settings.from_env()` when it starts, a run gets
+them from its resource `settings` (defs/run_settings.py), read as the run starts, so a changed
+variable takes effect on the next run without reloading code. (The one exception, the first
+partition day, is read where the partitions are defined: defs/partitions.py.) Every variable is
+checked there, before any work: a wrong one raises SettingError, one line naming the variable, its
+value and what it accepts.
 """
 
 from __future__ import annotations
@@ -182,7 +183,8 @@ class Settings:
     home: Path
     landing_dir: Path | None
     warehouse: Path
-    # None when read for a run of partitions, which computes their day and ignores the variable.
+    # The day computed. A run of partitions computes theirs (defs/run_settings.py) and leaves the
+    # variable unread: None until then (`read_as_of=False`).
     as_of: dt.date | None
     org_domains: tuple[str, ...]
     memory_limit: str = DEFAULT_MEMORY_LIMIT

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import dagster as dg
 
-from relanalytics_pipeline.settings import SettingError, Settings, first_day
+from relanalytics_pipeline.settings import first_day
 
 # RELANALYTICS_FIRST_DAY (default 2020-01-01), the first day the UI lists and a run may compute;
 # the last partition is yesterday: a day is complete only once it has ended (UTC). The one setting
@@ -48,26 +48,6 @@ def window_for_run(tags: Mapping[str, str]) -> Window | None:
         return None
     start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     return Window(start, end + dt.timedelta(days=1))
-
-
-def as_of_for_run(tags: Mapping[str, str], settings: Settings) -> dt.date:
-    """The day a run computes: its partition's (the last of a range), else RELANALYTICS_AS_OF.
-
-    Every step of a run reads the same tags, the unpartitioned assets too (the model, the reports),
-    so a run launched for a night computes that night whenever it runs, retries included.
-    """
-    window = window_for_run(tags)
-    return window.as_of if window else settings.as_of
-
-
-def run_settings(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext) -> Settings:
-    """The settings of a run's step, each checked as the step starts: a wrong one fails the step
-    (the run's first, so before any work) with its one line and nothing chained. A run of
-    partitions computes their day and leaves RELANALYTICS_AS_OF unread, as documented."""
-    try:
-        return Settings.from_env(read_as_of=window_for_run(context.run.tags) is None)
-    except SettingError as error:
-        raise dg.Failure(description=str(error)) from None
 
 
 # Every asset carries it, the unpartitioned ones too (the model, the reports): a range of days is

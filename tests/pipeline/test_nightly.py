@@ -21,10 +21,11 @@ from relanalytics_pipeline.definitions import defs
 from relanalytics_pipeline.defs.automation.housekeeping import _alive, free_dead_runs
 from relanalytics_pipeline.defs.ingest.landing import list_landing_files
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
-from relanalytics_pipeline.defs.partitions import Window, as_of_for_run, window_for_run
+from relanalytics_pipeline.defs.partitions import Window, window_for_run
+from relanalytics_pipeline.defs.run_settings import settings_for_run
 from relanalytics_pipeline.defs.serve.publish import RECORD
 from relanalytics_pipeline.defs.transform.assets import dbt_vars
-from relanalytics_pipeline.settings import PROJECT_ROOT, Settings
+from relanalytics_pipeline.settings import PROJECT_ROOT
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 D = dt.date(2026, 3, 31)
@@ -39,21 +40,23 @@ def test_a_run_window_comes_from_its_partition_or_range():
         "dagster/asset_partition_range_end": "2026-03-31",
     })  # fmt: skip
     assert backfill == Window(dt.date(2026, 3, 1), dt.date(2026, 4, 1)) and backfill.as_of == D
-    settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-01-01"})
-    assert as_of_for_run({"dagster/asset_partition_range_end": "2026-03-31",
-                          "dagster/asset_partition_range_start": "2026-03-01"}, settings) == D  # fmt: skip
+    environ = {"RELANALYTICS_AS_OF": "2026-01-01"}
+    assert settings_for_run({"dagster/asset_partition_range_end": "2026-03-31",
+                             "dagster/asset_partition_range_start": "2026-03-01"},
+                            environ).as_of == D  # fmt: skip
 
 
 def test_dbt_gets_the_window_and_as_of_its_last_day():
-    settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-01-01"})
+    environ = {"RELANALYTICS_AS_OF": "2026-01-01"}
     tags = {"dagster/asset_partition_range_start": "2026-03-30",
             "dagster/asset_partition_range_end": "2026-03-31"}  # fmt: skip
+    settings = settings_for_run(tags, environ)
     assert dbt_vars(settings, tags) == {
         "as_of_date": "2026-03-31", "org_domains": "",
         "window_start": "2026-03-30", "window_end": "2026-04-01",
     }  # fmt: skip
     # Without partitions (a plain `dbt build` has none either): no window, everything.
-    unpartitioned = dbt_vars(settings, {})
+    unpartitioned = dbt_vars(settings_for_run({}, environ), {})
     assert (unpartitioned["window_start"], unpartitioned["window_end"]) == (None, None)
     assert unpartitioned["as_of_date"] == "2026-01-01"
     with pytest.raises(dg.Failure, match="window_end"):

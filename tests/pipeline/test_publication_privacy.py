@@ -12,6 +12,7 @@ import pytest
 from conftest import error_chain
 from dagster._serdes import serialize_value
 
+from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.defs.serve import publish
 
 SECRET = "s3cr3t-Pa55"
@@ -81,10 +82,14 @@ def test_the_secret_is_nowhere_in_a_runs_records(tmp_path, monkeypatch):
     monkeypatch.setenv("RELANALYTICS_AS_OF", AS_OF.isoformat())
     monkeypatch.setenv("RELANALYTICS_PUBLISH_POSTGRES_URL", f"postgresql://bi:{SECRET}@[db/x")
     with dg.instance_for_test() as instance:
-        result = dg.materialize([published_marts], instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [published_marts], resources={"settings": RunSettings()}, instance=instance,
+            raise_on_error=False,
+        )  # fmt: skip
         assert not result.success
-        (failure,) = [e for e in result.all_events if e.is_step_failure]
-        assert failure.step_failure_data.error.message.startswith(
+        # The run's settings are checked as it starts: it fails there, before any step.
+        (failure,) = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+        assert failure.event_specific_data.error.message.startswith(
             "dagster._core.definitions.events.Failure: RELANALYTICS_PUBLISH_POSTGRES_URL="
             "'postgresql://bi:***@[db/x' is not valid: "
         )

@@ -27,6 +27,7 @@ from relanalytics_pipeline.defs.quality.suites import (
     suites,
     validate,
 )
+from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.raw_contract import ENTITIES, PLAUSIBLE_DATES
 from relanalytics_pipeline.warehouse import connect
 
@@ -255,7 +256,12 @@ def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeyp
         monkeypatch.setenv("RELANALYTICS_AS_OF", as_of)
         monkeypatch.setenv("RELANALYTICS_MAX_ACTIVITY_AGE_HOURS", max_age)
         with dg.DagsterInstance.ephemeral() as instance:
-            results[as_of] = dg.materialize([crm_landing], instance=instance, partition_key=as_of)
+            results[as_of] = dg.materialize(
+                [crm_landing],
+                resources={"settings": RunSettings()},
+                instance=instance,
+                partition_key=as_of,
+            )
     first = _check_evaluations(results["2026-03-31"])
     assert all(first[(f"crm/{e}", SUITE_CHECK)].passed for e in ENTITIES)
     metadata = first[("crm/activities", SUITE_CHECK)].metadata
@@ -286,7 +292,12 @@ def test_unknown_columns_warn_in_a_dagster_run(landing, tmp_path, monkeypatch):
     monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
     monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize([crm_landing], instance=instance, partition_key="2026-03-31")
+        result = dg.materialize(
+            [crm_landing],
+            resources={"settings": RunSettings()},
+            instance=instance,
+            partition_key="2026-03-31",
+        )
         logs = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     assert result.success  # a warning does not fail the run
     checks = _check_evaluations(result)

@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from conftest import error_chain
+from dagster._serdes import serialize_value
 
-from relanalytics_pipeline.cli import main
+from relanalytics_pipeline.cli.main import main
 from relanalytics_pipeline.conninfo import mask_password, redact
-from relanalytics_pipeline.defs.partitions import as_of_for_run
+from relanalytics_pipeline.defs.partitions import nightly_partitions
+from relanalytics_pipeline.defs.run_settings import RunSettings, settings_for_run
 from relanalytics_pipeline.permissions import folder_mode
 from relanalytics_pipeline.settings import (
     PROJECT_ROOT,
@@ -92,9 +94,10 @@ def test_a_malformed_as_of_is_a_clear_error():
 
 
 def test_the_run_partition_wins_over_the_environment():
-    settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-03-31"})
-    assert as_of_for_run({}, settings) == dt.date(2026, 3, 31)
-    assert as_of_for_run({"dagster/partition": "2026-01-15"}, settings) == dt.date(2026, 1, 15)
+    environ = {"RELANALYTICS_AS_OF": "2026-03-31"}
+    assert settings_for_run({}, environ).as_of == dt.date(2026, 3, 31)
+    partition = {"dagster/partition": "2026-01-15"}
+    assert settings_for_run(partition, environ).as_of == dt.date(2026, 1, 15)
 
 
 def test_environ_overrides_restore_what_was_there(monkeypatch):
@@ -174,7 +177,10 @@ def test_paths_under_a_file_are_refused(tmp_path):
 def test_a_run_of_partitions_never_reads_the_as_of():
     settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-13-45"}, read_as_of=False)
     assert settings.as_of is None
-    assert as_of_for_run({"dagster/partition": "2017-12-31"}, settings) == dt.date(2017, 12, 31)
+    partition = {"dagster/partition": "2017-12-31"}
+    assert settings_for_run(partition, {"RELANALYTICS_AS_OF": "2026-13-45"}).as_of == dt.date(
+        2017, 12, 31
+    )
 
 
 def test_the_first_day_is_read_and_an_earlier_as_of_says_what_to_change():
@@ -282,9 +288,10 @@ def test_redact_removes_the_password_as_written_and_decoded():
     assert redact(text, url) == 'bad "postgresql://u:***@db/x", password *** or ***'
 
 
-def test_a_run_with_a_wrong_setting_fails_its_first_steps_with_the_line(tmp_path, monkeypatch):
-    """A partitioned run: RELANALYTICS_AS_OF is not even read, the memory limit is checked before
-    the ingest (dbt would only notice it after, without naming it), and nothing is written."""
+def test_a_run_with_a_wrong_setting_fails_once_before_any_step_with_the_line(tmp_path, monkeypatch):
+    """A partitioned run: RELANALYTICS_AS_OF is not even read, the memory limit is checked as the
+    run starts (dbt would only notice it after the ingest, without naming it): the settings
+    resource fails, once, with the line and nothing chained; no step starts, nothing is written."""
     from relanalytics_pipeline.definitions import defs
 
     monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
@@ -294,16 +301,71 @@ def test_a_run_with_a_wrong_setting_fails_its_first_steps_with_the_line(tmp_path
         defs.assets, resources=defs.resources, selection="*", partition_key="2026-11-26",
         raise_on_error=False,
     )  # fmt: skip
-    failures = [event for event in result.all_events if event.is_step_failure]
-    # The run's first steps, the exports' ingest (the canonical ingest waits for them); no
-    # other step starts.
-    assert sorted(event.step_key for event in failures) == ["dataverse_export", "salesforce_export"]
-    assert [e.step_key for e in result.all_events if e.is_step_start] == [
-        "dataverse_export", "salesforce_export"
-    ]  # fmt: skip
-    assert {event.step_failure_data.user_failure_data.description for event in failures} == {
-        "RELANALYTICS_DUCKDB_MEMORY_LIMIT='abc' is not valid: give a size such as 8GB or 4GiB, "
-        "or a share of the RAM such as 50% (DuckDB: Parser Error: Memory must have a number "
-        "(e.g. 1GB))"
-    }
+    assert not result.success
+    assert not [event for event in result.all_events if event.is_step_start]
+    (failure,) = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+    error = failure.event_specific_data.error
+    assert error.message == (
+        "dagster._core.definitions.events.Failure: RELANALYTICS_DUCKDB_MEMORY_LIMIT='abc' is not "
+        "valid: give a size such as 8GB or 4GiB, or a share of the RAM such as 50% (DuckDB: "
+        "Parser Error: Memory must have a number (e.g. 1GB))\n"
+    )
+    assert error.cause is None and error.context is None
     assert not (tmp_path / "home").exists()
+
+
+# --- the settings reach the assets as the run's resource `settings` -----------------------------
+
+
+def test_every_asset_and_check_gets_the_settings_resource():
+    from relanalytics_pipeline.definitions import defs
+    from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
+
+    for definition in [*defs.assets, *defs.asset_checks]:
+        assert "settings" in definition.required_resource_keys, definition.op.name
+    # One resource, shared by key with the model store that nests it: set up once per run.
+    settings = defs.resources["settings"]
+    assert settings.resource_cls is RunSettings
+    assert defs.resources[MODEL_IO_MANAGER].settings is settings
+
+
+URL = f"postgresql://bi:{SECRET}@db/analytics"
+
+
+@dg.asset(partitions_def=nightly_partitions)
+def sees_the_settings(settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={"as_of": settings.as_of.isoformat(), "url": settings.publish_postgres_url == URL}
+    )
+
+
+@dg.asset
+def sees_the_settings_unpartitioned(settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"as_of": settings.as_of.isoformat()})
+
+
+def _seen(result: dg.ExecuteInProcessResult, node: str) -> dict:
+    (materialization,) = result.asset_materializations_for_node(node)
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def test_a_run_gets_its_settings_and_day_from_the_resource_and_records_no_value(monkeypatch):
+    """The asset gets the plain settings, read as the run starts, with the run's day: its
+    partition's (RELANALYTICS_AS_OF unread), else RELANALYTICS_AS_OF. The values never enter
+    Dagster's config or records: the PostgreSQL URL's password is in none of them."""
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-13-45")
+    monkeypatch.setenv("RELANALYTICS_PUBLISH_POSTGRES_URL", URL)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [sees_the_settings], resources={"settings": RunSettings()}, instance=instance,
+            partition_key="2026-01-15",
+        )  # fmt: skip
+        assert _seen(result, "sees_the_settings") == {"as_of": "2026-01-15", "url": True}
+        records = [serialize_value(e) for e in instance.all_logs(result.run_id)]
+        records.append(serialize_value(instance.get_run_by_id(result.run_id)))
+    assert all(SECRET not in record for record in records)
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    result = dg.materialize(
+        [sees_the_settings_unpartitioned], resources={"settings": RunSettings()}
+    )
+    assert _seen(result, "sees_the_settings_unpartitioned") == {"as_of": "2026-03-31"}

@@ -350,6 +350,7 @@ def test_the_asset_says_why_in_its_log_and_metadata(
     """The Dagster multi-asset in process, on a warehouse holding only the features table."""
     import dagster as dg
 
+    from relanalytics_pipeline.definitions import defs
     from relanalytics_pipeline.defs.learn.assets import (
         BASELINES_CHECK,
         MODEL_KEY,
@@ -357,7 +358,6 @@ def test_the_asset_says_why_in_its_log_and_metadata(
         NEIGHBOURS_KEY,
         similar_deals_assets,
     )
-    from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 
     monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path))
     monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
@@ -369,7 +369,7 @@ def test_the_asset_says_why_in_its_log_and_metadata(
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [similar_deals_assets],
-            resources={MODEL_IO_MANAGER: ModelStore()},
+            resources=defs.resources,
             instance=instance,
         )
         assert result.success

@@ -112,6 +112,7 @@ def _day_of(relative: str, default: dt.date) -> dt.date:
     "run when several landed).",
 )
 def landing_files(context: dg.SensorEvaluationContext):
+    # A tick is no run (no tags, no run to fail): it reads the environment as a command does.
     settings = Settings.from_env()
     last_partition = dt.date.fromisoformat(nightly_partitions.get_last_partition_key())
     last_day = min(settings.as_of, last_partition)

@@ -13,9 +13,10 @@ from relanalytics_pipeline.defs.ingest.exports import dataverse, salesforce
 from relanalytics_pipeline.defs.ingest.exports.mapping import SOURCES
 from relanalytics_pipeline.defs.ingest.landing import Ignored, landing_folder, unexpected_entries
 from relanalytics_pipeline.defs.ingest.load import EntityReport, FileReport, ingest_entity
-from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, run_settings
+from relanalytics_pipeline.defs.partitions import nightly_partitions
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.raw_contract import ENTITIES, LOAD_ORDER
+from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 COUNTS = (
@@ -151,7 +152,7 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
 )
-def crm_landing(context: dg.AssetExecutionContext):
+def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]):
     """Load new and changed landing files of the selected entities into `crm.<entity>` (and take
     out the rows of files gone), then check the rows this run loaded against their
     great-expectations suites. What it does not read (links, unknown folders, files still being
@@ -161,8 +162,6 @@ def crm_landing(context: dg.AssetExecutionContext):
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
     loaded unchanged are skipped, so a range (a backfill) or a rerun loads each file once.
     """
-    settings = run_settings(context)
-    as_of = as_of_for_run(context.run.tags, settings)
     landing = landing_folder(settings)
     unexpected = unexpected_in_landing(context.log, landing)
     reports = {}
@@ -171,9 +170,13 @@ def crm_landing(context: dg.AssetExecutionContext):
         if key not in context.selected_asset_keys:
             continue
         report = ingest_entity(
-            settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
+            settings.warehouse,
+            landing,
+            entity_name,
+            run_id=context.run.run_id,
+            through=settings.as_of,
         )
         reports[entity_name] = report
         log_quarantined(context.log, report)
         yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
-    yield from ingest_check_results(context, settings, as_of, reports)
+    yield from ingest_check_results(context, settings, reports)

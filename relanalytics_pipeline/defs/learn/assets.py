@@ -6,8 +6,9 @@ from pydantic import Field
 
 from relanalytics_pipeline.defs.learn import similar_deals
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
+from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
@@ -112,18 +113,21 @@ class SimilarDealsConfig(dg.Config):
         ),
     ],
 )
-def similar_deals_assets(context: dg.AssetExecutionContext, config: SimilarDealsConfig):
+def similar_deals_assets(
+    context: dg.AssetExecutionContext,
+    config: SimilarDealsConfig,
+    settings: dg.ResourceParam[Settings],
+):
     """Train, evaluate and score in one step: both read the same features, and a step of its own
     would cost every run another process importing the definitions (about 5 s)."""
     params = config.params()
-    settings = run_settings(context)
     warehouse = settings.warehouse
     with connect(warehouse, read_only=True) as connection:
         opportunities = similar_deals.read_opportunities(connection)
     model = similar_deals.fit(opportunities, params)
     # Why the model has this method (and nothing, or little, to learn from): the run's log says
     # it where a data engineer looks first, the metadata beside the figures.
-    reason = f"as of {as_of_for_run(context.run.tags, settings).isoformat()}: {model.reason}"
+    reason = f"as of {settings.as_of.isoformat()}: {model.reason}"
     context.log.info(f"similar deals, {model.method}: {reason}")
     evaluation = similar_deals.evaluate(opportunities, params)
     yield dg.Output(

@@ -30,25 +30,12 @@ class _PrivatePickles(PickledObjectFilesystemIOManager):
         restrict(Path(path), self._file_mode)
 
 
-class _ModelPickles(dg.IOManager):
-    """`_PrivatePickles` under `$RELANALYTICS_HOME/models`, resolved when a step stores or loads
-    a model: resources start with the run, before any step, and the settings are checked, in one
-    line, by the run's first step (defs/partitions.py, `run_settings`)."""
-
-    def _pickles(self) -> _PrivatePickles:
-        settings = Settings.from_env(read_as_of=False)
-        return _PrivatePickles(settings.home / "models", settings.publish_file_mode)
-
-    def handle_output(self, context: dg.OutputContext, obj) -> None:
-        self._pickles().handle_output(context, obj)
-
-    def load_input(self, context: dg.InputContext):
-        return self._pickles().load_input(context)
-
-
 class ModelStore(dg.ConfigurableIOManagerFactory):
-    """Dagster's filesystem IO manager, rooted in the project's data folder when a run starts
-    (RELANALYTICS_HOME is read at run time, never at import)."""
+    """Dagster's filesystem IO manager under `$RELANALYTICS_HOME/models`, from the run's
+    settings (defs/run_settings.py): RELANALYTICS_HOME is read when a run starts, never at
+    import."""
+
+    settings: dg.ResourceDependency[Settings]
 
     def create_io_manager(self, context: dg.InitResourceContext) -> dg.IOManager:
-        return _ModelPickles()
+        return _PrivatePickles(self.settings.home / "models", self.settings.publish_file_mode)

@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping
 import dagster as dg
 
 from relanalytics_pipeline.defs.ingest.load import EntityReport
-from relanalytics_pipeline.defs.partitions import run_settings
 from relanalytics_pipeline.defs.quality.suites import (
     SAMPLE_ROWS,
     Build,
@@ -136,7 +135,6 @@ def unknown_columns_result(report: EntityReport) -> dg.AssetCheckResult:
 def ingest_check_results(
     context: dg.AssetExecutionContext,
     settings: Settings,
-    as_of,
     reports: Mapping[str, EntityReport],
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected ingest checks, on the rows and files this run loaded (`reports`, per entity).
@@ -152,7 +150,7 @@ def ingest_check_results(
         for suite in wanted:
             yield suite_result(suite, validate_new_rows(connection, suite, run_id), run_id=run_id)
         freshness = (
-            activity_freshness(connection, as_of, settings.max_activity_age_hours)
+            activity_freshness(connection, settings.as_of, settings.max_activity_age_hours)
             if fresh_wanted
             else None
         )
@@ -206,10 +204,10 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
         # another process holds even a read-only connection: it takes its turn with the writers.
         pool=WAREHOUSE_POOL,
     )
-    def marts_check(context: dg.AssetCheckExecutionContext):
+    def marts_check(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
         wanted = [s for s in checked if _key(s) in context.selected_asset_check_keys]
-        warehouse = run_settings(context).warehouse
+        warehouse = settings.warehouse
         with connect(warehouse, read_only=True) as connection:
             builds = {suite: latest_build(connection, suite) for suite in wanted}
             frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}

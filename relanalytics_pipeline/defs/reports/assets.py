@@ -9,9 +9,10 @@ import base64
 import dagster as dg
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.reports.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.defs.reports.health_diagnostic import closed_deal_health, diagnose
+from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
 
@@ -23,18 +24,16 @@ from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
     backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
 )
-def deal_tracking_chart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def deal_tracking_chart(settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
     """The deal-tracking bubble chart of `marts.deal_tracking`: estimated close date against
     relationship health, bubble area by estimated revenue, colour by stage, deals without a score
     grey at zero. A PNG (shown here) and an interactive HTML page (hover for details, click to
     open the opportunity in the CRM) under `$RELANALYTICS_HOME/reports/`."""
-    settings = run_settings(context)
-    as_of = as_of_for_run(context.run.tags, settings)
     with connect(settings.warehouse, read_only=True) as connection:
         deals = connection.execute(
             "select * from marts.deal_tracking order by estimated_close_date, opportunity_id"
         ).df()
-    files = draw_deal_tracking(deals, as_of, settings.home / "reports")
+    files = draw_deal_tracking(deals, settings.as_of, settings.home / "reports")
     image = base64.b64encode(files.png.read_bytes()).decode("ascii")
     return dg.MaterializeResult(
         metadata={
@@ -43,7 +42,7 @@ def deal_tracking_chart(context: dg.AssetExecutionContext) -> dg.MaterializeResu
             "html": dg.MetadataValue.path(str(files.html)),
             "deals": len(deals),
             "deals_without_score": int(deals["health_score"].isna().sum()),
-            "as_of_date": as_of.isoformat(),
+            "as_of_date": settings.as_of.isoformat(),
         }
     )
 
@@ -65,12 +64,13 @@ class DiagnosticConfig(dg.Config):
     pool=WAREHOUSE_POOL,
 )
 def health_score_diagnostic(
-    context: dg.AssetExecutionContext, config: DiagnosticConfig
+    context: dg.AssetExecutionContext,
+    config: DiagnosticConfig,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     """Does the health score mean anything on this data? For closed opportunities whose day
     `days_before_close` before closing lies within the health history: the win rate by status
     and the AUC of the score against won / lost (0.5: no better than chance)."""
-    settings = run_settings(context)
     with connect(settings.warehouse, read_only=True) as connection:
         deals = closed_deal_health(connection, config.days_before_close)
     result = diagnose(deals, config.days_before_close)

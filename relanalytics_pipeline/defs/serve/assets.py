@@ -7,11 +7,11 @@ fails its check fails its check step, and nothing is published in that run.
 import dagster as dg
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, as_of_for_run, run_settings
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.quality.suites import suites
 from relanalytics_pipeline.defs.serve import publish
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
-from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL
+from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Every model dbt builds into the schema `marts` is a BI mart (the KPIs, health and deal
@@ -59,13 +59,14 @@ class PublishConfig(dg.Config):
     # open: it takes its turn with the warehouse's writers.
     pool=WAREHOUSE_POOL,
 )
-def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
+def published_marts(
+    context: dg.AssetExecutionContext, config: PublishConfig, settings: dg.ResourceParam[Settings]
+):
     """Every mart, published for BI tools from one snapshot of the warehouse: the DuckDB file
     `$RELANALYTICS_PUBLISH_DIR/marts.duckdb` (storage v1.2.0, swapped in atomically), Parquet
     folders behind the pointer `parquet/current`, and the PostgreSQL schema `marts` when
     RELANALYTICS_PUBLISH_POSTGRES_URL is set (swapped in one transaction). Each target holds the
     record `_publication` (version, run, as-of date, rows per mart)."""
-    settings = run_settings(context)
     postgres = None
     if settings.publish_postgres_url:
         postgres = publish.PostgresTarget(
@@ -82,7 +83,7 @@ def published_marts(context: dg.AssetExecutionContext, config: PublishConfig):
             [key.path[-1] for key in MART_KEYS],
             folder,
             run_id=context.run.run_id,
-            as_of_date=as_of_for_run(context.run.tags, settings),
+            as_of_date=settings.as_of,
             postgres=postgres,
             writes=WRITES,
             file_mode=settings.publish_file_mode,

@@ -13,12 +13,7 @@ import yaml
 from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from relanalytics_pipeline.defs.partitions import (
-    as_of_for_run,
-    nightly_partitions,
-    run_settings,
-    window_for_run,
-)
+from relanalytics_pipeline.defs.partitions import nightly_partitions, window_for_run
 from relanalytics_pipeline.defs.transform.resources import dbt_project
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings, environ_overrides
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
@@ -92,7 +87,7 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
     window = window_for_run(tags)
     return {
         **(overrides or {}),
-        "as_of_date": as_of_for_run(tags, settings).isoformat(),
+        "as_of_date": settings.as_of.isoformat(),
         "org_domains": ",".join(settings.org_domains),
         # The days whose rows incremental models recompute; none (the default) means all of them.
         "window_start": window.start.isoformat() if window else None,
@@ -108,9 +103,11 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
     pool=WAREHOUSE_POOL,
 )
 def relanalytics_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    config: DbtBuildConfig,
+    settings: dg.ResourceParam[Settings],
 ):
-    settings = run_settings(context)
     build_vars = dbt_vars(settings, context.run.tags, config.vars)
     context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
     if config.vars:

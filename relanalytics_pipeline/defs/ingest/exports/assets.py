@@ -28,12 +28,7 @@ from relanalytics_pipeline.defs.ingest.exports.mapping import (
 )
 from relanalytics_pipeline.defs.ingest.landing import landing_folder, unexpected_entries
 from relanalytics_pipeline.defs.ingest.load import EntityReport
-from relanalytics_pipeline.defs.partitions import (
-    ONE_RUN_PER_RANGE,
-    as_of_for_run,
-    nightly_partitions,
-    run_settings,
-)
+from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, nightly_partitions
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -80,11 +75,9 @@ def _specs(tables: tuple[ExportTable, ...]) -> list[dg.AssetSpec]:
 TablesFor = Callable[[Path, dt.date], tuple[tuple[ExportTable, ...], dict[str, str]]]
 
 
-def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
-    settings = run_settings(context)
-    as_of = as_of_for_run(context.run.tags, settings)
+def _load(context: dg.AssetExecutionContext, settings: Settings, tables_for: TablesFor, read):
     landing = landing_folder(settings)
-    tables, depends_on = tables_for(landing, as_of)
+    tables, depends_on = tables_for(landing, settings.as_of)
     mapping = export_settings(settings)
     source = tables[0].source
     unexpected = unexpected_reports(
@@ -99,7 +92,7 @@ def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
             continue
         report = ingest_export(
             settings.warehouse, landing, table, read, mapping, context.run.run_id,
-            depends_on.get(table.name, ""), through=as_of,
+            depends_on.get(table.name, ""), through=settings.as_of,
         )  # fmt: skip
         log_quarantined(context.log, report)
         reports[table.name].append(report)
@@ -123,10 +116,12 @@ def _export_assets(name: str, tables: tuple[ExportTable, ...]):
 
 
 @_export_assets("dataverse_export", dataverse.TABLES)
-def dataverse_export(context: dg.AssetExecutionContext):
+def dataverse_export(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]):
     """Map new and changed Dataverse export files (Web API pages or CSV) to canonical rows and
     load them into `crm.<entity>`."""
-    yield from _load(context, lambda landing, as_of: (dataverse.TABLES, {}), dataverse.read_file)
+    yield from _load(
+        context, settings, lambda landing, as_of: (dataverse.TABLES, {}), dataverse.read_file
+    )
 
 
 def _salesforce_tables(landing: Path, as_of: dt.date):
@@ -136,10 +131,10 @@ def _salesforce_tables(landing: Path, as_of: dt.date):
 
 
 @_export_assets("salesforce_export", salesforce.tables())
-def salesforce_export(context: dg.AssetExecutionContext):
+def salesforce_export(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]):
     """Map new and changed Salesforce export files (Bulk API / Data Loader CSV) to canonical rows
     and load them into `crm.<entity>`. An email Task that an EmailMessage carries counts once."""
-    yield from _load(context, _salesforce_tables, salesforce.read_file)
+    yield from _load(context, settings, _salesforce_tables, salesforce.read_file)
 
 
 EXPORT_ASSETS = (dataverse_export, salesforce_export)
