@@ -1,4 +1,4 @@
-"""Serving BI tools: the marts published where BI tools read them (defs/serve/publish.py).
+"""Serving BI tools: the marts published where BI tools read them (defs/serve/publish/).
 
 Downstream of every mart, so it runs after their blocking great-expectations checks: a mart that
 fails its check fails its check step, and nothing is published in that run.
