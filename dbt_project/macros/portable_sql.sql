@@ -1,12 +1,10 @@
 {#- Engine-specific spellings behind adapter.dispatch, so that models stay portable
-    (DuckDB today; Spark and PostgreSQL through their dbt adapters later). -#}
+    (DuckDB today; another engine adds its `<adapter>__` variants where it spells them otherwise). -#}
 {% macro type_double() -%}
     {{ return(adapter.dispatch('type_double', 'relanalytics')()) }}
 {%- endmacro %}
 
 {% macro default__type_double() -%}double{%- endmacro %}
-
-{% macro postgres__type_double() -%}double precision{%- endmacro %}
 
 {#- The newest version of every record of a raw CRM table, deleted records removed. The ingest
     keeps one row per (key, modified_at); file name order breaks what ties remain. `scope`, a query
@@ -35,10 +33,6 @@
     percentile_cont(0.5) within group (order by {{ expression }})
 {%- endmacro %}
 
-{% macro spark__median(expression) -%}
-    percentile({{ expression }}, 0.5)
-{%- endmacro %}
-
 {#- Replace every match of a regular expression (RE2 / POSIX / Java syntax in common use). -#}
 {% macro regexp_replace_all(expression, pattern, replacement) -%}
     {{ return(adapter.dispatch('regexp_replace_all', 'relanalytics')(expression, pattern, replacement)) }}
@@ -46,10 +40,6 @@
 
 {% macro default__regexp_replace_all(expression, pattern, replacement) -%}
     regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }}, 'g')
-{%- endmacro %}
-
-{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
-    regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }})
 {%- endmacro %}
 
 {#- An aggregate: `value` on the row where the tuple `order_columns` is largest (`largest`) or

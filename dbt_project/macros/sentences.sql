@@ -11,8 +11,3 @@
 {% macro default__one_decimal(expression) -%}
     cast(round(cast({{ expression }} as {{ type_double() }}), 1) as {{ dbt.type_string() }})
 {%- endmacro %}
-
-{#- PostgreSQL rounds to a number of digits only numerics, not doubles. -#}
-{% macro postgres__one_decimal(expression) -%}
-    cast(round(cast({{ expression }} as numeric), 1) as {{ dbt.type_string() }})
-{%- endmacro %}

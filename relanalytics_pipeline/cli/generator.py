@@ -308,6 +308,44 @@ class _Chunk:
     parties: list[dict[str, np.ndarray]]
 
 
+@dataclass
+class _Subjects:
+    """What each activity of a chunk is and whom it concerns: aligned arrays, one per activity
+    (indexes into People's arrays; `contact` and `opp` -1 where the account has none)."""
+
+    kinds: np.ndarray
+    account: np.ndarray
+    contact: np.ndarray
+    user: np.ndarray
+    on_lead: np.ndarray
+    lead: np.ndarray
+    regarding_type: np.ndarray
+    regarding_id: np.ndarray
+
+
+@dataclass
+class _Timing:
+    """Each activity's status and start; `when` is its day in the history, `last_moment` the end
+    of its account's activity (the quiet date or the as-of end)."""
+
+    status: np.ndarray
+    is_open: np.ndarray
+    when: np.ndarray
+    start: np.ndarray
+    last_moment: np.ndarray
+
+
+@dataclass
+class _Threads:
+    """Emails in threads: each row's position in its thread and the thread's first row (itself
+    for rows that are not emails), and whether our team sent it (or made the call)."""
+
+    email_rows: np.ndarray
+    position: np.ndarray
+    of: np.ndarray
+    from_team: np.ndarray
+
+
 def _pick(rng, start: np.ndarray, count: np.ndarray, owners: np.ndarray) -> np.ndarray:
     """A random member (index) of each owner's contiguous block; -1 where the block is empty."""
     offset = (rng.random(len(owners)) * count[owners]).astype(int)
@@ -327,8 +365,20 @@ def _add_parties(chunk: _Chunk, rows: np.ndarray, role: str, party_type, party_i
     )
 
 
+# Each function below draws from the chunk's stream in turn: their order is the data set's.
+
+
 def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _Chunk:
-    history_start = as_of_end - HISTORY_DAYS * 86_400
+    subjects = _subjects(rng, p, n)
+    timing = _timing(rng, p, subjects, as_of_end)
+    threads = _threads(rng, subjects, timing, as_of_end)
+    chunk, internal_only = _activities(rng, p, subjects, timing, threads, first_id, as_of_end)
+    _parties(rng, p, chunk, subjects, threads.from_team, internal_only)
+    return chunk
+
+
+def _subjects(rng, p: People, n: int) -> _Subjects:
+    """Type, account, contact, owner and the record each activity is regarding."""
     kinds = rng.choice(np.array(list(TYPE_SHARES)), n, p=list(TYPE_SHARES.values()))
     account = rng.choice(len(p.account_weight), n, p=p.account_weight / p.account_weight.sum())
     contact = _pick(rng, p.contact_start, p.contact_count, account)
@@ -353,27 +403,37 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
         [p.lead_id[lead], p.opportunity_id[np.maximum(opp, 0)], p.account_id[account],
          p.contact_id[contact]], default=None,
     ).astype(object)  # fmt: skip
+    return _Subjects(kinds, account, contact, user, on_lead, lead, regarding_type, regarding_id)
 
-    # Status: open activities are scheduled up to 30 days after the as-of date.
-    open_share = np.vectorize(OPEN_SHARES.get)(kinds, 0.0)
+
+def _timing(rng, p: People, s: _Subjects, as_of_end: int) -> _Timing:
+    """Status and start: open activities are scheduled up to 30 days after the as-of date, the
+    others fall on business hours of a day in the history before their account went quiet."""
+    history_start = as_of_end - HISTORY_DAYS * 86_400
+    n = len(s.kinds)
+    open_share = np.vectorize(OPEN_SHARES.get)(s.kinds, 0.0)
     draw = rng.random(n)
     status = np.where(
         draw < open_share,
         "open",
         np.where(draw < open_share + CANCELED_SHARE, "canceled", "completed"),
     )
-    status = np.where(kinds == "email", "completed", status)  # an email in the CRM was sent
-    last_moment = p.quiet_since[account]
+    status = np.where(s.kinds == "email", "completed", status)  # an email in the CRM was sent
+    last_moment = p.quiet_since[s.account]
     when = history_start + rng.random(n) * (last_moment - history_start - 3 * 86_400)
     when = (when // 86_400) * 86_400 + rng.integers(7 * 3600, 19 * 3600, n)  # business hours
     ahead = as_of_end + rng.integers(0, 30, n) * 86_400 + rng.integers(8, 18, n) * 3600
     is_open = status == "open"
-    start = np.where(is_open, ahead, when)
+    return _Timing(status, is_open, when, np.where(is_open, ahead, when), last_moment)
 
-    email = kinds == "email"
-    # Email threads: each email starts or continues a thread of its account's contact; replies
-    # alternate sides and follow their parent after a realistic delay.
-    thread_position = np.zeros(n, dtype=int)
+
+def _threads(rng, s: _Subjects, timing: _Timing, as_of_end: int) -> _Threads:
+    """Email threads: each email starts or continues a thread of its account's contact (its rows
+    take the subjects of the thread's first); replies alternate sides and follow their parent
+    after a realistic delay (timing.start moves with them)."""
+    n = len(s.kinds)
+    email = s.kinds == "email"
+    position = np.zeros(n, dtype=int)
     thread_of = np.arange(n)
     email_rows = np.flatnonzero(email)
     lengths = np.minimum(rng.geometric(0.45, len(email_rows)), 8)
@@ -382,144 +442,177 @@ def _activity_chunk(rng, p: People, n: int, first_id: int, as_of_end: int) -> _C
     lengths = lengths[:n_threads]
     lengths[-1] -= lengths_cum[n_threads - 1] - len(email_rows)
     head = np.repeat(email_rows[np.concatenate([[0], np.cumsum(lengths)[:-1]])], lengths)
-    thread_position[email_rows] = np.arange(len(email_rows)) - np.repeat(
+    position[email_rows] = np.arange(len(email_rows)) - np.repeat(
         np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths
     )
     thread_of[email_rows] = head
-    account[email_rows] = account[head]
-    contact[email_rows] = contact[head]
-    user[email_rows] = user[head]
-    on_lead[email_rows] = on_lead[head]
-    lead[email_rows] = lead[head]
-    regarding_type[email_rows] = regarding_type[head]
-    regarding_id[email_rows] = regarding_id[head]
+    for same in (s.account, s.contact, s.user, s.on_lead, s.lead, s.regarding_type,
+                 s.regarding_id):  # fmt: skip
+        same[email_rows] = same[head]
     team_first = rng.random(n) < 0.65
-    from_team = np.where(
-        email, team_first[thread_of] ^ (thread_position % 2 == 1), rng.random(n) < 0.7
-    )
+    from_team = np.where(email, team_first[thread_of] ^ (position % 2 == 1), rng.random(n) < 0.7)
     median = np.where(from_team, TEAM_REPLY_MEDIAN_H, CUSTOMER_REPLY_MEDIAN_H)
-    delay = np.where(thread_position > 0, rng.lognormal(np.log(median), REPLY_SIGMA) * 3600, 0)
+    delay = np.where(position > 0, rng.lognormal(np.log(median), REPLY_SIGMA) * 3600, 0)
     # Reply time = thread start + the delays of the thread so far (a cumulative sum per thread).
     cum = np.cumsum(np.where(email, delay, 0))
     start_of_thread = cum[thread_of] - np.where(email, delay, 0)[thread_of]
-    start = np.where(email, start[thread_of] + (cum - start_of_thread), start)
+    start = np.where(email, timing.start[thread_of] + (cum - start_of_thread), timing.start)
     # A reply that would fall after the as-of date (or the quiet date) never happened: the thread
     # just ends unanswered; the row becomes a fresh outgoing email within the history.
-    late = email & (start >= np.minimum(last_moment, as_of_end))
-    start = np.where(late, when, start)
-    thread_position[late] = 0
+    late = email & (start >= np.minimum(timing.last_moment, as_of_end))
+    timing.start = np.where(late, timing.when, start)
+    position[late] = 0
     thread_of[late] = np.flatnonzero(late)
     from_team[late] = True
+    return _Threads(email_rows, position, thread_of, from_team)
 
-    internal_only = email & (rng.random(n) < INTERNAL_ONLY_EMAIL_SHARE) & (thread_position == 0)
-    from_team[internal_only] = True
+
+def _activities(
+    rng,
+    p: People,
+    s: _Subjects,
+    timing: _Timing,
+    threads: _Threads,
+    first_id: int,
+    as_of_end: int,
+) -> tuple[_Chunk, np.ndarray]:
+    """The chunk's activity rows (no parties yet), and which emails stay inside the team."""
+    n, kinds, start = len(s.kinds), s.kinds, timing.start
+    email, position, thread_of = kinds == "email", threads.position, threads.of
+    internal_only = email & (rng.random(n) < INTERNAL_ONLY_EMAIL_SHARE) & (position == 0)
+    threads.from_team[internal_only] = True
     activity_id = np.char.mod("act-%08d", np.arange(first_id, first_id + n)).astype(object)
-    direction = np.where(kinds == "task", None, np.where(from_team, "outgoing", "incoming")).astype(
-        object
-    )
+    direction = np.where(
+        kinds == "task", None, np.where(threads.from_team, "outgoing", "incoming")
+    ).astype(object)
     direction[kinds == "appointment"] = None
     direction[internal_only] = None
-    occurred = np.where(status == "completed", start, np.nan)
+    occurred = np.where(timing.status == "completed", start, np.nan)
     duration_planned = np.select(
         [kinds == "appointment", kinds == "phone_call", kinds == "task"],
         [rng.choice([30, 45, 60, 90], n), np.maximum(1, rng.lognormal(np.log(8), 0.7, n)).round(),
          rng.choice([15, 30, 60], n)], default=np.nan,
     )  # fmt: skip
     # Open activities are always scheduled; some completed ones were never planned.
-    scheduled = (kinds != "email") & (is_open | (rng.random(n) < 0.9))
+    scheduled = (kinds != "email") & (timing.is_open | (rng.random(n) < 0.9))
     duration_actual = np.where(
-        (status == "completed") & (kinds != "email") & (rng.random(n) < 0.8),
+        (timing.status == "completed") & (kinds != "email") & (rng.random(n) < 0.8),
         duration_planned,
         np.nan,
     )
     topic = rng.choice(TOPICS, n).astype(object)
     subject = np.where(
-        thread_position > 0, rng.choice(REPLY_PREFIXES, n).astype(object) + topic[thread_of], topic
+        position > 0, rng.choice(REPLY_PREFIXES, n).astype(object) + topic[thread_of], topic
     ).astype(object)
     message_id = np.where(email, "<" + activity_id + "@mail.example>", None).astype(object)
     parent = np.full(n, -1)
-    parent[email_rows[1:]] = email_rows[:-1]  # the thread's previous email, where it has one
-    has_reply_header = (thread_position > 0) & (rng.random(n) < 0.85)
+    # The thread's previous email, where it has one.
+    parent[threads.email_rows[1:]] = threads.email_rows[:-1]
+    has_reply_header = (position > 0) & (rng.random(n) < 0.85)
     in_reply_to = np.where(has_reply_header, message_id[np.maximum(parent, 0)], None).astype(object)
     has_conversation = email & (rng.random(n)[thread_of] < 0.85)
     conversation = np.where(has_conversation, "conv-" + activity_id[thread_of], None).astype(object)
-    created = np.where(is_open, as_of_end - rng.integers(1, 20, n) * 86_400, start)
+    created = np.where(timing.is_open, as_of_end - rng.integers(1, 20, n) * 86_400, start)
+    columns = {
+        "activity_id": activity_id, "activity_type": kinds.astype(object), "subject": subject,
+        "direction": direction, "status": timing.status.astype(object),
+        "owner_id": p.user_id[s.user],
+        "regarding_type": np.where(s.regarding_type == "", None, s.regarding_type),
+        "regarding_id": s.regarding_id,
+        "occurred_at": _timestamps(occurred),
+        "scheduled_start": _timestamps(np.where(scheduled, start, np.nan)),
+        "scheduled_end": _timestamps(np.where(scheduled, start + duration_planned * 60, np.nan)),
+        "duration_minutes": duration_actual, "conversation_id": conversation,
+        "message_id": message_id, "in_reply_to": in_reply_to,
+        "created_at": _timestamps(created),
+        "modified_at": _timestamps(np.maximum(created, np.nan_to_num(occurred, nan=0)) + 60),
+        "is_deleted": np.zeros(n, dtype=bool),
+    }  # fmt: skip
+    return _Chunk(columns, []), internal_only
 
-    chunk = _Chunk(
-        {
-            "activity_id": activity_id, "activity_type": kinds.astype(object), "subject": subject,
-            "direction": direction, "status": status.astype(object),
-            "owner_id": p.user_id[user],
-            "regarding_type": np.where(regarding_type == "", None, regarding_type),
-            "regarding_id": regarding_id,
-            "occurred_at": _timestamps(occurred),
-            "scheduled_start": _timestamps(np.where(scheduled, start, np.nan)),
-            "scheduled_end": _timestamps(
-                np.where(scheduled, start + duration_planned * 60, np.nan)
-            ),
-            "duration_minutes": duration_actual, "conversation_id": conversation,
-            "message_id": message_id, "in_reply_to": in_reply_to,
-            "created_at": _timestamps(created),
-            "modified_at": _timestamps(np.maximum(created, np.nan_to_num(occurred, nan=0)) + 60),
-            "is_deleted": np.zeros(n, dtype=bool),
-        },
-        [],
-    )  # fmt: skip
 
-    user_addr = p.user_email[user]
-    external_id = np.where(on_lead, p.lead_id[lead], p.contact_id[np.maximum(contact, 0)])
-    external_addr = np.where(on_lead, p.lead_email[lead], p.contact_email[np.maximum(contact, 0)])
-    external_type = np.where(on_lead, "lead", "contact").astype(object)
+@dataclass
+class _Sides:
+    """Per activity: the people on each side. Ours: the owner (`user`, its address `user_addr`)
+    and a `colleague`; theirs: the lead or contact, or an address not in the CRM."""
+
+    user: np.ndarray
+    user_addr: np.ndarray
+    colleague: np.ndarray
+    external_type: np.ndarray
+    external_id: np.ndarray
+    external_addr: np.ndarray
+
+
+def _parties(rng, p: People, chunk: _Chunk, s: _Subjects, from_team, internal_only) -> None:
+    """Every activity's parties, added to `chunk`."""
+    contact = np.maximum(s.contact, 0)
+    external_id = np.where(s.on_lead, p.lead_id[s.lead], p.contact_id[contact])
+    external_addr = np.where(s.on_lead, p.lead_email[s.lead], p.contact_email[contact])
+    external_type = np.where(s.on_lead, "lead", "contact").astype(object)
     # A few customer addresses are not in the CRM: they stay unresolved.
-    unresolved = rng.random(n) < 0.03
+    unresolved = rng.random(len(s.kinds)) < 0.03
     external_type[unresolved] = "unresolved"
     external_id = np.where(unresolved, None, external_id)
-    colleague = rng.integers(0, len(p.user_id), n)
+    colleague = rng.integers(0, len(p.user_id), len(s.kinds))
+    sides = _Sides(s.user, p.user_email[s.user], colleague, external_type, external_id,
+                   external_addr)  # fmt: skip
+    _message_parties(rng, p, chunk, s.kinds, sides, from_team, internal_only)
+    _meeting_parties(rng, p, chunk, s, sides)
+    tasks = np.flatnonzero(s.kinds == "task")
+    _add_parties(chunk, tasks, "owner", "user", p.user_id[s.user[tasks]], sides.user_addr[tasks])
 
+
+def _message_parties(rng, p: People, chunk: _Chunk, kinds, sides: _Sides, from_team,
+                     internal_only) -> None:  # fmt: skip
+    """Emails and calls: from one side to the other (or to a colleague, internal emails); some
+    emails copy a colleague (cc, bcc)."""
+    user, colleague = sides.user, sides.colleague
     rows = np.flatnonzero((kinds == "email") | (kinds == "phone_call"))
     team_side = from_team[rows]
     _add_parties(chunk, rows, "from",
-                 np.where(team_side, "user", external_type[rows]),
-                 np.where(team_side, p.user_id[user[rows]], external_id[rows]),
-                 np.where(team_side, user_addr[rows], external_addr[rows]))  # fmt: skip
+                 np.where(team_side, "user", sides.external_type[rows]),
+                 np.where(team_side, p.user_id[user[rows]], sides.external_id[rows]),
+                 np.where(team_side, sides.user_addr[rows], sides.external_addr[rows]))  # fmt: skip
     recipient_internal = ~team_side | internal_only[rows]
     to_user = np.where(internal_only[rows], colleague[rows], user[rows])
     _add_parties(chunk, rows, "to",
-                 np.where(recipient_internal, "user", external_type[rows]),
-                 np.where(recipient_internal, p.user_id[to_user], external_id[rows]),
+                 np.where(recipient_internal, "user", sides.external_type[rows]),
+                 np.where(recipient_internal, p.user_id[to_user], sides.external_id[rows]),
                  np.where(recipient_internal, p.user_email[to_user],
-                          external_addr[rows]))  # fmt: skip
+                          sides.external_addr[rows]))  # fmt: skip
     cc = rows[(kinds[rows] == "email") & ~internal_only[rows] & (rng.random(len(rows)) < 0.2)]
     _add_parties(chunk, cc, "cc", "user", p.user_id[colleague[cc]], p.user_email[colleague[cc]])
     bcc = rows[(kinds[rows] == "email") & ~internal_only[rows] & (rng.random(len(rows)) < 0.03)]
     _add_parties(chunk, bcc, "bcc", "user", p.user_id[colleague[bcc]], p.user_email[colleague[bcc]])
 
-    meetings = np.flatnonzero(kinds == "appointment")
+
+def _meeting_parties(rng, p: People, chunk: _Chunk, s: _Subjects, sides: _Sides) -> None:
+    """Meetings: an organizer and a required attendee on opposite sides (the customer organizes
+    one in four), an optional colleague, and often a second contact of the account."""
+    meetings = np.flatnonzero(s.kinds == "appointment")
     by_customer = rng.random(len(meetings)) < 0.25
     m_ext_type, m_ext_id, m_ext_addr = (
-        external_type[meetings],
-        external_id[meetings],
-        external_addr[meetings],
+        sides.external_type[meetings],
+        sides.external_id[meetings],
+        sides.external_addr[meetings],
     )
+    m_user_id, m_user_addr = p.user_id[s.user[meetings]], sides.user_addr[meetings]
     _add_parties(chunk, meetings, "organizer",
                  np.where(by_customer, m_ext_type, "user"),
-                 np.where(by_customer, m_ext_id, p.user_id[user[meetings]]),
-                 np.where(by_customer, m_ext_addr, user_addr[meetings]))  # fmt: skip
+                 np.where(by_customer, m_ext_id, m_user_id),
+                 np.where(by_customer, m_ext_addr, m_user_addr))  # fmt: skip
     _add_parties(chunk, meetings, "required_attendee",
                  np.where(by_customer, "user", m_ext_type),
-                 np.where(by_customer, p.user_id[user[meetings]], m_ext_id),
-                 np.where(by_customer, user_addr[meetings], m_ext_addr))  # fmt: skip
+                 np.where(by_customer, m_user_id, m_ext_id),
+                 np.where(by_customer, m_user_addr, m_ext_addr))  # fmt: skip
     extra = meetings[rng.random(len(meetings)) < 0.4]
-    _add_parties(chunk, extra, "optional_attendee", "user", p.user_id[colleague[extra]],
-                 p.user_email[colleague[extra]])  # fmt: skip
-    second = meetings[(rng.random(len(meetings)) < 0.4) & ~on_lead[meetings]]
-    other = _pick(rng, p.contact_start, p.contact_count, account[second])
+    _add_parties(chunk, extra, "optional_attendee", "user", p.user_id[sides.colleague[extra]],
+                 p.user_email[sides.colleague[extra]])  # fmt: skip
+    second = meetings[(rng.random(len(meetings)) < 0.4) & ~s.on_lead[meetings]]
+    other = _pick(rng, p.contact_start, p.contact_count, s.account[second])
     _add_parties(chunk, second, "required_attendee", "contact", p.contact_id[other],
                  p.contact_email[other])  # fmt: skip
-
-    tasks = np.flatnonzero(kinds == "task")
-    _add_parties(chunk, tasks, "owner", "user", p.user_id[user[tasks]], user_addr[tasks])
-    return chunk
 
 
 def generate_dataset(

@@ -109,6 +109,19 @@ def test_publication_follows_every_mart(graph):
     assert published.group_name == "serve"
 
 
+def test_the_mart_that_records_its_writes_is_named_once_in_its_dbt_models_meta():
+    """The publication and the marts' checks both learn from `config: meta: writes:` in
+    relationship_health_history.yml where each build records what it wrote; no suite says it."""
+    from relanalytics_pipeline.defs.quality.suites import suites
+    from relanalytics_pipeline.defs.serve.assets import WRITES
+
+    table = "intermediate.relationship_health_history_writes"
+    assert WRITES == {"relationship_health_history": table}
+    writes = {suite.table: suite.writes for suite in suites("marts") if suite.writes}
+    assert writes == {"relationship_health_history": table}
+    assert [s.table for s in suites("marts") if "writes" in s.spec.get("meta", {})] == []
+
+
 def test_every_warehouse_writer_is_in_the_pool():
     # The mart checks mostly read, but a reader blocks DuckDB's writers all the same.
     for assets_def in [*defs.assets, *defs.asset_checks]:

@@ -10,7 +10,6 @@ import dagster as dg
 import duckdb
 import pytest
 from conftest import error_chain
-from dagster._serdes import serialize_value
 
 from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.defs.serve import publish
@@ -93,7 +92,7 @@ def test_the_secret_is_nowhere_in_a_runs_records(tmp_path, monkeypatch):
             "dagster._core.definitions.events.Failure: RELANALYTICS_PUBLISH_POSTGRES_URL="
             "'postgresql://bi:***@[db/x' is not valid: "
         )
-        records = [serialize_value(e) for e in instance.all_logs(result.run_id)]
-        run = serialize_value(instance.get_run_by_id(result.run_id))
+        records = [dg.serialize_value(e) for e in instance.all_logs(result.run_id)]
+        run = dg.serialize_value(instance.get_run_by_id(result.run_id))
     assert records and all(SECRET not in record for record in [*records, run])
     assert not (tmp_path / "home" / "published" / "marts.duckdb").exists()

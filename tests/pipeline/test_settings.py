@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from conftest import error_chain
-from dagster._serdes import serialize_value
 
 from relanalytics_pipeline.cli.main import main
 from relanalytics_pipeline.conninfo import mask_password, redact
@@ -361,8 +360,8 @@ def test_a_run_gets_its_settings_and_day_from_the_resource_and_records_no_value(
             partition_key="2026-01-15",
         )  # fmt: skip
         assert _seen(result, "sees_the_settings") == {"as_of": "2026-01-15", "url": True}
-        records = [serialize_value(e) for e in instance.all_logs(result.run_id)]
-        records.append(serialize_value(instance.get_run_by_id(result.run_id)))
+        records = [dg.serialize_value(e) for e in instance.all_logs(result.run_id)]
+        records.append(dg.serialize_value(instance.get_run_by_id(result.run_id)))
     assert all(SECRET not in record for record in records)
     monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
     result = dg.materialize(

@@ -1,4 +1,4 @@
-"""Publication for BI tools (defs/serve/publish.py) on a small hand-made warehouse: the DuckDB file and
+"""Publication for BI tools (defs/serve/publish/) on a small hand-made warehouse: the DuckDB file and
 its storage version (opened by a real DuckDB 1.2), the Parquet versions behind their pointer, and
 PostgreSQL on a real server these tests start, with BI sessions holding locks during the swap.
 

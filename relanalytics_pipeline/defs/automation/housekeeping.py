@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.dagster_run import RunsFilter
 
 # Statuses of a run that has not ended; a run STARTING without any process recorded yet is left to
 # run monitoring's start timeout.
@@ -29,7 +28,7 @@ def free_dead_runs(
     """Mark failed every unfinished run whose processes are all gone, free the pool slots of
     every ended run that still holds some, and return the ids of the runs marked failed."""
     failed = []
-    for record in instance.get_run_records(RunsFilter(statuses=UNFINISHED)):
+    for record in instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
         if run.run_id == current_run_id:
             continue

@@ -18,7 +18,6 @@
   check records its build in the warehouse.
 """
 
-import json
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
@@ -177,10 +176,9 @@ def _built_after_python_assets(marts: list[Suite]) -> list[Suite]:
     """The marts built from a table a Python asset writes (a dbt source outside `crm`, such as
     `learn.won_deal_neighbours`): dbt builds them in a later step of the run. The manifest is read
     once, when the definitions load."""
-    from relanalytics_pipeline.defs.transform.resources import dbt_project
+    from relanalytics_pipeline.defs.transform.resources import manifest
 
-    manifest = json.loads(dbt_project.manifest_path.read_text())
-    nodes = {**manifest["nodes"], **manifest["sources"]}
+    nodes = {**manifest()["nodes"], **manifest()["sources"]}
 
     def fed_by_python(unique_id: str, seen: set[str]) -> bool:
         if unique_id in seen:
@@ -191,7 +189,7 @@ def _built_after_python_assets(marts: list[Suite]) -> list[Suite]:
             return True
         return any(fed_by_python(n, seen) for n in node.get("depends_on", {}).get("nodes", []))
 
-    project = manifest["metadata"]["project_name"]
+    project = manifest()["metadata"]["project_name"]
     return [suite for suite in marts if fed_by_python(f"model.{project}.{suite.table}", set())]
 
 

@@ -2,9 +2,9 @@
 
 Two layers, one folder each, one file per table, named after it:
 - `expectations/crm/<entity>.json` guards the rows one ingest run added to `crm.<entity>`;
-- `expectations/marts/<mart>.json` guards a BI mart as a whole; a history that names, in
-  `meta.writes`, the table where each build records what it wrote (relationship_health_history) is
-  validated on the rows its latest build wrote, when the build whose rows it kept was validated.
+- `expectations/marts/<mart>.json` guards a BI mart as a whole; a history whose dbt model names,
+  in `meta.writes`, the table where each build records what it wrote (relationship_health_history)
+  is validated on the rows its latest build wrote, when the build whose rows it kept was validated.
 
 great-expectations runs in pandas mode on an ephemeral context: its SQL mode on DuckDB reports
 wrong results (upstream issues 10738, 11579). Only the columns a suite names are read, so a wide
@@ -82,8 +82,13 @@ class Suite:
 
     @property
     def writes(self) -> str | None:
-        """The table (`schema.table`) in which each build of the mart records what it wrote."""
-        return self.spec.get("meta", {}).get("writes")
+        """The table (`schema.table`) in which each build of the mart records what it wrote: its
+        dbt model's `meta.writes`, which the publication reads too."""
+        if self.layer != "marts":
+            return None
+        from relanalytics_pipeline.defs.transform.resources import models_meta
+
+        return models_meta("writes").get(self.table)
 
     @property
     def columns(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Serving BI tools: the marts published where BI tools read them (defs/serve/publish.py).
+"""Serving BI tools: the marts published where BI tools read them (defs/serve/publish/).
 
 Downstream of every mart, so it runs after their blocking great-expectations checks: a mart that
 fails its check fails its check step, and nothing is published in that run.
@@ -8,9 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
-from relanalytics_pipeline.defs.quality.suites import suites
 from relanalytics_pipeline.defs.serve import publish
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
+from relanalytics_pipeline.defs.transform.resources import models_meta
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -20,9 +20,9 @@ MART_KEYS = sorted(
     (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
     key=lambda key: key.path,
 )
-# The marts whose builds record the rows they wrote (the suites' `meta.writes`): the published
-# DuckDB file takes only those rows when it holds the rows their latest build kept.
-WRITES = {suite.table: suite.writes for suite in suites("marts") if suite.writes}
+# The marts whose builds record the rows they wrote (their dbt models' `meta.writes`): the
+# published DuckDB file takes only those rows when it holds the rows their latest build kept.
+WRITES = models_meta("writes")
 DEFAULT_POSTGRES = publish.PostgresTarget(url="")
 NO_POSTGRES = f"not published ({ENV_PUBLISH_POSTGRES_URL} unset)"
 

@@ -1,8 +1,11 @@
 """The one DbtProject of the code location, with its manifest ready at load time."""
 
+import json
 import logging
 import sys
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
 
@@ -43,3 +46,19 @@ def dbt_resource(project: DbtProject) -> DbtCliResource:
 
 
 dbt_project = load_dbt_project()
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    """dbt's manifest of the project, read once."""
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+def models_meta(key: str) -> dict[str, Any]:
+    """The models' `meta` entry `key` (`config: meta:` in a model's YAML) by model name, for the
+    models that set it."""
+    return {
+        node["name"]: node["config"]["meta"][key]
+        for node in manifest()["nodes"].values()
+        if node["resource_type"] == "model" and key in node["config"].get("meta", {})
+    }
