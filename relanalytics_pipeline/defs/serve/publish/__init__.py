@@ -89,7 +89,7 @@ def publish(
     try:
         with connect(Path(":memory:")) as connection:
             # A mart's rows have no order: writing them in any order lets DuckDB write the
-            # Parquet files on every core (the 61M-row history at 10M activities: 23 -> 13 s).
+            # Parquet files on every core.
             connection.execute("SET preserve_insertion_order = false")
             rows, builds, updated = duckdb_file.stage(
                 connection, warehouse, marts, staged_file, folder / DUCKDB_FILE, writes or {},

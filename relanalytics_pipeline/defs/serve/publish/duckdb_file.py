@@ -6,7 +6,7 @@ it is attached as `published`: the Parquet and PostgreSQL targets copy the marts
 whose builds record what they wrote (`writes`: the health history) is not copied whole when the
 file holds the rows of the build that its latest build kept: the file is copied and only the rows
 the latest build wrote are replaced in the copy. The rows it replaces still take room in the file
-(at 10M activities one night grew it by 12%): it is written afresh on Sundays' as-of dates
+(DuckDB reclaims little of it): it is written afresh on Sundays' as-of dates
 (COPIED_WHOLE_ON), which bounds that growth to a week's nights.
 """
 
@@ -177,8 +177,8 @@ def _replace_written(connection: duckdb.DuckDBPyConnection, mart: str, writes: s
     sanity check)."""
     published, built = f"published.main.{mart}", f"warehouse.{SCHEMA}.{mart}"
     written = f"warehouse.{writes}"
-    # Three deletes, each a plain join or scan: as one NOT EXISTS with the day's inequality, the
-    # same delete took 18 s instead of 1.6 s on the 60M-row history of 10M activities.
+    # Three deletes, each a plain join or scan: one NOT EXISTS with the day's inequality cannot
+    # use a hash join and is many times slower on a large history (benchmarks/RESULTS.md).
     same_record = "p.record_type = w.record_type AND p.record_id = w.record_id"
     connection.execute(
         f"DELETE FROM {published} AS p USING {written} AS w "
