@@ -7,8 +7,6 @@ from relanalytics_pipeline.settings import PROJECT_ROOT
 
 # Private imports with no public export to take their place, and why they are needed.
 NO_PUBLIC_EXPORT = {
-    # The pickling IO manager whose files the project restricts (defs/learn/resources.py).
-    ("relanalytics_pipeline/defs/learn/resources.py", "dagster._core.storage.fs_io_manager"),
     # An engine event naming a process, as a run's step records it (a dead run to be freed).
     ("tests/pipeline/test_nightly.py", "dagster._core.events"),
 }

@@ -1,9 +1,10 @@
 """Where fitted models are kept: pickles under `$RELANALYTICS_HOME/models`, never in the repo."""
 
+import pickle
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
+from upath import UPath
 
 from relanalytics_pipeline.permissions import folder_mode, restrict
 from relanalytics_pipeline.settings import Settings
@@ -11,12 +12,15 @@ from relanalytics_pipeline.settings import Settings
 MODEL_IO_MANAGER = "model_io_manager"
 
 
-class _PrivatePickles(PickledObjectFilesystemIOManager):
-    """Dagster's pickling IO manager, whose files get RELANALYTICS_PUBLISH_FILE_MODE: the model
-    holds the training deals' features, names included."""
+class _PrivatePickles(dg.UPathIOManager):
+    """Pickles under a folder, as Dagster's filesystem IO manager keeps them (one file per asset
+    and partition, no extension), whose files get RELANALYTICS_PUBLISH_FILE_MODE: the model holds
+    the training deals' features, names included."""
+
+    extension = ""
 
     def __init__(self, base_dir: Path, file_mode: int):
-        super().__init__(base_dir=str(base_dir))
+        super().__init__(base_path=UPath(base_dir))
         self._root = base_dir
         self._file_mode = file_mode
 
@@ -26,8 +30,13 @@ class _PrivatePickles(PickledObjectFilesystemIOManager):
         below_root = len(folder.relative_to(self._root).parts)
         for private in [folder, *folder.parents][: below_root + 1]:
             private.chmod(folder_mode(self._file_mode))
-        super().dump_to_path(context, obj, path)
+        with path.open("wb") as file:
+            pickle.dump(obj, file)
         restrict(Path(path), self._file_mode)
+
+    def load_from_path(self, context: dg.InputContext, path):
+        with path.open("rb") as file:
+            return pickle.load(file)
 
 
 class ModelStore(dg.ConfigurableIOManagerFactory):
