@@ -4,10 +4,11 @@
 
 For each size: generate a synthetic CRM (Parquet), materialize everything from an empty warehouse
 with `dagster asset materialize --select '*'` (ingest, dbt build with its tests), then compute
-relationship_kpis in one hand-written DuckDB pass straight from the files (benchmarks/yardstick.py)
-and count the rows where the two disagree. Wall time and peak memory are per child process
-(`os.wait4`), so the figures of one run sit side by side; machines here are shared and noisy, so
-compare the ratios, not seconds across runs.
+relationship_kpis in one hand-written DuckDB pass straight from the files (the yardstick, which
+the tests use as their second method: tests/support/second_method.py) and count the rows where
+the two disagree. Wall time and peak memory are per child process (`os.wait4`), so the figures of
+one run sit side by side; machines here are shared and noisy, so compare the ratios, not seconds
+across runs.
 """
 
 import argparse
@@ -71,10 +72,10 @@ def bench(activities: int, folder: Path) -> list[tuple[str, float, float]]:
         rows.append((f"  step {step}", seconds, float("nan")))
     end = (AS_OF + dt.timedelta(days=1)).isoformat()
     code = (
-        "import sys, duckdb; sys.path.insert(0, 'benchmarks'); import yardstick; "
+        "import sys, duckdb; sys.path.insert(0, 'tests'); from support import second_method; "
         f"c = duckdb.connect(config={{'memory_limit': {DEFAULT_MEMORY_LIMIT!r}}}); "
-        f"yardstick.run(c, {str(landing)!r}, {end!r}); "
-        f"print('MISMATCHES', yardstick.compare(c, {str(home / 'warehouse.duckdb')!r}))"
+        f"second_method.run(c, {str(landing)!r}, {end!r}); "
+        f"print('MISMATCHES', second_method.compare(c, {str(home / 'warehouse.duckdb')!r}))"
     )
     seconds, peak, output = timed([python, "-c", code], env)
     rows.append(("yardstick (one DuckDB pass)", seconds, peak))

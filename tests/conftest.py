@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The fixtures of support modules that several test files share.
+pytest_plugins = ["support.two_nights"]
 
 # The contacts of the hand-made dataset travel as Parquet (typed timestamps and booleans); c4 is
 # deleted and must not reach any mart.

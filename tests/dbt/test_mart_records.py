@@ -10,22 +10,13 @@ The ingest loads the files, then `dbt build` runs the models and their data test
 pipeline's dbt step does (without the similar-deals marts, which need a Python asset).
 """
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import query, write_hand_made_landing
+from conftest import query
+from support.warehouses import HAND_MADE_SETTINGS, build, dbt, load_landing, run_results
 
-from relanalytics_pipeline.defs.ingest.load import ingest_entity
-from relanalytics_pipeline.raw_contract import LOAD_ORDER
-from relanalytics_pipeline.settings import DBT_PROJECT_DIR
-
-AS_OF = "2026-03-31"
 EXTRA_ACTIVITIES = [
     {"activity_id": "e20", "activity_type": "email", "subject": "Still there?",
      "direction": "outgoing", "status": "completed", "owner_id": "u1", "regarding_type": "contact",
@@ -60,43 +51,9 @@ RECORD_MARTS = ("relationship_kpis", "relationship_activity_daily", "relationshi
 NOT_CURRENT = {("contact", "c4"), ("account", "a9"), ("contact", "c9")}
 
 
-def dbt(warehouse: Path, command: str, *args: str, environ: dict | None = None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELANALYTICS_")}
-    env |= {"RELANALYTICS_WAREHOUSE": str(warehouse), "RELANALYTICS_AS_OF": AS_OF,
-            "RELANALYTICS_ORG_DOMAINS": "acme-help.example", **(environ or {})}  # fmt: skip
-    target = warehouse.parent / "dbt-target"
-    executable = str(Path(sys.executable).with_name("dbt"))
-    command = [executable, command, "--target-path", str(target), *args]
-    result = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    return result, {r["unique_id"]: r for r in results}
-
-
-def build(warehouse: Path, *args: str, environ: dict | None = None):
-    """`dbt build` of everything but the similar-deals marts and the unit tests."""
-    return dbt(
-        warehouse, "build", "--exclude", "similar_won_deals+", "--exclude-resource-type",
-        "unit_test", *args, environ=environ,
-    )  # fmt: skip
-
-
-def load_landing(folder: Path, activities=EXTRA_ACTIVITIES, parties=EXTRA_PARTIES) -> Path:
-    """The hand-made dataset with more `activities` (rows) and their `parties` (CSV), ingested
-    into `folder`/warehouse.duckdb."""
-    landing = write_hand_made_landing(folder / "landing")
-    (landing / "activities" / "2026-04-01.jsonl").write_text(
-        "".join(json.dumps(row) + "\n" for row in activities)
-    )
-    (landing / "activity_parties" / "2026-04-01.csv").write_text(parties)
-    warehouse = folder / "warehouse.duckdb"
-    for entity in LOAD_ORDER:
-        ingest_entity(warehouse, landing, entity, "run-1")
-    return warehouse
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    warehouse = load_landing(tmp_path_factory.mktemp("records"))
+    warehouse = load_landing(tmp_path_factory.mktemp("records"), EXTRA_ACTIVITIES, EXTRA_PARTIES)
     result, results = build(warehouse)
     assert result.returncode == 0, result.stdout[-4000:]
     return warehouse, results
@@ -172,9 +129,10 @@ def test_a_mart_holding_a_deleted_record_fails_its_check(built, tmp_path):
             "INSERT INTO marts.relationship_activity_daily VALUES "
             "('contact', 'c4', DATE '2026-03-20', 'sent_email', 1)"
         )
-    result, results = dbt(
-        warehouse, "test", "--select", "relationship_activity_daily,test_name:only_current_records"
-    )
+    result = dbt(
+        warehouse, "test", "--select", "relationship_activity_daily,test_name:only_current_records",
+        environ=HAND_MADE_SETTINGS,
+    )  # fmt: skip
     assert result.returncode == 1
-    ((unique_id, outcome),) = results.items()
+    ((unique_id, outcome),) = run_results(warehouse).items()
     assert (outcome["status"], outcome["failures"]) == ("fail", 1)

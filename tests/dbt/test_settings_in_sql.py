@@ -1,6 +1,6 @@
 """Settings reach the SQL as quoted text or checked numbers, never pasted in.
 
-dbt runs on the hand-made dataset (see test_mart_records.py) with organisation domains and stage
+dbt runs on the hand-made dataset (tests/fixtures/landing) with organisation domains and stage
 colours holding a quote, a semicolon and a backslash, and two more emails, each between a
 customer's contact and one address in such a domain: an email counts only when both sides take
 part, so it counts exactly when that domain is found to be ours.
@@ -11,7 +11,7 @@ import json
 import dagster as dg
 import pytest
 from conftest import query
-from test_mart_records import build, load_landing
+from support.warehouses import build, load_landing
 
 from relanalytics_pipeline.defs.transform.assets import dbt_vars
 from relanalytics_pipeline.settings import Settings

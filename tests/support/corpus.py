@@ -1,7 +1,7 @@
 """The corpus of difficult landing files: each case is one file with ids of its own, and what the
 ingest must make of it (rows loaded with their values, or quarantined with their reasons), worked
 out by hand from the file's text. tests/unit/test_bad_input_corpus.py checks each case;
-tests/dbt/test_untouched_records.py lands the whole corpus beside the hand-made dataset.
+tests/pipeline/test_untouched_records.py lands the whole corpus beside the hand-made dataset.
 """
 
 import datetime as dt

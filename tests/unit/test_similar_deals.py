@@ -8,25 +8,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from support.deals import BELOW, deal, frame
 
 from relanalytics_pipeline.cli.generator import generate_dataset
 from relanalytics_pipeline.defs.learn import similar_deals
 from relanalytics_pipeline.defs.learn.similar_deals import FEATURES, Params, evaluate, fit
 
-COLUMNS = ["opportunity_id", "state_as_of", "actual_value", *FEATURES]
-BASE = {"estimated_value": 50_000.0, "account_employees": 100.0,
-        "account_annual_revenue": 1e6, "product": "Suite", "account_industry": "Energy",
-        "account_country": "US", "owner_team": "East"}  # fmt: skip
 SEVEN = len(FEATURES)
-
-
-def deal(opportunity_id: str, state: str, actual=None, **changes) -> dict:
-    return {"opportunity_id": opportunity_id, "state_as_of": state, "actual_value": actual,
-            **BASE, **changes}  # fmt: skip
-
-
-def frame(*deals: dict) -> pd.DataFrame:
-    return pd.DataFrame(list(deals), columns=COLUMNS)
 
 
 def similarity(squared_differences: float) -> float:
@@ -141,7 +129,6 @@ def test_fallback_below_the_minimums_and_a_single_won_deal():
 
 
 PLAIN = "plain_distance"
-BELOW = "below min_won_deals=30 / min_lost_deals=30: plain distance instead of the learned weights"
 
 
 def test_without_opportunities_nothing_to_learn_and_no_rows():
@@ -329,61 +316,3 @@ def test_the_neighbours_check_finds_self_open_lost_and_later_neighbours():
         assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
             5,
         )
-
-
-@pytest.mark.parametrize(
-    ("deals", "reason", "neighbours"),
-    [
-        (frame(), "no opportunities: nothing to learn from; similar_won_deals is empty", 0),
-        # The open o1 still gets its three similar won deals, by the plain distance.
-        (
-            frame(deal("o1", "open"), *[deal(f"w{i}", "won") for i in range(3)]),
-            f"3 won (0 with an actual value) and 0 lost deals, {BELOW}",
-            3,
-        ),
-    ],
-    ids=["no opportunities", "won deals without values"],
-)
-def test_the_asset_says_why_in_its_log_and_metadata(
-    deals, reason, neighbours, tmp_path, monkeypatch
-):
-    """The Dagster multi-asset in process, on a warehouse holding only the features table."""
-    import dagster as dg
-
-    from relanalytics_pipeline.definitions import defs
-    from relanalytics_pipeline.defs.learn.assets import (
-        BASELINES_CHECK,
-        MODEL_KEY,
-        NEIGHBOURS_CHECK,
-        NEIGHBOURS_KEY,
-        similar_deals_assets,
-    )
-
-    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path))
-    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
-    monkeypatch.delenv("RELANALYTICS_WAREHOUSE", raising=False)
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        connection.execute("CREATE SCHEMA intermediate")
-        connection.register("deals", deals.astype({"actual_value": float}))
-        connection.execute(f"CREATE TABLE {similar_deals.FEATURES_TABLE} AS SELECT * FROM deals")
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            [similar_deals_assets],
-            resources=defs.resources,
-            instance=instance,
-        )
-        assert result.success
-        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    expected = f"as of 2026-03-31: {reason}"
-    assert f"similar deals, plain_distance: {expected}" in logged
-    model = result.asset_materializations_for_node("similar_deals")[0]
-    metadata = {name: value.value for name, value in model.metadata.items()}
-    assert (metadata["method"], metadata["reason"]) == ("plain_distance", expected)
-    written = result.asset_materializations_for_node("similar_deals")[1]
-    assert written.asset_key == NEIGHBOURS_KEY and written.metadata["rows"].value == neighbours
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {BASELINES_CHECK: True, NEIGHBOURS_CHECK: True}
-    assert model.asset_key == MODEL_KEY
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
-        rows = connection.execute("SELECT method FROM learn.won_deal_neighbours").fetchall()
-    assert rows == [("plain_distance",)] * neighbours

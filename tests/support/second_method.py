@@ -1,8 +1,11 @@
-"""The yardstick: relationship_kpis in one hand-written DuckDB pass, straight from landed Parquet.
+"""The second method: relationship_kpis in one hand-written DuckDB pass, straight from landed
+Parquet.
 
-It is what the pipeline's transformation costs at the least (no dbt, no warehouse tables but its
-result, no tests), and, written independently of the dbt models, a second method for the same
-figures: `compare()` counts the rows of marts.relationship_kpis it disagrees with.
+Written independently of the dbt models, it computes the same figures a second way: `compare()`
+counts the rows of marts.relationship_kpis it disagrees with
+(tests/pipeline/test_kpis_second_method.py). benchmarks/bench_pipeline.py runs it as its
+yardstick: what the pipeline's transformation costs at the least (no dbt, no warehouse tables but
+its result, no tests).
 
 Written for the generator's output: one version per record and one party set per activity, so
 version ties and party-set replacement (which the pipeline handles) do not arise.

@@ -1,0 +1,72 @@
+"""A generated CRM's history and its next night apart, and warehouses compared row for row: what
+the incremental dbt tests (support/two_nights.py) and benchmarks/bench_nightly.py both use."""
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+D = dt.date(2026, 3, 31)
+NIGHT = D + dt.timedelta(days=1)
+# Parties belong to their activity: they land with the activity's version.
+PARTIES = "activity_parties"
+
+
+def split_off_night(generated: Path, landing: Path, night_files: Path) -> dict[str, int]:
+    """Copy the generated CRM into `landing` without what was modified on the night's day; write
+    that into `night_files/<entity>.parquet`. Returns the night's rows per entity."""
+    night_start = f"TIMESTAMPTZ '{NIGHT.isoformat()} 00:00:00+00'"
+    counts = {}
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        activities = f"read_parquet('{generated / 'activities'}/*.parquet')"
+        for entity_dir in sorted(p for p in generated.iterdir() if p.is_dir()):
+            entity, rows = entity_dir.name, f"read_parquet('{entity_dir}/*.parquet')"
+            if entity == PARTIES:
+                night = f"activity_id IN (SELECT activity_id FROM {activities} WHERE modified_at >= {night_start})"
+            else:
+                night = f"modified_at >= {night_start}"
+            (landing / entity).mkdir(parents=True)
+            connection.execute(
+                f"COPY (SELECT * FROM {rows} WHERE NOT ({night})) "
+                f"TO '{landing / entity / 'part-0000.parquet'}' (FORMAT parquet)"
+            )
+            target = night_files / f"{entity}.parquet"
+            connection.execute(
+                f"COPY (SELECT * FROM {rows} WHERE {night}) TO '{target}' (FORMAT parquet)"
+            )
+            counts[entity] = connection.execute(f"SELECT count(*) FROM '{target}'").fetchone()[0]
+    return counts
+
+
+def tables_differing(
+    warehouse: Path, reference: Path, schema: str = "marts", built_schema: str | None = None
+) -> dict[str, int]:
+    """Rows of each table of `schema` (the marts) in `reference` found in only one of it and
+    `warehouse`, whose tables are in `built_schema` (default: `schema`; `main` in a published
+    file), EXCEPT ALL both ways. Doubles are compared to 9 significant digits: DuckDB sums
+    them in parallel, in no fixed order, so two full builds of the same data differ in the last
+    bits of averages and sums."""
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{warehouse}' AS built (READ_ONLY)")
+        connection.execute(f"ATTACH '{reference}' AS reference (READ_ONLY)")
+        columns = connection.execute(
+            "SELECT table_name, list(CASE WHEN data_type = 'DOUBLE' "
+            "THEN format('round({0}, 9 - cast(ceil(log10(abs({0}) + 1e-300)) AS INTEGER)) AS {0}', "
+            "column_name) ELSE column_name END ORDER BY ordinal_position) "
+            "FROM information_schema.columns WHERE table_catalog = 'reference' "
+            "AND table_schema = ? GROUP BY table_name ORDER BY table_name",
+            [schema],
+        ).fetchall()
+        differing = {}
+        schemas = {"built": built_schema or schema, "reference": schema}
+        for mart, selected in columns:
+            rows = {name: f"SELECT {', '.join(selected)} FROM {name}.{schemas[name]}.{mart}"
+                    for name in schemas}  # fmt: skip
+            differing[mart] = sum(
+                connection.execute(
+                    f"SELECT count(*) FROM ({rows[a]} EXCEPT ALL {rows[b]})"
+                ).fetchone()[0]
+                for a, b in (("built", "reference"), ("reference", "built"))
+            )
+        return differing
