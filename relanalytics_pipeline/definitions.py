@@ -19,8 +19,8 @@ from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_reso
 # Every step of a run in the run's own process, one after the other. The steps take turns on the
 # warehouse anyway (one writer: the pool `duckdb_warehouse`, which the in-process executor honours
 # too), so a process per step only added its start-up: each would load the definitions and their
-# imports again. Before the first step it frees what
-# killed runs still hold (defs/automation/housekeeping.py).
+# imports again. Before the first step it frees what killed runs still hold
+# (defs/automation/housekeeping.py).
 executor = in_process_freeing_dead_runs
 
 # The run's settings, read and checked once as it starts. Partial, as Dagster shares a partial
