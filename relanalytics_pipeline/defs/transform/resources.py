@@ -21,22 +21,40 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+# What dbt parses: a change to any of these makes the manifest stale.
+PARSED_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
+PARSED_FILES = ("dbt_project.yml", "packages.yml", "profiles.yml")
+
+
+def manifest_is_stale(project_dir: Path, manifest_path: Path) -> bool:
+    """Whether the manifest is missing or older than a file dbt parses."""
+    if not manifest_path.exists():
+        return True
+    built = manifest_path.stat().st_mtime_ns
+    parsed = [project_dir / name for name in PARSED_FILES]
+    for folder in PARSED_FOLDERS:
+        parsed.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+    return any(path.exists() and path.stat().st_mtime_ns > built for path in parsed)
+
+
 def load_dbt_project() -> DbtProject:
-    """The dbt project; where its manifest is missing (a fresh clone), build it once.
+    """The dbt project; where its manifest is missing (a fresh clone) or older than the project's
+    files (a model edited since), build it first.
 
     dagster-dbt rebuilds the manifest only under `dagster dev`; `dagster asset materialize`,
-    pytest and code servers would fail without it. `dbt parse` needs no data and does not open
-    the warehouse, so it is safe here (about 10 s). Its own preparer would look for `dbt` on
-    PATH, hence the parse through our resource.
+    pytest and code servers would fail without it, or build the graph and read the models'
+    `meta` from a stale one. `dbt parse` needs no data and does not open the warehouse, so it is
+    safe here (seconds). Its own preparer would look for `dbt` on PATH, hence the parse through
+    our resource.
     """
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    missing = not project.manifest_path.exists()
-    if missing:
+    stale = manifest_is_stale(Path(DBT_PROJECT_DIR), project.manifest_path)
+    if stale:
         logger.warning(
-            "dbt manifest not found at %s: running `dbt parse` once to build it",
+            "dbt manifest at %s is missing or older than the dbt project: running `dbt parse`",
             project.manifest_path,
         )
-    if missing or project.preparer.using_dagster_dev():
+    if stale or project.preparer.using_dagster_dev():
         dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
 
