@@ -35,7 +35,8 @@ DBT = {
     "intermediate/int_health_figures", "marts/relationship_health_history",
     "marts/relationship_health", "marts/deal_tracking", "intermediate/int_opportunity_features",
     "marts/similar_won_deals", "marts/won_deal_benchmarks",
-    "marts/deal_warnings", "marts/who_knows_whom", "marts/account_connections",
+    "intermediate/int_opportunity_close_date_pushes", "marts/deal_warnings",
+    "marts/who_knows_whom", "marts/account_connections",
 }  # fmt: skip
 REPORTS = {
     "reports/deal_tracking_chart", "reports/health_score_diagnostic", "reports/deal_warning_outcomes"

@@ -109,37 +109,24 @@ meetings as (
     group by memberships.record_id
 ),
 
--- The opportunity's versions changed by the end of D, in the order the ingest keeps them; a push
--- is a version whose estimated close date is later than the version's before it.
-versions as (
-    select
-        opportunity_id,
-        modified_at,
-        estimated_close_date,
-        lag(estimated_close_date) over by_version as previous_close_date,
-        row_number() over by_version as version_order
-    from {{ source('crm', 'opportunities') }}
-    where modified_at < {{ as_of_end() }}
-    window by_version as (
-        partition by opportunity_id order by modified_at, _source_file, _row_number
-    )
-),
-
+-- The pushes of the close date made by the end of D, in order.
 pushes as (
     select
         opportunity_id,
-        modified_at,
+        pushed_at,
         previous_close_date,
-        row_number() over (partition by opportunity_id order by version_order) as push_order
-    from versions
-    where estimated_close_date > previous_close_date
+        row_number() over (
+            partition by opportunity_id order by pushed_at, previous_close_date, estimated_close_date
+        ) as push_order
+    from {{ ref('int_opportunity_close_date_pushes') }}
+    where pushed_at < {{ as_of_end() }}
 ),
 
 pushed as (
     select
         opportunity_id,
         cast(count(*) as {{ dbt.type_bigint() }}) as pushes,
-        max(case when push_order = {{ var('deal_warning_close_date_pushes') }} then cast(modified_at as date) end)
+        max(case when push_order = {{ var('deal_warning_close_date_pushes') }} then cast(pushed_at as date) end)
             as pushed_day,
         -- The close date before the first push.
         max(case when push_order = 1 then previous_close_date end) as first_close_date
