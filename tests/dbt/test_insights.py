@@ -173,3 +173,34 @@ def test_account_connections_name_each_users_strongest_contact_there(generated):
         "WHERE w.account_id = a.account_id AND w.user_id = a.user_id)",
     ) == [(0,)]
     assert query(generated, "SELECT count(*) > 0 FROM marts.account_connections") == [(True,)]
+
+
+def test_since_starts_the_current_run_of_days_in_the_history(generated):
+    """For the warnings read from the health history: the warning held on every day from `since`
+    to D, and not on the day before (unless `since` is the history's first day)."""
+    rows = query(
+        generated,
+        """
+        WITH held AS (
+            SELECT record_id AS opportunity_id, as_of_date, unnest([
+                {'warning': 'going_dark', 'held': coalesce(days_since_two_way >= 14, false)},
+                {'warning': 'single_threaded', 'held': coalesce(customer_people = 1, false)},
+                {'warning': 'health_declining', 'held': health_trend = 'Declining'}
+            ], recursive := true)
+            FROM marts.relationship_health_history WHERE record_type = 'opportunity'
+        )
+        SELECT w.warning, count(DISTINCT w.opportunity_id),
+            count(*) FILTER (WHERE h.as_of_date >= w.since AND NOT h.held),
+            count(*) FILTER (WHERE h.as_of_date = w.since - 1 AND h.held),
+            count(*) FILTER (WHERE h.as_of_date = w.since - 1)
+                + count(DISTINCT w.opportunity_id) FILTER (WHERE w.since = (
+                    SELECT min(as_of_date) FROM marts.relationship_health_history))
+        FROM marts.deal_warnings AS w
+        JOIN held AS h USING (opportunity_id, warning)
+        WHERE w.warning IN ('going_dark', 'single_threaded', 'health_declining')
+        GROUP BY ALL ORDER BY ALL
+        """,
+    )
+    assert {"going_dark", "single_threaded"} <= {warning for warning, *_ in rows}
+    for warning, deals, broken_in_the_run, held_the_day_before, bounded in rows:
+        assert (broken_in_the_run, held_the_day_before, bounded) == (0, 0, deals), warning
