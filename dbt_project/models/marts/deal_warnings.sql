@@ -8,6 +8,11 @@
 {%- set slow = var('deal_warning_slow_replies') %}
 {%- set meeting_days = var('deal_warning_meeting_days') %}
 {%- set slow_hours = slow['target_factor'] * var('health_team_response_target_hours') %}
+{%- set known = ['going_dark', 'unanswered', 'single_threaded', 'no_recent_meeting', 'close_date_pushed',
+    'past_close_date', 'health_declining', 'slow_team_replies'] %}
+{%- if severities.keys() | sort != known | sort %}
+    {{ exceptions.raise_compiler_error("deal_warning_severities must give a severity to each of " ~ known | join(', ') ~ ", and to nothing else; got " ~ severities.keys() | join(', ')) }}
+{%- endif %}
 {%- for warning, severity in severities.items() if severity not in ('high', 'medium', 'low') %}
     {{ exceptions.raise_compiler_error("deal_warning_severities: the severity of " ~ warning ~ " must be high, medium or low, got '" ~ severity ~ "'") }}
 {%- endfor %}
