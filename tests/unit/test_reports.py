@@ -46,7 +46,7 @@ def test_unscored_deals_are_grey_at_zero_and_bubble_area_follows_revenue():
 def test_the_hover_names_the_number_of_warnings_and_the_top_ones_reason():
     assert warning_text(0, None) == "none"
     assert warning_text(2, "no two-way activity with the customer in 20 days") == (
-        "2, first: no two-way activity with the customer in 20 days"
+        "2, the most severe: no two-way activity with the customer in 20 days"
     )
 
 

@@ -1,7 +1,7 @@
 """Reports drawn from the marts: the deal-tracking chart, the health score's diagnostic and the
 deal warnings' outcomes.
 
-Both read the warehouse, and DuckDB lets nobody open the file while another process writes it:
+All read the warehouse, and DuckDB lets nobody open the file while another process writes it:
 they join the warehouse pool like the writers and hold the connection only while they read.
 """
 

@@ -183,7 +183,7 @@ def warning_text(count, top_reason) -> str:
     """A deal's warnings for the hover: how many, and the most severe one's reason."""
     if pd.isna(count) or int(count) == 0:
         return "none"
-    return f"{int(count)}, first: {top_reason}"
+    return f"{int(count)}, the most severe: {top_reason}"
 
 
 def _legend_order(points: pd.DataFrame) -> list[str]:
