@@ -10,7 +10,11 @@ from relanalytics_pipeline.defs.ingest.exports.assets import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
 from relanalytics_pipeline.defs.quality.checks import marts_checks
-from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
+from relanalytics_pipeline.defs.reports.assets import (
+    deal_tracking_chart,
+    deal_warning_outcomes,
+    health_score_diagnostic,
+)
 from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.defs.serve.assets import published_marts
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
@@ -36,6 +40,7 @@ defs = dg.Definitions(
         similar_deals_assets,
         deal_tracking_chart,
         health_score_diagnostic,
+        deal_warning_outcomes,
         published_marts,
     ],
     asset_checks=marts_checks(),

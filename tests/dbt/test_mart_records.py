@@ -117,7 +117,9 @@ def test_unknown_references_are_reported_with_counts_and_examples(built):
     (warning,) = [r for i, r in results.items() if "is_empty_int_unknown_references" in i]
     assert (warning["status"], warning["failures"]) == ("warn", 2)
     checks = [r for i, r in results.items() if ".only_current_records_" in i]
-    assert len(checks) == 9  # the marts of RECORD_MARTS, record_contacts.contact_id, deal_tracking
+    # The marts of RECORD_MARTS, record_contacts.contact_id, deal_tracking, deal_warnings,
+    # who_knows_whom and account_connections.
+    assert len(checks) == 12
     assert {r["status"] for r in checks} == {"pass"}
 
 

@@ -35,8 +35,12 @@ DBT = {
     "intermediate/int_health_figures", "marts/relationship_health_history",
     "marts/relationship_health", "marts/deal_tracking", "intermediate/int_opportunity_features",
     "marts/similar_won_deals", "marts/won_deal_benchmarks",
+    "intermediate/int_opportunity_close_date_pushes", "marts/deal_warnings",
+    "marts/who_knows_whom", "marts/account_connections",
 }  # fmt: skip
-REPORTS = {"reports/deal_tracking_chart", "reports/health_score_diagnostic"}
+REPORTS = {
+    "reports/deal_tracking_chart", "reports/health_score_diagnostic", "reports/deal_warning_outcomes"
+}  # fmt: skip
 EXPORTS = {f"dataverse/{t}" for t in (
     "systemuser", "account", "contact", "lead", "opportunity", "email", "appointment", "phonecall",
     "task", "activityparty",
@@ -105,7 +109,7 @@ def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
 def test_publication_follows_every_mart(graph):
     published = graph.get(dg.AssetKey(["serve", "published_marts"]))
     marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
-    assert len(marts) == 10 and published.parent_keys == marts
+    assert len(marts) == 13 and published.parent_keys == marts
     assert published.group_name == "serve"
 
 

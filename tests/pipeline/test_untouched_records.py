@@ -21,7 +21,8 @@ from relanalytics_pipeline.raw_contract import ENTITIES
 MARTS = {
     "deal_tracking", "record_colleagues", "record_contacts", "record_summary",
     "relationship_activity_daily", "relationship_health", "relationship_health_history",
-    "relationship_kpis", "similar_won_deals", "won_deal_benchmarks",
+    "relationship_kpis", "similar_won_deals", "won_deal_benchmarks", "deal_warnings",
+    "who_knows_whom", "account_connections",
 }  # fmt: skip
 # The record a mart row is about: (record type, record id).
 RECORD_TYPES = {"opportunities": "opportunity", "leads": "lead", "accounts": "account",
@@ -50,7 +51,16 @@ def mart_rows(warehouse: Path, mart: str) -> dict[tuple[str, str], list[str]]:
     columns = {c for (c,) in query(warehouse, "SELECT column_name FROM duckdb_columns() "
                                               "WHERE schema_name = 'marts' AND table_name = ?",
                                    [mart])}  # fmt: skip
-    record = "record_type, record_id" if "record_id" in columns else "'opportunity', opportunity_id"
+    record = next(
+        key
+        for column, key in (
+            ("record_id", "record_type, record_id"),
+            ("opportunity_id", "'opportunity', opportunity_id"),
+            ("contact_id", "'contact', contact_id"),
+            ("account_id", "'account', account_id"),
+        )
+        if column in columns
+    )
     rows: dict[tuple[str, str], list[str]] = {}
     for record_type, record_id, row in query(
         warehouse, f"SELECT {record}, m FROM marts.{mart} AS m ORDER BY ALL"

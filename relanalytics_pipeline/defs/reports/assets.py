@@ -1,6 +1,7 @@
-"""Reports drawn from the marts: the deal-tracking chart and the health score's diagnostic.
+"""Reports drawn from the marts: the deal-tracking chart, the health score's diagnostic and the
+deal warnings' outcomes.
 
-Both read the warehouse, and DuckDB lets nobody open the file while another process writes it:
+All read the warehouse, and DuckDB lets nobody open the file while another process writes it:
 they join the warehouse pool like the writers and hold the connection only while they read.
 """
 
@@ -12,6 +13,11 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.reports.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.defs.reports.health_diagnostic import closed_deal_health, diagnose
+from relanalytics_pipeline.defs.reports.warning_outcomes import (
+    closed_deal_warnings,
+    warning_outcomes,
+)
+from relanalytics_pipeline.defs.transform.assets import project_vars
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
@@ -84,5 +90,39 @@ def health_score_diagnostic(
             "deals_scored": result.deals_scored,
             "auc": dg.MetadataValue.float(result.auc) if result.auc is not None else "n/a",
             "win_rate_by_status": dg.MetadataValue.md(result.markdown()),
+        }
+    )
+
+
+@dg.asset(
+    key=["reports", "deal_warning_outcomes"],
+    deps=[["marts", "relationship_health_history"], ["staging", "stg_crm__opportunities"]],
+    group_name="reports",
+    kinds={"python", "duckdb"},
+    backfill_policy=ONE_RUN_PER_RANGE,
+    pool=WAREHOUSE_POOL,
+)
+def deal_warning_outcomes(
+    config: DiagnosticConfig, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    """Does a deal warning mean anything on this data? For closed opportunities whose day
+    `days_before_close` before closing lies within the health history: which warnings held that
+    day (those the history can tell: going_dark, single_threaded, health_declining,
+    past_close_date, with dbt_project.yml's thresholds), and the win rate with and without each."""
+    thresholds = project_vars()
+    with connect(settings.warehouse, read_only=True) as connection:
+        deals = closed_deal_warnings(
+            connection,
+            config.days_before_close,
+            thresholds["deal_warning_going_dark_days"],
+            thresholds["deal_warning_single_threaded_people"],
+        )
+    result = warning_outcomes(deals, config.days_before_close)
+    return dg.MaterializeResult(
+        metadata={
+            "days_before_close": result.days_before_close,
+            "deals_closed": result.deals_closed,
+            "deals_in_history": result.deals_in_history,
+            "win_rate_with_and_without": dg.MetadataValue.md(result.markdown()),
         }
     )

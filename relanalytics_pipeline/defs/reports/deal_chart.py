@@ -4,7 +4,8 @@ One bubble per row of `marts.deal_tracking`: its area is the estimated revenue, 
 stage's (the mart's `stage_color_hex`); an opportunity without a score is drawn grey at zero.
 Two renderings of the same points: a PNG (matplotlib, drawn offline; plotly's static export would
 need a browser) and a self-contained interactive HTML page (bokeh with its JavaScript inlined)
-where hovering shows a deal and clicking it opens its `record_url` in the CRM.
+where hovering shows a deal (with its warnings: how many, and the top one's reason) and clicking
+it opens its `record_url` in the CRM.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def write_html(points: pd.DataFrame, as_of: dt.date, path: Path) -> None:
             f"{int(s)} ({status})" if pd.notna(s) else str(status)
             for s, status in zip(points["health_score"], points["health_status"], strict=True)
         ],
+        "warnings": [
+            warning_text(count, reason)
+            for count, reason in zip(points["warnings"], points["top_warning_reason"], strict=True)
+        ],
         "owner": points["owner_id"].fillna(""),
         "record_url": points["record_url"].fillna(""),
     }
@@ -151,6 +156,7 @@ def write_html(points: pd.DataFrame, as_of: dt.date, path: Path) -> None:
                 ("Estimated revenue", "@value"),
                 ("Estimated close", "@close"),
                 ("Health", "@health"),
+                ("Warnings", "@warnings"),
                 ("Owner", "@owner"),
                 ("", "click to open in the CRM"),
             ],
@@ -171,6 +177,13 @@ def draw_deal_tracking(deals: pd.DataFrame, as_of: dt.date, folder: Path) -> Cha
     draw_png(points, as_of, files.png)
     write_html(points, as_of, files.html)
     return files
+
+
+def warning_text(count, top_reason) -> str:
+    """A deal's warnings for the hover: how many, and the most severe one's reason."""
+    if pd.isna(count) or int(count) == 0:
+        return "none"
+    return f"{int(count)}, the most severe: {top_reason}"
 
 
 def _legend_order(points: pd.DataFrame) -> list[str]:

@@ -1,0 +1,375 @@
+-- Deal warnings: one row per open opportunity and warning holding as of D, with its severity,
+-- since when it has held without a break (within the health history), a sentence with the figures
+-- and the figures themselves. Every threshold is a dbt var (deal_warning_*). A table computed
+-- from the (incremental) intermediate tables and the health history: a night gives the rows of a
+-- full build.
+{%- set severities = var('deal_warning_severities') %}
+{%- set unanswered = var('deal_warning_unanswered') %}
+{%- set slow = var('deal_warning_slow_replies') %}
+{%- set meeting_days = var('deal_warning_meeting_days') %}
+{%- set slow_hours = slow['target_factor'] * var('health_team_response_target_hours') %}
+{%- set known = ['going_dark', 'unanswered', 'single_threaded', 'no_recent_meeting', 'close_date_pushed',
+    'past_close_date', 'health_declining', 'slow_team_replies'] %}
+{%- if severities.keys() | sort != known | sort %}
+    {{ exceptions.raise_compiler_error("deal_warning_severities must give a severity to each of " ~ known | join(', ') ~ ", and to nothing else; got " ~ severities.keys() | join(', ')) }}
+{%- endif %}
+{%- for warning, severity in severities.items() if severity not in ('high', 'medium', 'low') %}
+    {{ exceptions.raise_compiler_error("deal_warning_severities: the severity of " ~ warning ~ " must be high, medium or low, got '" ~ severity ~ "'") }}
+{%- endfor %}
+{%- set history_start = 'cast(' ~ health_history_start() ~ ' as date)' %}
+with opportunities as (
+    select
+        opportunities.opportunity_id,
+        opportunities.opportunity_name,
+        opportunities.owner_id,
+        opportunities.estimated_close_date,
+        opportunities.record_url,
+        cast(opportunities.created_at as date) as created_day
+    from {{ ref('stg_crm__opportunities') }} as opportunities
+    where opportunities.opportunity_status = 'open'
+),
+
+health as (
+    select * from {{ ref('relationship_health') }}
+    where record_type = 'opportunity'
+),
+
+-- For the warnings read from the health history: the last day each did not hold (the day before
+-- its current run of days began).
+history_breaks as (
+    select
+        record_id as opportunity_id,
+        max(case when not coalesce(days_since_two_way >= {{ var('deal_warning_going_dark_days') }}, false)
+            then as_of_date end) as going_dark_broken,
+        max(case when coalesce(customer_people, 0) <> {{ var('deal_warning_single_threaded_people') }}
+            then as_of_date end) as single_threaded_broken,
+        max(case when health_trend <> 'Declining' then as_of_date end) as health_declining_broken
+    from {{ ref('relationship_health_history') }}
+    where record_type = 'opportunity' and as_of_date <= {{ as_of_date() }}
+    group by record_id
+),
+
+-- Our emails on the deal, newest first, and whether the customer replied to each.
+team_emails as (
+    select
+        memberships.record_id as opportunity_id,
+        emails.activity_id,
+        emails.activity_at,
+        exists (
+            select 1 from {{ ref('int_email_replies') }} as replies
+            where replies.parent_id = emails.activity_id
+        ) as is_answered,
+        row_number() over (
+            partition by memberships.record_id
+            order by emails.activity_at desc, emails.activity_id desc
+        ) as newest
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_emails_sided') }} as emails
+        on memberships.activity_id = emails.activity_id
+    where memberships.record_type = 'opportunity' and emails.side = 'team'
+),
+
+unanswered as (
+    select
+        opportunity_id,
+        max(case when newest = 1 then activity_at end) as latest_sent_at
+    from team_emails
+    where newest <= {{ unanswered['emails'] }}
+    group by opportunity_id
+    having
+        count(*) = {{ unanswered['emails'] }}
+        and max(case when is_answered then 1 else 0 end) = 0
+),
+
+-- The day from whose end the latest email is `days` days old (a moment exactly at midnight is
+-- reached by the end of the day before).
+unanswered_aged as (
+    select
+        opportunity_id,
+        latest_sent_at,
+        case
+            when aged_at = cast(cast(aged_at as date) as {{ dbt.type_timestamp() }})
+                then cast({{ dbt.dateadd('day', -1, 'cast(aged_at as date)') }} as date)
+            else cast(aged_at as date)
+        end as aged_day
+    from (
+        select *, {{ dbt.dateadd('day', unanswered['days'], 'latest_sent_at') }} as aged_at
+        from unanswered
+    ) as dated
+),
+
+meetings as (
+    select
+        memberships.record_id as opportunity_id,
+        max(cast(activities.activity_at as date)) as last_meeting_day
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_activities_classified') }} as activities
+        on memberships.activity_id = activities.activity_id
+    where
+        memberships.record_type = 'opportunity'
+        and activities.activity_type = 'appointment'
+        and activities.is_conversation
+        and activities.activity_status = 'completed'
+        and activities.activity_at < {{ as_of_end() }}
+    group by memberships.record_id
+),
+
+-- The pushes of the close date made by the end of D, in order.
+pushes as (
+    select
+        opportunity_id,
+        pushed_at,
+        previous_close_date,
+        row_number() over (
+            partition by opportunity_id order by pushed_at, previous_close_date, estimated_close_date
+        ) as push_order
+    from {{ ref('int_opportunity_close_date_pushes') }}
+    where pushed_at < {{ as_of_end() }}
+),
+
+pushed as (
+    select
+        opportunity_id,
+        cast(count(*) as {{ dbt.type_bigint() }}) as pushes,
+        max(case when push_order = {{ var('deal_warning_close_date_pushes') }} then cast(pushed_at as date) end)
+            as pushed_day,
+        -- The close date before the first push.
+        max(case when push_order = 1 then previous_close_date end) as first_close_date
+    from pushes
+    group by opportunity_id
+),
+
+-- Our responses to the customer's emails sent in the last `days` days, from the day each was
+-- known (the response's day) to the day its email leaves the window: the mean is a running sum of
+-- these deltas, so the day its current run of days began is known too.
+slow_responses as (
+    select
+        memberships.record_id as opportunity_id,
+        cast(responses.response_at as date) as known_day,
+        cast({{ dbt.dateadd('day', slow['days'], 'cast(responses.activity_at as date)') }} as date) as left_day,
+        responses.response_hours
+    from {{ ref('int_record_activities') }} as memberships
+    inner join {{ ref('int_email_responses') }} as responses
+        on memberships.activity_id = responses.activity_id
+    where
+        memberships.record_type = 'opportunity'
+        and responses.side = 'customer'
+        and responses.response_hours is not null
+),
+
+slow_deltas as (
+    select opportunity_id, event_day, sum(responses) as responses, sum(hours) as hours
+    from (
+        select opportunity_id, known_day as event_day, 1 as responses, response_hours as hours
+        from slow_responses
+        where known_day < left_day
+        union all
+        select opportunity_id, left_day as event_day, -1 as responses, -response_hours as hours
+        from slow_responses
+        where known_day < left_day
+    ) as events
+    where event_day <= {{ as_of_date() }}
+    group by opportunity_id, event_day
+),
+
+slow_days as (
+    select
+        opportunity_id,
+        event_day,
+        sum(responses) over running as responses,
+        sum(hours) over running as hours
+    from slow_deltas
+    window running as (partition by opportunity_id order by event_day rows unbounded preceding)
+),
+
+slow_runs as (
+    select
+        opportunity_id,
+        event_day,
+        responses,
+        hours / nullif(responses, 0) as mean_hours,
+        coalesce(hours / nullif(responses, 0) > {{ slow_hours }}, false) as is_slow,
+        lead(event_day) over (partition by opportunity_id order by event_day) as next_event_day
+    from slow_days
+),
+
+slow_replies as (
+    select
+        opportunity_id,
+        max(case when is_slow and next_event_day is null then mean_hours end) as mean_hours,
+        max(case when is_slow and next_event_day is null then responses end) as responses,
+        -- The run began the day after the last change that left the mean within the target.
+        coalesce(
+            max(case when not is_slow then next_event_day end),
+            min(event_day)
+        ) as since
+    from slow_runs
+    group by opportunity_id
+    having max(case when is_slow and next_event_day is null then 1 else 0 end) = 1
+),
+
+warnings as (
+    select
+        opportunities.opportunity_id,
+        'going_dark' as warning,
+        cast({{ dbt.dateadd('day', 1, 'history_breaks.going_dark_broken') }} as date)
+            as since,
+        'no two-way activity with the customer in ' || {{ count_of('health.days_since_two_way', 'day') }}
+            as reason,
+        cast(health.days_since_two_way as {{ type_double() }}) as figure,
+        'days' as figure_unit,
+        {{ var('deal_warning_going_dark_days') }} as threshold
+    from opportunities
+    inner join health on opportunities.opportunity_id = health.record_id
+    left join history_breaks on opportunities.opportunity_id = history_breaks.opportunity_id
+    where health.days_since_two_way >= {{ var('deal_warning_going_dark_days') }}
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'unanswered' as warning,
+        unanswered_aged.aged_day as since,
+        {{ sql_string('our last ' ~ unanswered['emails'] ~ ' emails to the customer got no reply, the latest sent ') }}
+            || {{ count_of(dbt.datediff('cast(unanswered_aged.latest_sent_at as date)', as_of_date(), 'day'), 'day') }}
+            || ' ago' as reason,
+        cast({{ unanswered['emails'] }} as {{ type_double() }}) as figure,
+        'emails' as figure_unit,
+        {{ unanswered['emails'] }} as threshold
+    from opportunities
+    inner join unanswered_aged on opportunities.opportunity_id = unanswered_aged.opportunity_id
+    where unanswered_aged.aged_day <= {{ as_of_date() }}
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'single_threaded' as warning,
+        cast({{ dbt.dateadd('day', 1, 'history_breaks.single_threaded_broken') }} as date)
+            as since,
+        'only ' || {{ count_of('health.customer_people', 'customer person') }}
+            || {{ sql_string(' in two-way activities in the last ' ~ var('health_signal_days') ~ ' days') }} as reason,
+        cast(health.customer_people as {{ type_double() }}) as figure,
+        'people' as figure_unit,
+        {{ var('deal_warning_single_threaded_people') }} as threshold
+    from opportunities
+    inner join health on opportunities.opportunity_id = health.record_id
+    left join history_breaks on opportunities.opportunity_id = history_breaks.opportunity_id
+    where health.customer_people = {{ var('deal_warning_single_threaded_people') }}
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'no_recent_meeting' as warning,
+        coalesce(
+            cast({{ dbt.dateadd('day', meeting_days, 'meetings.last_meeting_day') }} as date),
+            opportunities.created_day
+        ) as since,
+        {{ sql_string('no meeting with the customer in the last ' ~ meeting_days ~ ' days') }}
+            || case
+                when meetings.last_meeting_day is null then ' (none yet)'
+                else ' (the last ' || {{ count_of(dbt.datediff('meetings.last_meeting_day', as_of_date(), 'day'), 'day') }} || ' ago)'
+            end as reason,
+        cast({{ dbt.datediff('meetings.last_meeting_day', as_of_date(), 'day') }} as {{ type_double() }}) as figure,
+        'days' as figure_unit,
+        {{ meeting_days }} as threshold
+    from opportunities
+    left join meetings on opportunities.opportunity_id = meetings.opportunity_id
+    where
+        meetings.last_meeting_day is null
+        or meetings.last_meeting_day <= {{ dbt.dateadd('day', -meeting_days, as_of_date()) }}
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'close_date_pushed' as warning,
+        pushed.pushed_day as since,
+        'the estimated close date moved later ' || {{ count_of('pushed.pushes', 'time') }}
+            || ', from ' || cast(pushed.first_close_date as {{ dbt.type_string() }})
+            || ' to ' || cast(opportunities.estimated_close_date as {{ dbt.type_string() }}) as reason,
+        cast(pushed.pushes as {{ type_double() }}) as figure,
+        'pushes' as figure_unit,
+        {{ var('deal_warning_close_date_pushes') }} as threshold
+    from opportunities
+    inner join pushed on opportunities.opportunity_id = pushed.opportunity_id
+    where pushed.pushes >= {{ var('deal_warning_close_date_pushes') }}
+
+    union all
+
+    select
+        opportunity_id,
+        'past_close_date' as warning,
+        cast({{ dbt.dateadd('day', 1, 'estimated_close_date') }} as date) as since,
+        'the estimated close date ' || cast(estimated_close_date as {{ dbt.type_string() }})
+            || ' passed ' || {{ count_of(dbt.datediff('estimated_close_date', as_of_date(), 'day'), 'day') }}
+            || ' ago and the deal is still open' as reason,
+        cast({{ dbt.datediff('estimated_close_date', as_of_date(), 'day') }} as {{ type_double() }}) as figure,
+        'days' as figure_unit,
+        0 as threshold
+    from opportunities
+    where estimated_close_date < {{ as_of_date() }}
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'health_declining' as warning,
+        cast({{ dbt.dateadd('day', 1, 'history_breaks.health_declining_broken') }} as date)
+            as since,
+        'health fell from ' || cast(health.earlier_health_score as {{ dbt.type_string() }})
+            || ' to ' || cast(health.health_score as {{ dbt.type_string() }})
+            || {{ sql_string(' in ' ~ var('health_trend_days') ~ ' days') }} as reason,
+        cast(health.health_score - health.earlier_health_score as {{ type_double() }}) as figure,
+        'points' as figure_unit,
+        -{{ var('health_trend_step') }} as threshold
+    from opportunities
+    inner join health on opportunities.opportunity_id = health.record_id
+    left join history_breaks on opportunities.opportunity_id = history_breaks.opportunity_id
+    where health.health_trend = 'Declining'
+
+    union all
+
+    select
+        opportunities.opportunity_id,
+        'slow_team_replies' as warning,
+        slow_replies.since,
+        'we replied to the customer in ' || {{ number_text('round(slow_replies.mean_hours, 1)') }}
+            || {{ sql_string(' hours on average over the last ' ~ slow['days'] ~ ' days (a warning above ' ~ slow_hours ~ ')') }}
+            as reason,
+        cast(slow_replies.mean_hours as {{ type_double() }}) as figure,
+        'hours' as figure_unit,
+        {{ slow_hours }} as threshold
+    from opportunities
+    inner join slow_replies on opportunities.opportunity_id = slow_replies.opportunity_id
+)
+
+select
+    warnings.opportunity_id,
+    opportunities.opportunity_name as name,
+    opportunities.owner_id,
+    health.company_name,
+    {{ as_of_date() }} as as_of_date,
+    warnings.warning,
+    case warnings.warning
+        {%- for warning, severity in severities.items() %}
+        when {{ sql_string(warning) }} then {{ sql_string(severity) }}
+        {%- endfor %}
+    end as severity,
+    -- Most severe first, ties in the order of deal_warning_severities: deal_tracking's top warning.
+    cast(case warnings.warning
+        {%- for warning, severity in severities.items() %}
+        when {{ sql_string(warning) }} then {{ {'high': 0, 'medium': 100, 'low': 200}[severity] + loop.index }}
+        {%- endfor %}
+    end as integer) as priority,
+    -- Within the health history: a run that began earlier shows its first day.
+    greatest(coalesce(warnings.since, {{ history_start }}), {{ history_start }}) as since,
+    warnings.reason,
+    warnings.figure,
+    warnings.figure_unit,
+    cast(warnings.threshold as {{ type_double() }}) as threshold,
+    opportunities.record_url
+from warnings
+inner join opportunities on warnings.opportunity_id = opportunities.opportunity_id
+left join health on warnings.opportunity_id = health.record_id
