@@ -61,7 +61,7 @@ def test_the_printed_command_works_from_a_fresh_shell(demo):
 def test_every_readme_example_query_returns_rows_on_the_demo(demo):
     home, _ = demo
     queries = readme_example_queries()
-    assert len(queries) == 11  # one per mart, and the publication's record
+    assert len(queries) == 14  # one per mart, and the publication's record
     with duckdb.connect(str(home / "published" / "marts.duckdb"), read_only=True) as connection:
         results = {query: connection.execute(query).fetchall() for query in queries}
     assert [query.splitlines()[0] for query, rows in results.items() if not rows] == []
