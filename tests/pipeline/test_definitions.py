@@ -36,6 +36,7 @@ DBT = {
     "marts/relationship_health", "marts/deal_tracking", "intermediate/int_opportunity_features",
     "marts/similar_won_deals", "marts/won_deal_benchmarks",
     "intermediate/int_opportunity_close_date_pushes", "marts/deal_warnings",
+    "intermediate/int_closed_deal_warnings",
     "marts/who_knows_whom", "marts/account_connections",
 }  # fmt: skip
 REPORTS = {

@@ -74,51 +74,55 @@ def test_diagnostic_without_both_outcomes_has_no_auc():
     assert diagnose(frame, 30).auc is None
 
 
-def test_warning_outcomes_count_the_warnings_held_30_days_before_each_close():
-    """Five closed deals, four of them with their day 30 days before the close (05-01) in the
-    history: w1 (won) had no warning; w2 (won) had gone dark (20 days) with 1 customer person;
-    l1 (lost) had gone dark (14 days, the threshold), declined, and its close date 04-30 had
-    passed; l2 (lost) 13 days only, 2 people, declined, its close date 05-01 not yet past. l3
-    closed before the history; o1 is open."""
+def test_warning_outcomes_count_the_deals_and_wins_with_and_without_each_warning():
+    """int_closed_deal_warnings' rows for three deals closed on 05-31, their day 05-01 (30 days
+    before): w1 (won) had no warning, w2 (won) had gone dark, l1 (lost) had gone dark and was
+    unanswered. going_dark: 2 deals with it, 1 won (50%); 1 without, won (100%). unanswered: 1
+    with it, none won (0%); 2 without, both won (100%)."""
     import duckdb
 
     from relanalytics_pipeline.defs.reports.warning_outcomes import (
         WarningOutcome,
-        closed_deal_warnings,
         warning_outcomes,
     )
 
     connection = duckdb.connect()
     connection.execute("""
-        create schema staging;
-        create schema marts;
-        create table staging.stg_crm__opportunities as
-        select * from (values
-            ('w1', 'won', date '2026-06-15', date '2026-05-31'),
-            ('w2', 'won', date '2026-06-15', date '2026-05-31'),
-            ('l1', 'lost', date '2026-04-30', date '2026-05-31'),
-            ('l2', 'lost', date '2026-05-01', date '2026-05-31'),
-            ('l3', 'lost', date '2026-01-01', date '2026-01-01'),
-            ('o1', 'open', date '2026-04-01', null)
-        ) as t(opportunity_id, opportunity_status, estimated_close_date, actual_close_date);
-        create table marts.relationship_health_history as
-        select 'opportunity' as record_type, * from (values
-            ('w1', date '2026-05-01', 2, 3, 'Steady'),
-            ('w2', date '2026-05-01', 20, 1, 'Steady'),
-            ('l1', date '2026-05-01', 14, 2, 'Declining'),
-            ('l2', date '2026-05-01', 13, 2, 'Declining'),
-            ('l2', date '2026-05-02', 30, 1, 'Declining'),
-            ('o1', date '2026-05-01', 30, 1, 'Declining')
-        ) as t(record_id, as_of_date, days_since_two_way, customer_people, health_trend)
+        create schema intermediate;
+        create table intermediate.int_closed_deal_warnings as
+        select opportunity_id, is_won, date '2026-05-31' as actual_close_date,
+            date '2026-05-01' as warning_day, warning, is_held
+        from (values
+            ('w1', true, 'going_dark', false),
+            ('w1', true, 'unanswered', false),
+            ('w2', true, 'going_dark', true),
+            ('w2', true, 'unanswered', false),
+            ('l1', false, 'going_dark', true),
+            ('l1', false, 'unanswered', true)
+        ) as t(opportunity_id, is_won, warning, is_held)
     """)  # fmt: skip
-    result = warning_outcomes(closed_deal_warnings(connection, 30, 14, 1), 30)
-    assert (result.deals_closed, result.deals_in_history) == (5, 4)
+    result = warning_outcomes(connection)
+    assert (result.days_before_close, result.deals_in_history) == (30, 3)
     assert result.outcomes == [
-        WarningOutcome("going_dark", deals_with=2, won_with=1, deals_without=2, won_without=1),
-        WarningOutcome("single_threaded", deals_with=1, won_with=1, deals_without=3, won_without=1),
-        WarningOutcome(
-            "health_declining", deals_with=2, won_with=0, deals_without=2, won_without=2
-        ),
-        WarningOutcome("past_close_date", deals_with=1, won_with=0, deals_without=3, won_without=2),
+        WarningOutcome("going_dark", deals_with=2, won_with=1, deals_without=1, won_without=1),
+        WarningOutcome("unanswered", deals_with=1, won_with=0, deals_without=2, won_without=2),
     ]
-    assert "| health_declining | 2 | 0 | 0% | 2 | 2 | 100% |" in result.markdown()
+    assert "| going_dark | 2 | 1 | 50% | 1 | 1 | 100% |" in result.markdown()
+    assert "| unanswered | 1 | 0 | 0% | 2 | 2 | 100% |" in result.markdown()
+
+
+def test_warning_outcomes_without_closed_deals_in_the_history():
+    import duckdb
+
+    from relanalytics_pipeline.defs.reports.warning_outcomes import warning_outcomes
+
+    connection = duckdb.connect()
+    connection.execute("""
+        create schema intermediate;
+        create table intermediate.int_closed_deal_warnings (
+            opportunity_id varchar, is_won boolean, actual_close_date date, warning_day date,
+            warning varchar, is_held boolean
+        )
+    """)
+    result = warning_outcomes(connection)
+    assert (result.days_before_close, result.deals_in_history, result.outcomes) == (None, 0, [])

@@ -13,11 +13,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.reports.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.defs.reports.health_diagnostic import closed_deal_health, diagnose
-from relanalytics_pipeline.defs.reports.warning_outcomes import (
-    closed_deal_warnings,
-    warning_outcomes,
-)
-from relanalytics_pipeline.defs.transform.assets import project_vars
+from relanalytics_pipeline.defs.reports.warning_outcomes import warning_outcomes
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
 
@@ -96,32 +92,23 @@ def health_score_diagnostic(
 
 @dg.asset(
     key=["reports", "deal_warning_outcomes"],
-    deps=[["marts", "relationship_health_history"], ["staging", "stg_crm__opportunities"]],
+    deps=[["intermediate", "int_closed_deal_warnings"]],
     group_name="reports",
     kinds={"python", "duckdb"},
     backfill_policy=ONE_RUN_PER_RANGE,
     pool=WAREHOUSE_POOL,
 )
-def deal_warning_outcomes(
-    config: DiagnosticConfig, settings: dg.ResourceParam[Settings]
-) -> dg.MaterializeResult:
-    """Does a deal warning mean anything on this data? For closed opportunities whose day
-    `days_before_close` before closing lies within the health history: which warnings held that
-    day (those the history can tell: going_dark, single_threaded, health_declining,
-    past_close_date, with dbt_project.yml's thresholds), and the win rate with and without each."""
-    thresholds = project_vars()
+def deal_warning_outcomes(settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    """Does a deal warning mean anything on this data? For the deals won or lost by D whose day
+    `deal_warning_outcome_days_before_close` (a dbt var, default 30) before closing lies within
+    the health history: which of deal_warnings' warnings held that day
+    (`intermediate.int_closed_deal_warnings`), and the win rate with and without each."""
     with connect(settings.warehouse, read_only=True) as connection:
-        deals = closed_deal_warnings(
-            connection,
-            config.days_before_close,
-            thresholds["deal_warning_going_dark_days"],
-            thresholds["deal_warning_single_threaded_people"],
-        )
-    result = warning_outcomes(deals, config.days_before_close)
+        result = warning_outcomes(connection)
+    days = result.days_before_close
     return dg.MaterializeResult(
         metadata={
-            "days_before_close": result.days_before_close,
-            "deals_closed": result.deals_closed,
+            "days_before_close": "n/a" if days is None else days,
             "deals_in_history": result.deals_in_history,
             "win_rate_with_and_without": dg.MetadataValue.md(result.markdown()),
         }

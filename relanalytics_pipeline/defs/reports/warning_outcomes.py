@@ -1,15 +1,13 @@
 """Does a deal warning mean anything on the data at hand?
 
-For every closed opportunity (won or lost) whose day `days_before_close` before its actual close
-lies within `marts.relationship_health_history`: which warnings held on that day, and the win rate
-of the deals with and without each. A warning whose deals are won less often than the others
-predicts losses here.
+For every opportunity won or lost by D whose day `deal_warning_outcome_days_before_close` (a dbt
+var, default 30) before its actual close lies within the health history: which warnings held on
+that day, and the win rate of the deals with and without each. A warning whose deals are won less
+often than the others predicts losses here.
 
-The warnings are those `marts.deal_warnings` computes that the health history can tell for a past
-day: going_dark (days without two-way activity), single_threaded (customer people), health_declining
-(the trend) and past_close_date (the estimated close date before that day), with the thresholds of
-`dbt_project.yml`. The others need activities or record versions as of that day, which the history
-does not keep.
+The warnings, all of `marts.deal_warnings`' with its thresholds, come from the dbt model
+`intermediate.int_closed_deal_warnings`, which applies deal_warnings' own rules as of that day;
+this module only counts.
 """
 
 from __future__ import annotations
@@ -17,9 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
-import pandas as pd
-
-WARNINGS = ("going_dark", "single_threaded", "health_declining", "past_close_date")
 
 
 @dataclass(frozen=True)
@@ -37,8 +32,7 @@ class WarningOutcome:
 
 @dataclass(frozen=True)
 class WarningOutcomes:
-    days_before_close: int
-    deals_closed: int
+    days_before_close: int | None
     deals_in_history: int
     outcomes: list[WarningOutcome] = field(default_factory=list)
 
@@ -59,62 +53,29 @@ class WarningOutcomes:
         return "\n".join(lines)
 
 
-def closed_deal_warnings(
-    connection: duckdb.DuckDBPyConnection,
-    days_before_close: int,
-    going_dark_days: int,
-    single_threaded_people: int,
-) -> pd.DataFrame:
-    """One row per closed opportunity: won or not, whether its day `days_before_close` before the
-    close is in the history, and each warning of WARNINGS on that day (false outside it)."""
-    return connection.execute(
-        """
-        select
-            opportunities.opportunity_id,
-            opportunities.opportunity_status = 'won' as won,
-            history.as_of_date is not null as in_history,
-            coalesce(history.days_since_two_way >= $going_dark, false) as going_dark,
-            coalesce(history.customer_people = $single_threaded, false) as single_threaded,
-            coalesce(history.health_trend = 'Declining', false) as health_declining,
-            coalesce(opportunities.estimated_close_date < history.as_of_date, false)
-                as past_close_date
-        from staging.stg_crm__opportunities as opportunities
-        left join marts.relationship_health_history as history
-            on history.record_type = 'opportunity'
-            and history.record_id = opportunities.opportunity_id
-            and history.as_of_date = opportunities.actual_close_date - cast($days as integer)
-        where opportunities.opportunity_status in ('won', 'lost')
-            and opportunities.actual_close_date is not null
-        order by opportunities.opportunity_id
-        """,
-        {
-            "going_dark": going_dark_days,
-            "single_threaded": single_threaded_people,
-            "days": days_before_close,
-        },
-    ).df()
-
-
-def warning_outcomes(deals: pd.DataFrame, days_before_close: int) -> WarningOutcomes:
-    """The win rate with and without each warning, over the deals in the history."""
-    seen = deals[deals["in_history"].astype(bool)]
-    outcomes = []
-    for warning in WARNINGS:
-        held = seen[warning].astype(bool)
-        outcomes.append(
-            WarningOutcome(
-                warning=warning,
-                deals_with=int(held.sum()),
-                won_with=int(seen.loc[held, "won"].sum()),
-                deals_without=int((~held).sum()),
-                won_without=int(seen.loc[~held, "won"].sum()),
-            )
-        )
+def warning_outcomes(connection: duckdb.DuckDBPyConnection) -> WarningOutcomes:
+    """The deals and wins with and without each warning, counted in
+    `intermediate.int_closed_deal_warnings` (one row per deal and warning)."""
+    outcomes = [
+        WarningOutcome(*row)
+        for row in connection.execute("""
+            select
+                warning,
+                count(*) filter (where is_held),
+                count(*) filter (where is_held and is_won),
+                count(*) filter (where not is_held),
+                count(*) filter (where not is_held and is_won)
+            from intermediate.int_closed_deal_warnings
+            group by warning
+            order by warning
+        """).fetchall()
+    ]
+    deals, days_before_close = connection.execute("""
+        select count(distinct opportunity_id), max(actual_close_date - warning_day)
+        from intermediate.int_closed_deal_warnings
+    """).fetchone()
     return WarningOutcomes(
-        days_before_close=days_before_close,
-        deals_closed=len(deals),
-        deals_in_history=len(seen),
-        outcomes=outcomes,
+        days_before_close=days_before_close, deals_in_history=deals, outcomes=outcomes
     )
 
 
