@@ -27,13 +27,14 @@ PARSED_FILES = ("dbt_project.yml", "packages.yml", "profiles.yml")
 
 
 def manifest_is_stale(project_dir: Path, manifest_path: Path) -> bool:
-    """Whether the manifest is missing or older than a file dbt parses."""
+    """Whether the manifest is missing or older than a file dbt parses or a folder holding them
+    (a folder's time changes when a file in it is added, renamed or deleted)."""
     if not manifest_path.exists():
         return True
     built = manifest_path.stat().st_mtime_ns
     parsed = [project_dir / name for name in PARSED_FILES]
     for folder in PARSED_FOLDERS:
-        parsed.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+        parsed.extend([project_dir / folder, *(project_dir / folder).rglob("*")])
     return any(path.exists() and path.stat().st_mtime_ns > built for path in parsed)
 
 
