@@ -47,7 +47,13 @@ def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float
     return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
-def bench(activities: int, folder: Path, check: bool) -> None:
+def part_seconds(names: list[str], models: dict[str, str], steps: dict[str, float]) -> float:
+    """The seconds of the dbt models (`schema.name`) and steps named `names`."""
+    model_seconds = sum(float(s) for m, s in models.items() if m.rpartition(".")[2] in names)
+    return model_seconds + sum(s for step, s in steps.items() if step in names)
+
+
+def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
     generated, landing, night_files = folder / "generated", folder / "landing", folder / "night"
     relanalytics = Path(sys.executable).with_name("relanalytics")
     timed(
@@ -71,10 +77,19 @@ def bench(activities: int, folder: Path, check: bool) -> None:
     rows += [
         (f"    dbt {m}", float(full_models[m]), float(night_models.get(m, 0))) for m in slowest
     ]
+    if part:
+        rows.append(
+            ("  the part: " + ", ".join(part), part_seconds(part, full_models, full_steps),
+             part_seconds(part, night_models, night_steps))
+        )  # fmt: skip
     for name, full, night in rows:
         ratio = f"{night / full:>8.2f}" if full else ""
         print(f"{name:<42}{full:>14.1f}{night:>10.1f}{ratio}")
     print(f"{'peak GiB':<42}{full_peak:>14.2f}{night_peak:>10.2f}")
+    if part:
+        for run, whole, seconds in (("full refresh", full_seconds, rows[-1][1]),
+                                    ("night", night_seconds, rows[-1][2])):  # fmt: skip
+            print(f"the part's share of the {run}: {seconds / whole:.1%}")
     if check:
         materialize(folder / "reference", landing, NIGHT)
         differing = tables_differing(
@@ -89,10 +104,14 @@ def main() -> None:
     parser.add_argument(
         "--check", action="store_true", help="compare the night's marts with a full run"
     )
+    parser.add_argument(
+        "--part", action="append", default=[],
+        help="a dbt model or step to total apart (repeat): its seconds and share of each run",
+    )  # fmt: skip
     args = parser.parse_args()
     for activities in args.activities or [1_000_000]:
         with tempfile.TemporaryDirectory() as folder:
-            bench(activities, Path(folder), args.check)
+            bench(activities, Path(folder), args.check, args.part)
 
 
 if __name__ == "__main__":
