@@ -14,6 +14,7 @@ from relanalytics_pipeline.defs.ingest.exports.mapping import SOURCES
 from relanalytics_pipeline.defs.ingest.landing import Ignored, landing_folder, unexpected_entries
 from relanalytics_pipeline.defs.ingest.load import EntityReport, FileReport, ingest_entity
 from relanalytics_pipeline.defs.partitions import as_of_for_run, nightly_partitions, run_settings
+from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.raw_contract import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
@@ -25,6 +26,7 @@ COUNTS = (
     "rows_conflicting",
     "rows_quarantined",
     "rows_skipped",
+    "rows_suppressed",
 )
 
 
@@ -115,12 +117,13 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
     unknown = {f.source_file: f.unknown_columns for _, f in files if f.unknown_columns}
     lines = [
         "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
-        "| skipped | reason |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| skipped | suppressed | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {f.source_file} | {entity} | {f.status} | {f.rows_read} | {f.rows_loaded} "
         f"| {f.rows_duplicate} | {f.rows_conflicting} | {f.rows_quarantined} | {f.rows_skipped} "
+        f"| {f.rows_suppressed} "
         f"| {f.reason or ''} |"
         for entity, f in files
     ]
@@ -165,13 +168,19 @@ def crm_landing(context: dg.AssetExecutionContext):
     as_of = as_of_for_run(context.run.tags, settings)
     landing = landing_folder(settings)
     unexpected = unexpected_in_landing(context.log, landing)
+    suppression = Suppression.of(settings.home)
     reports = {}
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
         if key not in context.selected_asset_keys:
             continue
         report = ingest_entity(
-            settings.warehouse, landing, entity_name, run_id=context.run.run_id, through=as_of
+            settings.warehouse,
+            landing,
+            entity_name,
+            run_id=context.run.run_id,
+            through=as_of,
+            suppression=suppression,
         )
         reports[entity_name] = report
         log_quarantined(context.log, report)

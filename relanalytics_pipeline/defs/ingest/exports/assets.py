@@ -34,6 +34,7 @@ from relanalytics_pipeline.defs.partitions import (
     nightly_partitions,
     run_settings,
 )
+from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -86,6 +87,7 @@ def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
     landing = landing_folder(settings)
     tables, depends_on = tables_for(landing, as_of)
     mapping = export_settings(settings)
+    suppression = Suppression.of(settings.home)
     source = tables[0].source
     unexpected = unexpected_reports(
         context.log,
@@ -99,7 +101,7 @@ def _load(context: dg.AssetExecutionContext, tables_for: TablesFor, read):
             continue
         report = ingest_export(
             settings.warehouse, landing, table, read, mapping, context.run.run_id,
-            depends_on.get(table.name, ""), through=as_of,
+            depends_on.get(table.name, ""), through=as_of, suppression=suppression,
         )  # fmt: skip
         log_quarantined(context.log, report)
         reports[table.name].append(report)

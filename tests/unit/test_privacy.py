@@ -1,0 +1,60 @@
+"""The suppression list at the ingest: an erased person's rows are neither loaded nor quarantined
+(defs/privacy/people.py), whatever case their address is written in."""
+
+from conftest import query
+
+from relanalytics_pipeline.defs.ingest.load import ingest_entity
+from relanalytics_pipeline.defs.privacy.people import Suppression, hash_of, identifier
+from relanalytics_pipeline.raw_contract import LOAD_ORDER
+
+SALT = "a salt of the tests"
+
+
+def test_an_erased_address_is_neither_loaded_nor_quarantined(landing, tmp_path):
+    # A version of Dan's contact with an unreadable date: it would be quarantined.
+    (landing / "contacts" / "corrections.csv").write_text(
+        "contact_id,account_id,full_name,email,modified_at\n"
+        "c2,a1,Dan Engineer,dan@globex.example,last tuesday\n"
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    dan = hash_of(SALT, identifier("email", " Dan@Globex.EXAMPLE "))
+    suppression = Suppression(SALT, frozenset({dan}))
+    files = {}
+    for entity in LOAD_ORDER:
+        report = ingest_entity(warehouse, landing, entity, "run-1", suppression=suppression)
+        files |= {f.source_file: f for f in report.files}
+    suppressed = {name: f.rows_suppressed for name, f in files.items() if f.rows_suppressed}
+    # His contact row (Parquet), his corrected version, his parties: cc on e2 and organiser of m1.
+    assert suppressed == {
+        "contacts/contacts.parquet": 1,
+        "contacts/corrections.csv": 1,
+        "activity_parties/2026-03-30.csv": 2,
+    }
+    assert (files["contacts/corrections.csv"].rows_quarantined,
+            files["contacts/corrections.csv"].rows_loaded) == (0, 0)  # fmt: skip
+    for f in files.values():
+        if f.status == "loaded":
+            assert f.rows_read == (
+                f.rows_loaded + f.rows_duplicate + f.rows_quarantined + f.rows_skipped
+                + f.rows_suppressed
+            ), f.source_file  # fmt: skip
+    assert query(warehouse, "SELECT contact_id FROM crm.contacts ORDER BY 1") == [
+        ("c1",), ("c3",), ("c4",)
+    ]  # fmt: skip
+    assert (
+        query(warehouse, "SELECT activity_id, role FROM crm.activity_parties WHERE party_id = 'c2'")
+        == []
+    )
+    # Everyone else's parties are there: 30 + 11 rows, but Dan's two and zz's (naming no activity).
+    assert query(warehouse, "SELECT count(*) FROM crm.activity_parties") == [(38,)]
+    (dan_in_quarantine,) = query(
+        warehouse,
+        "SELECT count(*) FROM quarantine.rejected_rows WHERE contains(raw_record, 'dan@')",
+    )[0]
+    assert dan_in_quarantine == 0
+
+
+def test_without_anyone_erased_every_row_loads_as_before(landing, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    report = ingest_entity(warehouse, landing, "contacts", "run-1", suppression=None)
+    assert [(f.rows_loaded, f.rows_suppressed) for f in report.files] == [(4, 0)]
