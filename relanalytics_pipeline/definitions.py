@@ -9,6 +9,7 @@ from relanalytics_pipeline.defs.ingest.assets import crm_landing
 from relanalytics_pipeline.defs.ingest.exports.assets import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
+from relanalytics_pipeline.defs.privacy.jobs import erase_person_job
 from relanalytics_pipeline.defs.quality.checks import marts_checks
 from relanalytics_pipeline.defs.reports.assets import deal_tracking_chart, health_score_diagnostic
 from relanalytics_pipeline.defs.serve.assets import published_marts
@@ -33,7 +34,7 @@ defs = dg.Definitions(
         published_marts,
     ],
     asset_checks=marts_checks(),
-    jobs=[everything_job],
+    jobs=[everything_job, erase_person_job],
     schedules=[nightly],
     sensors=[landing_files],
     resources={"dbt": dbt_resource(dbt_project), MODEL_IO_MANAGER: ModelStore()},

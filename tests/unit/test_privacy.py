@@ -1,5 +1,5 @@
-"""The suppression list at the ingest: an erased person's rows are neither loaded nor quarantined
-(defs/privacy/people.py), whatever case their address is written in."""
+"""The suppression list at the ingest: an erased person's rows are neither loaded nor quarantined,
+their parties load anonymised (defs/privacy/people.py), whatever case their address is in."""
 
 from conftest import query
 
@@ -24,12 +24,11 @@ def test_an_erased_address_is_neither_loaded_nor_quarantined(landing, tmp_path):
         report = ingest_entity(warehouse, landing, entity, "run-1", suppression=suppression)
         files |= {f.source_file: f for f in report.files}
     suppressed = {name: f.rows_suppressed for name, f in files.items() if f.rows_suppressed}
-    # His contact row (Parquet), his corrected version, his parties: cc on e2 and organiser of m1.
-    assert suppressed == {
-        "contacts/contacts.parquet": 1,
-        "contacts/corrections.csv": 1,
-        "activity_parties/2026-03-30.csv": 2,
-    }
+    # His contact row (Parquet) and his corrected version are left out; his parties (cc on e2,
+    # organiser of m1) load as an anonymous outside party, so both activities keep their people.
+    assert suppressed == {"contacts/contacts.parquet": 1, "contacts/corrections.csv": 1}
+    anonymised = {name: f.rows_anonymised for name, f in files.items() if f.rows_anonymised}
+    assert anonymised == {"activity_parties/2026-03-30.csv": 2}
     assert (files["contacts/corrections.csv"].rows_quarantined,
             files["contacts/corrections.csv"].rows_loaded) == (0, 0)  # fmt: skip
     for f in files.values():
@@ -41,12 +40,13 @@ def test_an_erased_address_is_neither_loaded_nor_quarantined(landing, tmp_path):
     assert query(warehouse, "SELECT contact_id FROM crm.contacts ORDER BY 1") == [
         ("c1",), ("c3",), ("c4",)
     ]  # fmt: skip
-    assert (
-        query(warehouse, "SELECT activity_id, role FROM crm.activity_parties WHERE party_id = 'c2'")
-        == []
-    )
-    # Everyone else's parties are there: 30 + 11 rows, but Dan's two and zz's (naming no activity).
-    assert query(warehouse, "SELECT count(*) FROM crm.activity_parties") == [(38,)]
+    assert query(
+        warehouse,
+        "SELECT activity_id, role, party_type, party_id FROM crm.activity_parties "
+        "WHERE address = 'erased@erased.invalid' OR party_id = 'c2' ORDER BY 1",
+    ) == [("e2", "cc", "unresolved", None), ("m1", "organizer", "unresolved", None)]
+    # Every party is there: 30 + 11 rows, but zz's (naming no activity).
+    assert query(warehouse, "SELECT count(*) FROM crm.activity_parties") == [(40,)]
     (dan_in_quarantine,) = query(
         warehouse,
         "SELECT count(*) FROM quarantine.rejected_rows WHERE contains(raw_record, 'dan@')",

@@ -27,6 +27,7 @@ COUNTS = (
     "rows_quarantined",
     "rows_skipped",
     "rows_suppressed",
+    "rows_anonymised",
 )
 
 

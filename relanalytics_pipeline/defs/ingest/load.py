@@ -23,6 +23,8 @@
 - Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
   rows_skipped (rows a CRM export carries that are no canonical row, see exports/mapping.py) +
   rows_suppressed (rows naming an erased person, defs/privacy: neither loaded nor quarantined).
+  An erased person's valid party rows load with the person replaced by an anonymous party
+  (rows_anonymised, among the loaded): the activity keeps its other people and their time.
 - Column names match the contract ignoring case; a file's other columns load nowhere and are
   reported (`FileReport.unknown_columns`), a near miss with the contract column it nearly spells.
 - `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
@@ -51,7 +53,13 @@ from relanalytics_pipeline.defs.ingest.landing import (
     read_landing_file,
     scan_landing_folder,
 )
-from relanalytics_pipeline.defs.privacy.people import Suppression, load_matching, matches
+from relanalytics_pipeline.defs.privacy.people import (
+    ANONYMISED_ENTITY,
+    Suppression,
+    anonymise,
+    load_matching,
+    matches,
+)
 from relanalytics_pipeline.raw_contract import ENTITIES, Column, Entity
 from relanalytics_pipeline.warehouse import SCHEMAS, connect, q
 
@@ -77,6 +85,7 @@ class FileReport:
     rows_quarantined: int = 0
     rows_skipped: int = 0
     rows_suppressed: int = 0
+    rows_anonymised: int = 0  # of rows_loaded
     reason: str | None = None
     # Columns of the file that no contract column takes, as phrases: "duraton_minutes (did you
     # mean duration_minutes?)". Their values load nowhere, so the run reports them.
@@ -403,12 +412,18 @@ def _load_rows(
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE checked AS " + _checked_select(entity, raw.table.schema)
     )
-    # Rows naming an erased person go nowhere, not even to the quarantine (load_matching was
-    # called on the connection when anyone was erased).
+    # Rows naming an erased person go nowhere, not even to the quarantine; their valid party rows
+    # load anonymised (load_matching was called on the connection when anyone was erased).
     if suppressing:
+        anonymising = entity.name == ANONYMISED_ENTITY
         (report.rows_suppressed,) = connection.execute(
             f"DELETE FROM checked WHERE {matches(entity.name)}"
+            + (" AND reason IS NOT NULL" if anonymising else "")
         ).fetchone()
+        if anonymising:
+            (report.rows_anonymised,) = connection.execute(
+                anonymise("checked", entity.name)
+            ).fetchone()
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
     records = raw.table if raw.records is None else raw.records

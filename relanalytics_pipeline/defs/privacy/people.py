@@ -40,6 +40,11 @@ PERSON_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 KINDS = ("email", "contact", "user", "lead")
+# An erased person's part in an activity stays, as an anonymous outside party: a meeting they were
+# at still counts as one with the customer, and its other attendees keep their time. (.invalid is
+# a top-level domain reserved never to exist, RFC 2606.)
+ANONYMISED_ENTITY = "activity_parties"
+ERASED_ADDRESS = "erased@erased.invalid"
 
 
 def identifier(kind: str, value: str) -> str:
@@ -128,6 +133,14 @@ def matches(entity: str, alias: str = "", json_record: str | None = None) -> str
     if not hashes:
         return "FALSE"
     return " OR ".join(f"{h} IN (SELECT hash FROM sought_hashes)" for h in hashes)
+
+
+def anonymise(table: str, entity: str = ANONYMISED_ENTITY) -> str:
+    """SQL: replace the person in the party rows of `table` that name someone looked for."""
+    return (
+        f"UPDATE {table} SET party_type = 'unresolved', party_id = NULL, "
+        f"address = '{ERASED_ADDRESS}' WHERE {matches(entity)}"
+    )
 
 
 def load_matching(connection: duckdb.DuckDBPyConnection, salt_text: str, hashes) -> None:
