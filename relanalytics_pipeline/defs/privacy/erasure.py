@@ -201,30 +201,32 @@ def erase_from_warehouse(
 
 def _erase_quarantined(connection: duckdb.DuckDBPyConnection, values: set[str]) -> int:
     """Quarantined rows naming the person: by their canonical columns, or (a CRM export's own
-    record, a line that was no JSON) holding one of the person's values as a whole JSON string."""
+    record, a line that was no JSON) holding one of the person's addresses anywhere. Ids are
+    only matched in their own columns: a bare `c2` in another row's text may be anything."""
     by_columns = " OR ".join(
         f"(entity = '{entity}' AND ({matches(entity, json_record='raw_record')}))"
         for entity in PERSON_COLUMNS
     )
     connection.execute("CREATE OR REPLACE TEMP TABLE person_values (value VARCHAR)")
-    if values:
-        connection.execute("INSERT INTO person_values SELECT UNNEST(?)", [sorted(values)])
+    addresses = sorted(v for v in values if "@" in v)
+    connection.execute("INSERT INTO person_values SELECT UNNEST(?)", [addresses])
     (removed,) = connection.execute(
         f"""
         DELETE FROM quarantine.rejected_rows
         WHERE {by_columns} OR EXISTS (
-            SELECT 1 FROM person_values
-            WHERE contains(lower(raw_record), '"' || value || '"')
-               OR (contains(value, '@') AND contains(lower(raw_record), value)))
+            SELECT 1 FROM person_values WHERE contains(lower(raw_record), value))
         """
     ).fetchone()
     return removed
 
 
+_ANY_VALUE, _ADDRESSES = "TRUE", "contains(value, '@')"
+
+
 def landing_files_holding(settings: Settings, values: set[str]) -> list[str]:
-    """The landing files with a value equal to one of the person's (ignoring case and blanks):
-    the landing folder is the customer's, who must purge them (the ingest leaves the person out
-    meanwhile)."""
+    """The landing files with a value equal to one of the person's (ignoring case and blanks), an
+    address in any column, an id in a column whose name ends in `id`: the landing folder is the
+    customer's, who must purge them (the ingest leaves the person out meanwhile)."""
     landing = settings.effective_landing_dir
     if not values or not landing.is_dir():
         return []
@@ -240,7 +242,8 @@ def landing_files_holding(settings: Settings, values: set[str]) -> list[str]:
                 continue
             connection.register("landing_file", table)
             columns = [
-                f"lower(trim(CAST({q(name)} AS VARCHAR))) IN (SELECT value FROM person_values)"
+                f"lower(trim(CAST({q(name)} AS VARCHAR))) IN (SELECT value FROM person_values "
+                f"WHERE {_ANY_VALUE if name.lower().endswith('id') else _ADDRESSES})"
                 for name in table.column_names
             ] or ["FALSE"]
             (found,) = connection.execute(
