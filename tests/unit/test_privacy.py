@@ -1,11 +1,15 @@
 """The suppression list at the ingest: an erased person's rows are neither loaded nor quarantined,
-their parties load anonymised (defs/privacy/people.py), whatever case their address is in."""
+their parties load anonymised (defs/privacy/people.py), whatever case their address is in. The
+exclusion rules file: checked, normalised, and never quoted (defs/privacy/rules.py)."""
 
+import pytest
 from conftest import query
 
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.privacy.people import Suppression, hash_of, identifier
+from relanalytics_pipeline.defs.privacy.rules import digest, read_rules
 from relanalytics_pipeline.raw_contract import LOAD_ORDER
+from relanalytics_pipeline.settings import SettingError, Settings
 
 SALT = "a salt of the tests"
 
@@ -58,3 +62,38 @@ def test_without_anyone_erased_every_row_loads_as_before(landing, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     report = ingest_entity(warehouse, landing, "contacts", "run-1", suppression=None)
     assert [(f.rows_loaded, f.rows_suppressed) for f in report.files] == [(4, 0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('addresses = ["ann@x.example", "secret-person"]', "addresses[2] is not an email address"),
+        ('domains = ["private@mail.example"]', "domains[1] is not a domain"),
+        ('opted_out = ["u1"]', "unknown key(s) opted_out: expected addresses, domains"),
+        ("subject_patterns = '[private]'", "subject_patterns must be a list of non-empty strings"),
+        ("addresses = [", "not a TOML file"),
+    ],
+)
+def test_a_wrong_rules_file_is_named_without_quoting_its_values(tmp_path, text, message):
+    rules = tmp_path / "privacy.toml"
+    rules.write_text(text)
+    environ = {"RELANALYTICS_HOME": str(tmp_path), "RELANALYTICS_PRIVACY_RULES": str(rules)}
+    with pytest.raises(SettingError) as raised:
+        Settings.from_env(environ)
+    assert str(raised.value).startswith(f"RELANALYTICS_PRIVACY_RULES={str(rules)!r} is not valid")
+    assert message in str(raised.value)
+    assert "secret-person" not in str(raised.value) and "private@" not in str(raised.value)
+
+
+def test_rules_are_normalised_and_their_digest_ignores_the_files_layout(tmp_path):
+    one, two = tmp_path / "one.toml", tmp_path / "two.toml"
+    one.write_text('domains = ["@Hooli.Example"]\nsubject_patterns = ["[Private]*50%"]\n')
+    two.write_text(
+        '# the same rules\nsubject_patterns = [ "[Private]*50%" ]\ndomains=["hooli.example"]'
+    )
+    rules = read_rules(one)
+    assert [(r.label, r.value) for r in rules] == [
+        ("domains[1]", "hooli.example"),
+        ("subject_patterns[1]", "%[private]%50\\%%"),
+    ]
+    assert digest(rules) == digest(read_rules(two)) != digest([]) == ""

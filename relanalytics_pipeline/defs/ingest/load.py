@@ -60,6 +60,7 @@ from relanalytics_pipeline.defs.privacy.people import (
     load_matching,
     matches,
 )
+from relanalytics_pipeline.defs.privacy.rules import ensure_exclusion_tables
 from relanalytics_pipeline.raw_contract import ENTITIES, Column, Entity
 from relanalytics_pipeline.warehouse import SCHEMAS, connect, q
 
@@ -170,6 +171,8 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(
         "ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS rows_suppressed BIGINT DEFAULT 0"
     )
+    # Read by the staging models: empty until a run with exclusion rules fills them.
+    ensure_exclusion_tables(connection)
 
 
 def _outranked(entity: Entity) -> str:
