@@ -5,6 +5,7 @@ exclusion rules file: checked, normalised, and never quoted (defs/privacy/rules.
 import pytest
 from conftest import query
 
+from relanalytics_pipeline.cli.main import main
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.privacy.people import Suppression, hash_of, identifier
 from relanalytics_pipeline.defs.privacy.rules import digest, read_rules
@@ -97,3 +98,31 @@ def test_rules_are_normalised_and_their_digest_ignores_the_files_layout(tmp_path
         ("subject_patterns[1]", "%[private]%50\\%%"),
     ]
     assert digest(rules) == digest(read_rules(two)) != digest([]) == ""
+
+
+def test_print_hash_gives_the_salted_hash_the_job_takes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    assert main(["erase", "--email", " Dan@Globex.example", "--print-hash"]) == 0
+    printed = capsys.readouterr().out.strip()
+    salt_file = tmp_path / "home" / "privacy" / "salt"
+    assert printed == hash_of(salt_file.read_text().strip(), "email:dan@globex.example")
+    assert (salt_file.stat().st_mode & 0o777, salt_file.parent.stat().st_mode & 0o777) == (
+        0o600,
+        0o700,
+    )
+    # Nothing was erased: no suppression list, no warehouse.
+    assert sorted(p.name for p in (tmp_path / "home").rglob("*")) == ["privacy", "salt"]
+
+
+def test_the_erasure_job_refuses_anything_but_a_hash(tmp_path, monkeypatch):
+    from relanalytics_pipeline.defs.privacy.jobs import erase_person_job
+
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    config = {"ops": {"erase_person_op": {"config": {"person_hash": "c2"}}}}
+    result = erase_person_job.execute_in_process(run_config=config, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "64 hex digits" in failure.step_failure_data.error.message
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()

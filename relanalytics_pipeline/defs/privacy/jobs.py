@@ -6,6 +6,7 @@ prints the hash (it needs the installation's salt).
 """
 
 import os
+import re
 
 import dagster as dg
 
@@ -25,7 +26,7 @@ def erase_person_op(context: dg.OpExecutionContext, config: ErasureConfig) -> No
     for the as-of day (marts, history, model, publication), then the copies it leaves behind."""
     settings = run_settings(context)
     settings.check_as_of()
-    if len(config.person_hash) != 64:
+    if not re.fullmatch(r"[0-9a-f]{64}", config.person_hash):
         raise dg.Failure(
             "person_hash: give the 64 hex digits `relanalytics erase --print-hash` prints"
         )
