@@ -185,6 +185,19 @@ def test_after_the_erasure_and_a_night_later_dan_is_nowhere(erasure):
     assert night["hits"] == set()
 
 
+def test_his_records_id_is_gone_from_the_warehouse_too(erasure):
+    home, _, _, _ = erasure
+    warehouse = home / "warehouse.duckdb"
+    assert query(warehouse, "SELECT count(*) FROM ingest.removed_rows WHERE record_id = 'c2'") == [
+        (0,)
+    ]
+    for table in ("crm.contacts", "ingest.outranked_contacts"):
+        assert query(warehouse, f"SELECT count(*) FROM {table} WHERE contact_id = 'c2'") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM crm.activity_parties WHERE party_id = 'c2'") == [
+        (0,)
+    ]
+
+
 def test_everyone_else_keeps_their_marts_and_the_meeting_attendees_their_time(erasure):
     _, before, after, _ = erasure
     assert after["marts"] == before["marts"]

@@ -48,6 +48,7 @@ from relanalytics_pipeline.defs.privacy.people import (
     privacy_dir,
     salt,
     suppress,
+    suppressed,
 )
 from relanalytics_pipeline.defs.serve import publish
 from relanalytics_pipeline.raw_contract import ENTITIES
@@ -272,6 +273,15 @@ def finish_erasure(settings: Settings, erasure: Erasure, rebuilt_since: float) -
                 path.unlink()
     # A rendering of the warehouse's rows, made again on demand (`relanalytics data-docs`).
     shutil.rmtree(settings.home / "data-docs", ignore_errors=True)
+    # The ids of erased people's own records that erasures logged for dbt: the run rebuilt every
+    # model since, so no model needs them any more (the activities' ids stay: they are no one's).
+    with connect(settings.warehouse) as connection:
+        load_matching(connection, salt(settings.home), suppressed(settings.home))
+        connection.execute(
+            "DELETE FROM ingest.removed_rows WHERE entity IN ('contacts', 'leads', 'users') AND "
+            "sha256(getvariable('privacy_salt') || rtrim(entity, 's') || ':' || record_id) "
+            "IN (SELECT hash FROM sought_hashes)"
+        )
     compact(settings.warehouse)
     _log(settings, erasure)
 
