@@ -110,15 +110,13 @@ class Suppression:
         return cls(salt(home), hashes) if hashes else None
 
 
-def person_hashes(entity: str, alias: str = "", json_record: str | None = None) -> list[str]:
+def person_hashes(entity: str, json_record: str | None = None) -> list[str]:
     """SQL expressions: the hash of each identifier a row of `entity` holds (NULL where the column
     is empty). `json_record`: read the columns from that JSON text column instead (a quarantined
     row's raw_record). Needs `load_matching` on the connection first (the salt)."""
 
     def column(name: str) -> str:
-        if json_record is not None:
-            return f"({json_record} ->> {_sql_string(name)})"
-        return f"{alias}.{name}" if alias else name
+        return name if json_record is None else f"({json_record} ->> {_sql_string(name)})"
 
     return [
         f"sha256(getvariable('privacy_salt') || "
@@ -127,9 +125,9 @@ def person_hashes(entity: str, alias: str = "", json_record: str | None = None) 
     ]
 
 
-def matches(entity: str, alias: str = "", json_record: str | None = None) -> str:
+def matches(entity: str, json_record: str | None = None) -> str:
     """SQL condition: the row names someone in the temp table `sought_hashes` (load_matching)."""
-    hashes = person_hashes(entity, alias, json_record)
+    hashes = person_hashes(entity, json_record)
     if not hashes:
         return "FALSE"
     return " OR ".join(f"{h} IN (SELECT hash FROM sought_hashes)" for h in hashes)
