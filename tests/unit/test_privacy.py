@@ -2,6 +2,7 @@
 their parties load anonymised (defs/privacy/people.py), whatever case their address is in. The
 exclusion rules file: checked, normalised, and never quoted (defs/privacy/rules.py)."""
 
+import dagster as dg
 import pytest
 from conftest import query
 
@@ -126,3 +127,11 @@ def test_the_erasure_job_refuses_anything_but_a_hash(tmp_path, monkeypatch):
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "64 hex digits" in failure.step_failure_data.error.message
     assert not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_run_config_cannot_set_the_rules_digest():
+    from relanalytics_pipeline.defs.transform.assets import dbt_vars
+
+    settings = Settings.from_env({"RELANALYTICS_AS_OF": "2026-03-31"})
+    with pytest.raises(dg.Failure, match="privacy_rules: the as-of date"):
+        dbt_vars(settings, {}, {"privacy_rules": ""})
