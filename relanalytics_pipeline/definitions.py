@@ -9,6 +9,8 @@ from relanalytics_pipeline.defs.ingest.assets import crm_landing
 from relanalytics_pipeline.defs.ingest.exports.assets import EXPORT_ASSETS
 from relanalytics_pipeline.defs.learn.assets import similar_deals_assets
 from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER, ModelStore
+from relanalytics_pipeline.defs.privacy.assets import privacy_exclusions
+from relanalytics_pipeline.defs.privacy.jobs import erase_person_job
 from relanalytics_pipeline.defs.quality.checks import marts_checks
 from relanalytics_pipeline.defs.reports.assets import (
     deal_tracking_chart,
@@ -36,6 +38,7 @@ defs = dg.Definitions(
     assets=[
         crm_landing,
         *EXPORT_ASSETS,
+        privacy_exclusions,
         relanalytics_dbt,
         similar_deals_assets,
         deal_tracking_chart,
@@ -44,7 +47,7 @@ defs = dg.Definitions(
         published_marts,
     ],
     asset_checks=marts_checks(),
-    jobs=[everything_job],
+    jobs=[everything_job, erase_person_job],
     schedules=[nightly],
     sensors=[landing_files],
     resources={

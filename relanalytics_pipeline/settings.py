@@ -33,6 +33,8 @@ ENV_PUBLISH_DIR = "RELANALYTICS_PUBLISH_DIR"
 ENV_PUBLISH_POSTGRES_URL = "RELANALYTICS_PUBLISH_POSTGRES_URL"
 ENV_PUBLISH_FILE_MODE = "RELANALYTICS_PUBLISH_FILE_MODE"
 ENV_FIRST_DAY = "RELANALYTICS_FIRST_DAY"
+# A TOML file of exclusion rules: addresses, domains, opted-out users, subject patterns.
+ENV_PRIVACY_RULES = "RELANALYTICS_PRIVACY_RULES"
 # CRM exports: a JSON file overriding code and stage maps, and the CRMs' addresses for record_url.
 ENV_EXPORT_MAPS = "RELANALYTICS_EXPORT_MAPS"
 ENV_DATAVERSE_URL = "RELANALYTICS_DATAVERSE_URL"
@@ -197,6 +199,7 @@ class Settings:
     dataverse_url: str | None = None
     salesforce_url: str | None = None
     first_day: dt.date = DEFAULT_FIRST_DAY
+    privacy_rules: Path | None = None
 
     @classmethod
     def from_env(
@@ -218,6 +221,14 @@ class Settings:
         export_maps = _path(env, ENV_EXPORT_MAPS)
         if export_maps is not None and not export_maps.is_file():
             raise _invalid(ENV_EXPORT_MAPS, env[ENV_EXPORT_MAPS], "name an existing JSON file")
+        privacy_rules = _path(env, ENV_PRIVACY_RULES)
+        if privacy_rules is not None:
+            from relanalytics_pipeline.defs.privacy.rules import RulesError, read_rules
+
+            try:
+                read_rules(privacy_rules)
+            except RulesError as error:
+                raise _invalid(ENV_PRIVACY_RULES, env[ENV_PRIVACY_RULES], str(error)) from None
         as_of = env.get(ENV_AS_OF)
         max_age = env.get(ENV_MAX_ACTIVITY_AGE)
         memory_limit = env.get(ENV_MEMORY_LIMIT)
@@ -242,6 +253,7 @@ class Settings:
             dataverse_url=_web_address(env, ENV_DATAVERSE_URL),
             salesforce_url=_web_address(env, ENV_SALESFORCE_URL),
             first_day=first_day(env),
+            privacy_rules=privacy_rules,
         )
 
     def check_as_of(self) -> dt.date:
@@ -275,8 +287,10 @@ class Settings:
 
     def as_environ(self) -> dict[str, str]:
         """The same settings as absolute values, for child processes (dbt, dagster)."""
-        as_of = {ENV_AS_OF: self.as_of.isoformat()} if self.as_of else {}
-        return as_of | {
+        optional = {ENV_AS_OF: self.as_of.isoformat()} if self.as_of else {}
+        if self.privacy_rules:
+            optional[ENV_PRIVACY_RULES] = str(self.privacy_rules)
+        return optional | {
             ENV_HOME: str(self.home),
             ENV_LANDING_DIR: str(self.effective_landing_dir),
             ENV_WAREHOUSE: str(self.warehouse),

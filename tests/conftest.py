@@ -10,6 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+# The throwaway PostgreSQL server (fixture postgres_url) of the tests that publish to one.
+pytest_plugins = ["support.postgres"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # The fixtures of support modules that several test files share.
 pytest_plugins = ["support.two_nights"]

@@ -172,7 +172,7 @@ window running as (
         'health_cadence_touches', 'health_team_response_target_hours',
         'health_customer_response_target_hours', 'health_breadth_target_people',
         'health_status_thresholds', 'health_min_two_way_activities', 'health_trend_days',
-        'health_trend_step', 'health_history_days',
+        'health_trend_step', 'health_history_days', 'privacy_rules',
     ] -%}
     {%- set settings = {} -%}
     {%- for name in names %}{% do settings.update({name: var(name)}) %}{% endfor -%}

@@ -36,7 +36,7 @@
     {%- set settings = {'org_domains': org_domains()} -%}
     {%- for name in [
         'email_write_minutes', 'email_read_minutes', 'default_duration_minutes', 'reply_prefixes',
-        'response_window_days',
+        'response_window_days', 'privacy_rules',
     ] %}{% do settings.update({name: var(name)}) %}{% endfor -%}
     {{ return(local_md5(tojson(settings, sort_keys=true))) }}
 {%- endmacro %}

@@ -11,6 +11,7 @@ with current_activities as (
     {{ current_versions(source('crm', 'activities'), 'activity_id', scope) }}
 )
 
+{#- Activities an exclusion rule matches reach nothing (docs/privacy.md). #}
 select
     activity_id,
     activity_type,
@@ -30,6 +31,7 @@ select
     created_at,
     modified_at
 from current_activities
+where not {{ excluded_activity('current_activities.activity_id') }}
 {%- endmacro %}
 
 {#- Rows of stg_crm__activity_parties. -#}
@@ -43,8 +45,9 @@ with parties as (
                 then {{ regexp_replace_all('_source_file', "'/[^/]*$'", "''") }}
             else _source_file
         end as party_set
-    from {{ source('crm', 'activity_parties') }}
+    from {{ source('crm', 'activity_parties') }} as raw_parties
     where {{ in_scope('activity_id', scope) }}
+        and not {{ excluded_activity('raw_parties.activity_id') }}
 ),
 
 latest as (
@@ -63,6 +66,18 @@ select
     from_export
 from latest
 where party_set = latest_party_set
+{%- endmacro %}
+
+{#- SQL: the activity (an id in SQL) is matched by an exclusion rule. -#}
+{% macro excluded_activity(activity_id) -%}
+    exists (select 1 from {{ source('privacy', 'excluded_activities') }} as excluded
+            where excluded.activity_id = {{ activity_id }})
+{%- endmacro %}
+
+{#- SQL: the person (a record type as text, an id in SQL) is matched by an exclusion rule. -#}
+{% macro excluded_person(record_type, record_id) -%}
+    exists (select 1 from {{ source('privacy', 'excluded_people') }} as excluded
+            where excluded.record_type = '{{ record_type }}' and excluded.record_id = {{ record_id }})
 {%- endmacro %}
 
 {#- A relation of the staging model `model` (staged_activities or staged_activity_parties) for the

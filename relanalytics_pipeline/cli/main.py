@@ -5,6 +5,7 @@ relanalytics demo                                         everything, end to end
 relanalytics dev                                          the Dagster UI on a kept instance
 relanalytics data-docs [--out DIR]                        great-expectations' HTML data docs
 relanalytics bi superset [--port N]                       Apache Superset's dashboards on the marts
+relanalytics erase --email A | --contact-id C | --user-id U   a person, from every copy
 """
 
 from __future__ import annotations
@@ -177,6 +178,31 @@ def bi_superset(args: argparse.Namespace) -> int:
     os.execve(command[0], command, instance.environ())
 
 
+def erase(args: argparse.Namespace) -> int:
+    """Erase a person (docs/privacy.md): the warehouse's raw rows and quarantine, then a run of
+    every asset for the as-of day (marts, history, model, publication), then the copies that run
+    leaves (older Parquet versions and model pickles, the warehouse's freed blocks)."""
+    from relanalytics_pipeline.defs.privacy import erasure as privacy
+    from relanalytics_pipeline.defs.privacy.people import identifier
+
+    settings = Settings.from_env()
+    settings.check_as_of()
+    kind, value = next((k, v) for k, v in (("email", args.email), ("contact", args.contact_id),
+                                           ("user", args.user_id)) if v)  # fmt: skip
+    person = identifier(kind, value)
+    person_hash = privacy.hash_for(settings, person)
+    if args.print_hash:
+        print(person_hash)
+        return 0
+    environ = _dagster_environ(settings)
+    try:
+        privacy.erase_person(settings, person_hash, environ, print, known_values=[person])
+    except privacy.ErasureError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relanalytics", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sup.add_argument("--no-serve", action="store_true", help="set up and import only")
     sup.set_defaults(handler=bi_superset)
+
+    gone = commands.add_parser("erase", help="erase a person from every copy (docs/privacy.md)")
+    who = gone.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="an email address of the person")
+    who.add_argument("--contact-id", help="the contact_id of the person's contact record")
+    who.add_argument("--user-id", help="the user_id of the person's user record")
+    gone.add_argument(
+        "--print-hash", action="store_true",
+        help="only print the salted hash, for the Dagster job erase_person (erases nothing)",
+    )  # fmt: skip
+    gone.set_defaults(handler=erase)
 
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "dev":

@@ -51,7 +51,9 @@ EXPORTS = {f"dataverse/{t}" for t in (
 )}  # fmt: skip
 LEARN = {"learn/similar_deals_model", "learn/won_deal_neighbours"}
 SERVE = {"serve/published_marts"}
-GROUPS = {"ingest", "staging", "intermediate", "marts", "learn", "reports", "serve"}
+# What the exclusion rules match, which the staging models leave out (docs/privacy.md).
+PRIVACY = {"privacy/excluded_activities", "privacy/excluded_people"}
+GROUPS = {"ingest", "privacy", "staging", "intermediate", "marts", "learn", "reports", "serve"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def graph():
 
 def test_every_asset_is_there_with_description_group_and_kinds(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CRM | DBT | LEARN | REPORTS | EXPORTS | SERVE
+    assert keys == CRM | PRIVACY | DBT | LEARN | REPORTS | EXPORTS | SERVE
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
@@ -73,7 +75,10 @@ def test_every_asset_is_there_with_description_group_and_kinds(graph):
 
 def test_crm_assets_are_the_dbt_sources(graph):
     staging = graph.get(dg.AssetKey(["staging", "stg_crm__activity_parties"]))
-    assert staging.parent_keys == {dg.AssetKey(["crm", "activity_parties"])}
+    assert staging.parent_keys == {
+        dg.AssetKey(["crm", "activity_parties"]),
+        dg.AssetKey(["privacy", "excluded_activities"]),
+    }
 
 
 def test_dbt_tests_are_asset_checks(graph):
@@ -147,7 +152,7 @@ def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
     assert schedule.job_name == "everything"
     job = defs.resolve_job_def("everything")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == (
-        CRM | DBT | LEARN | REPORTS | EXPORTS | SERVE
+        CRM | PRIVACY | DBT | LEARN | REPORTS | EXPORTS | SERVE
     )
 
     at = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
@@ -163,13 +168,13 @@ def test_nightly_schedule_runs_the_partition_of_the_day_that_ended():
 
 
 def test_every_asset_is_daily_or_runs_once_for_a_range_of_days():
-    """Ingest (canonical files and exports) and dbt are partitioned by day; the model, the reports
-    and the publication are not, but like them take a range of days in one run, which the CLI's
-    --partition-range requires of every asset."""
+    """Ingest (canonical files and exports), the exclusions and dbt are partitioned by day; the
+    model, the reports and the publication are not, but like them take a range of days in one run,
+    which the CLI's --partition-range requires of every asset."""
     graph = defs.resolve_asset_graph()
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned
     }
-    assert partitioned == CRM | EXPORTS | DBT
+    assert partitioned == CRM | PRIVACY | EXPORTS | DBT
     for key in graph.get_all_asset_keys():
         assert graph.get(key).backfill_policy == dg.BackfillPolicy.single_run(), key

@@ -52,7 +52,7 @@ def test_dbt_gets_the_window_and_as_of_its_last_day():
             "dagster/asset_partition_range_end": "2026-03-31"}  # fmt: skip
     settings = settings_for_run(tags, environ)
     assert dbt_vars(settings, tags) == {
-        "as_of_date": "2026-03-31", "org_domains": "",
+        "as_of_date": "2026-03-31", "org_domains": "", "privacy_rules": "",
         "window_start": "2026-03-30", "window_end": "2026-04-01",
     }  # fmt: skip
     # Without partitions (a plain `dbt build` has none either): no window, everything.

@@ -14,6 +14,7 @@ from relanalytics_pipeline.defs.ingest.exports.mapping import SOURCES
 from relanalytics_pipeline.defs.ingest.landing import Ignored, landing_folder, unexpected_entries
 from relanalytics_pipeline.defs.ingest.load import EntityReport, FileReport, ingest_entity
 from relanalytics_pipeline.defs.partitions import nightly_partitions
+from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
 from relanalytics_pipeline.raw_contract import ENTITIES, LOAD_ORDER
 from relanalytics_pipeline.settings import Settings
@@ -26,6 +27,8 @@ COUNTS = (
     "rows_conflicting",
     "rows_quarantined",
     "rows_skipped",
+    "rows_suppressed",
+    "rows_anonymised",
 )
 
 
@@ -116,12 +119,13 @@ def file_metadata(reports: list[EntityReport], unexpected: list[FileReport] = ()
     unknown = {f.source_file: f.unknown_columns for _, f in files if f.unknown_columns}
     lines = [
         "| file | entity | status | read | loaded | duplicate | conflicting | quarantined "
-        "| skipped | reason |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| skipped | suppressed | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {f.source_file} | {entity} | {f.status} | {f.rows_read} | {f.rows_loaded} "
         f"| {f.rows_duplicate} | {f.rows_conflicting} | {f.rows_quarantined} | {f.rows_skipped} "
+        f"| {f.rows_suppressed} "
         f"| {f.reason or ''} |"
         for entity, f in files
     ]
@@ -164,6 +168,7 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
     """
     landing = landing_folder(settings)
     unexpected = unexpected_in_landing(context.log, landing)
+    suppression = Suppression.of(settings.home)
     reports = {}
     for entity_name in LOAD_ORDER:
         key = dg.AssetKey(["crm", entity_name])
@@ -175,6 +180,7 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
             entity_name,
             run_id=context.run.run_id,
             through=settings.as_of,
+            suppression=suppression,
         )
         reports[entity_name] = report
         log_quarantined(context.log, report)

@@ -21,7 +21,10 @@
   `ingest.removed_rows` with theirs. The incremental dbt models find what changed since their
   last build from these two alone.
 - Accounting per file: rows_read = rows_loaded + rows_duplicate + rows_quarantined +
-  rows_skipped (rows a CRM export carries that are no canonical row, see exports/mapping.py).
+  rows_skipped (rows a CRM export carries that are no canonical row, see exports/mapping.py) +
+  rows_suppressed (rows naming an erased person, defs/privacy: neither loaded nor quarantined).
+  An erased person's valid party rows load with the person replaced by an anonymous party
+  (rows_anonymised, among the loaded): the activity keeps its other people and their time.
 - Column names match the contract ignoring case; a file's other columns load nowhere and are
   reported (`FileReport.unknown_columns`), a near miss with the contract column it nearly spells.
 - `ingest_files` loads any reader's files the same way: the CRM exports map their rows to
@@ -50,6 +53,14 @@ from relanalytics_pipeline.defs.ingest.landing import (
     read_landing_file,
     scan_landing_folder,
 )
+from relanalytics_pipeline.defs.privacy.people import (
+    ANONYMISED_ENTITY,
+    Suppression,
+    anonymise,
+    load_matching,
+    matches,
+)
+from relanalytics_pipeline.defs.privacy.rules import ensure_exclusion_tables
 from relanalytics_pipeline.raw_contract import ENTITIES, Column, Entity
 from relanalytics_pipeline.warehouse import SCHEMAS, connect, q
 
@@ -74,6 +85,8 @@ class FileReport:
     rows_conflicting: int = 0
     rows_quarantined: int = 0
     rows_skipped: int = 0
+    rows_suppressed: int = 0
+    rows_anonymised: int = 0  # of rows_loaded
     reason: str | None = None
     # Columns of the file that no contract column takes, as phrases: "duraton_minutes (did you
     # mean duration_minutes?)". Their values load nowhere, so the run reports them.
@@ -155,6 +168,11 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     # with them without reading any file (defs/automation/triggers.py).
     for column in ("file_size", "file_mtime_ns"):
         connection.execute(f"ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS {column} BIGINT")
+    connection.execute(
+        "ALTER TABLE ingest.files ADD COLUMN IF NOT EXISTS rows_suppressed BIGINT DEFAULT 0"
+    )
+    # Read by the staging models: empty until a run with exclusion rules fills them.
+    ensure_exclusion_tables(connection)
 
 
 def _outranked(entity: Entity) -> str:
@@ -381,7 +399,9 @@ def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, 
         )
 
 
-def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now) -> None:
+def _load_rows(
+    connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now, suppressing: bool
+) -> None:
     connection.register("batch", raw.table)
     if entity.name == "activity_parties":
         # The file's activities that exist, found by probing the activities with the file's ids:
@@ -395,6 +415,18 @@ def _load_rows(connection, entity: Entity, raw: RawFile, report: FileReport, run
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE checked AS " + _checked_select(entity, raw.table.schema)
     )
+    # Rows naming an erased person go nowhere, not even to the quarantine; their valid party rows
+    # load anonymised (load_matching was called on the connection when anyone was erased).
+    if suppressing:
+        anonymising = entity.name == ANONYMISED_ENTITY
+        (report.rows_suppressed,) = connection.execute(
+            f"DELETE FROM checked WHERE {matches(entity.name)}"
+            + (" AND reason IS NOT NULL" if anonymising else "")
+        ).fetchone()
+        if anonymising:
+            (report.rows_anonymised,) = connection.execute(
+                anonymise("checked", entity.name)
+            ).fetchone()
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
     records = raw.table if raw.records is None else raw.records
@@ -579,7 +611,15 @@ def unknown_columns(entity: Entity, raw: RawFile) -> list[str]:
 
 
 def _load_file(
-    connection, entity: Entity, path: Path, source_file: str, read: Reader, run_id, now, stamp
+    connection,
+    entity: Entity,
+    path: Path,
+    source_file: str,
+    read: Reader,
+    run_id,
+    now,
+    stamp,
+    suppressing: bool = False,
 ) -> FileReport:
     """Load one file in a transaction left open for the caller to record and commit; or, when
     the file no longer has the `stamp` taken before it was fingerprinted, report it waiting and
@@ -597,7 +637,7 @@ def _load_file(
     _forget(connection, entity, source_file, run_id, now)
     if raw is not None:
         try:
-            _load_rows(connection, entity, raw, report, run_id, now)
+            _load_rows(connection, entity, raw, report, run_id, now, suppressing)
         except ENVIRONMENT_ERRORS:
             raise  # the machine's problem, not the file's: fail the run, quarantine nothing
         except duckdb.Error as error:  # a value DuckDB cannot even hold, e.g. a nested type
@@ -622,6 +662,7 @@ def _file_counts(f: FileReport) -> list:
         f.rows_conflicting,
         f.rows_quarantined,
         f.rows_skipped,
+        f.rows_suppressed,
     ]
 
 
@@ -696,6 +737,7 @@ def ingest_entity(
     run_id: str,
     now: dt.datetime | None = None,
     through: dt.date | None = None,
+    suppression: Suppression | None = None,
 ) -> EntityReport:
     """Load every new or changed file of `<landing_dir>/<entity>/` into the warehouse; with
     `through`, only the day subfolders up to that day (see `scan_landing_folder`)."""
@@ -706,7 +748,15 @@ def ingest_entity(
         return read_landing_file(path)
 
     return ingest_files(
-        warehouse, entity_name, landing_dir, entity_name, read, run_id, now, through=through
+        warehouse,
+        entity_name,
+        landing_dir,
+        entity_name,
+        read,
+        run_id,
+        now,
+        through=through,
+        suppression=suppression,
     )
 
 
@@ -720,6 +770,7 @@ def ingest_files(
     now: dt.datetime | None = None,
     depends_on: str = "",
     through: dt.date | None = None,
+    suppression: Suppression | None = None,
 ) -> EntityReport:
     """Bring `crm.<entity>` in line with the files of `<landing_dir>/<folder>/` (named by their
     path inside the landing folder): load the new or changed ones (with `through`, of the day
@@ -727,6 +778,7 @@ def ingest_files(
 
     `read` turns a file into raw canonical rows. `depends_on` names whatever else the reading
     depends on (a digest): it is part of each file's fingerprint, so a change reloads the files.
+    `suppression`: the salt and the hashes of the people erased, whose rows are not loaded.
     """
     entity = ENTITIES[entity_name]
     now = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
@@ -742,6 +794,9 @@ def ingest_files(
     # file cost a checkpoint each time.
     with connect(warehouse) as connection:
         ensure_warehouse(connection)
+        suppressing = bool(suppression and suppression.hashes)
+        if suppressing:
+            load_matching(connection, suppression.salt, suppression.hashes)
         known = {
             source_file: (digest, (size, mtime_ns))
             for source_file, digest, size, mtime_ns in connection.execute(
@@ -781,7 +836,7 @@ def ingest_files(
                     )
                 continue
             file_report = _load_file(
-                connection, entity, path, source_file, read, run_id, now, stamp
+                connection, entity, path, source_file, read, run_id, now, stamp, suppressing
             )
             report.files.append(file_report)
             if file_report.status == "waiting":
@@ -789,8 +844,8 @@ def ingest_files(
             connection.execute(
                 "INSERT INTO ingest.files (entity, source_file, sha256, status, rows_read, "
                 "rows_loaded, rows_duplicate, rows_conflicting, rows_quarantined, rows_skipped, "
-                "run_id, ingested_at, file_size, file_mtime_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "rows_suppressed, run_id, ingested_at, file_size, file_mtime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [entity.name, source_file, digest, *_file_counts(file_report), run_id, now, *stamp],
             )
             connection.commit()

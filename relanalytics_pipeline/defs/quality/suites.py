@@ -49,6 +49,15 @@ DERIVED_COLUMNS = {
     },
 }
 _KWARG_COLUMNS = ("column", "column_A", "column_B")
+# Columns that name a person or hold what they wrote: left out of the offending rows' samples,
+# which Dagster keeps in its run storage, where no erasure reaches (docs/privacy.md). So are
+# columns ending in _name, _email or _by (a user's id), and the id of a contact's or lead's record.
+PERSONAL_COLUMNS = frozenset(
+    {"full_name", "email", "address", "party_id", "contact_id", "user_id", "lead_id", "owner_id",
+     "manager_id", "subject", "summary", "message_id", "in_reply_to"}
+)  # fmt: skip
+_PERSONAL_SUFFIXES = ("_name", "_email", "_by")
+_PEOPLE_RECORDS = ("contact", "lead")
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,7 @@ def _failure(result, frame: pd.DataFrame) -> Failure:
         observed = details.get("observed_value")
     indexes = details.get("partial_unexpected_index_list") or []
     sample = frame.loc[list(indexes)[:SAMPLE_ROWS]] if len(frame) else frame.head(0)
+    sample = _without_people(sample)
     return Failure(
         expectation=_describe(result.expectation_config),
         unexpected_count=details.get("unexpected_count"),
@@ -320,6 +330,19 @@ def _failure(result, frame: pd.DataFrame) -> Failure:
         sample=json.loads(sample.to_json(orient="records", date_format="iso", default_handler=str)),
         observed=observed,
     )
+
+
+def _without_people(sample: pd.DataFrame) -> pd.DataFrame:
+    """The sample without the columns that name someone (PERSONAL_COLUMNS)."""
+    personal = [
+        c for c in sample.columns if c in PERSONAL_COLUMNS or c.endswith(_PERSONAL_SUFFIXES)
+    ]
+    sample = sample.drop(columns=personal)
+    if {"record_type", "record_id"} <= set(sample.columns):
+        sample = sample.assign(
+            record_id=sample["record_id"].where(~sample["record_type"].isin(_PEOPLE_RECORDS))
+        )
+    return sample
 
 
 def _validate_in(context, frames: Mapping[Suite, pd.DataFrame], run_name: str | None):

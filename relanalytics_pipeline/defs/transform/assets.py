@@ -14,12 +14,13 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from relanalytics_pipeline.defs.partitions import nightly_partitions, window_for_run
+from relanalytics_pipeline.defs.privacy.rules import digest, read_rules
 from relanalytics_pipeline.defs.transform.resources import dbt_project
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings, environ_overrides
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Vars that come from the run itself (its partitions, the environment), never from run config.
-RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end")
+RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end", "privacy_rules")
 
 
 class DbtBuildConfig(dg.Config):
@@ -71,7 +72,8 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
     if fixed:
         raise dg.Failure(
             f"Run config may not set {', '.join(fixed)}: the as-of date and the window are the "
-            "run's partitions (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS."
+            "run's partitions (else RELANALYTICS_AS_OF), the domains RELANALYTICS_ORG_DOMAINS, "
+            "the rules' digest RELANALYTICS_PRIVACY_RULES."
         )
     if overrides:
         defaults = project_vars()
@@ -89,6 +91,8 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
         **(overrides or {}),
         "as_of_date": settings.as_of.isoformat(),
         "org_domains": ",".join(settings.org_domains),
+        # Changed rules rebuild the incremental models in full (docs/privacy.md).
+        "privacy_rules": digest(read_rules(settings.privacy_rules)),
         # The days whose rows incremental models recompute; none (the default) means all of them.
         "window_start": window.start.isoformat() if window else None,
         "window_end": window.end.isoformat() if window else None,

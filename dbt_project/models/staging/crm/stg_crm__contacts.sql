@@ -10,3 +10,4 @@ select
     job_title,
     modified_at
 from current_contacts
+where not {{ excluded_person('contact', 'current_contacts.contact_id') }}

@@ -12,3 +12,4 @@ select
     created_at,
     modified_at
 from current_leads
+where not {{ excluded_person('lead', 'current_leads.lead_id') }}

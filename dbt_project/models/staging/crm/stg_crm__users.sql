@@ -11,3 +11,4 @@ select
     coalesce(is_active, true) as is_active,
     modified_at
 from current_users
+where not {{ excluded_person('user', 'current_users.user_id') }}

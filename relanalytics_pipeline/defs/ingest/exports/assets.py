@@ -29,6 +29,7 @@ from relanalytics_pipeline.defs.ingest.exports.mapping import (
 from relanalytics_pipeline.defs.ingest.landing import landing_folder, unexpected_entries
 from relanalytics_pipeline.defs.ingest.load import EntityReport
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, nightly_partitions
+from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -79,6 +80,7 @@ def _load(context: dg.AssetExecutionContext, settings: Settings, tables_for: Tab
     landing = landing_folder(settings)
     tables, depends_on = tables_for(landing, settings.as_of)
     mapping = export_settings(settings)
+    suppression = Suppression.of(settings.home)
     source = tables[0].source
     unexpected = unexpected_reports(
         context.log,
@@ -92,7 +94,7 @@ def _load(context: dg.AssetExecutionContext, settings: Settings, tables_for: Tab
             continue
         report = ingest_export(
             settings.warehouse, landing, table, read, mapping, context.run.run_id,
-            depends_on.get(table.name, ""), through=settings.as_of,
+            depends_on.get(table.name, ""), through=settings.as_of, suppression=suppression,
         )  # fmt: skip
         log_quarantined(context.log, report)
         reports[table.name].append(report)

@@ -197,6 +197,7 @@ def ingest_export(
     run_id: str,
     depends_on: str = "",
     through: dt.date | None = None,
+    suppression=None,
 ):
     """Load the table's new or changed files into `crm.<entity>` with the canonical ingest."""
     from relanalytics_pipeline.defs.ingest.load import ingest_files
@@ -210,4 +211,5 @@ def ingest_export(
         run_id,
         depends_on=depends_on,
         through=through,
+        suppression=suppression,
     )
