@@ -11,11 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 # The throwaway PostgreSQL server (fixture postgres_url) of the tests that publish to one.
-pytest_plugins = ["support.postgres"]
-
 FIXTURES = Path(__file__).parent / "fixtures"
 # The fixtures of support modules that several test files share.
-pytest_plugins = ["support.two_nights"]
+pytest_plugins = ["support.postgres", "support.two_nights"]
 
 # The contacts of the hand-made dataset travel as Parquet (typed timestamps and booleans); c4 is
 # deleted and must not reach any mart.

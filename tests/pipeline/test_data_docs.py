@@ -21,6 +21,7 @@ import pytest
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.quality.data_docs import MissingLocalCopy, use_local_assets
 from relanalytics_pipeline.raw_contract import ENTITIES
+from relanalytics_pipeline.settings import PROJECT_ROOT
 
 CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
 VENDOR = "static/vendor"
@@ -99,8 +100,9 @@ def docs(tmp_path_factory):
 
 def test_every_page_loads_only_files_of_the_docs_folder(docs):
     pages = sorted(docs.rglob("*.html"))
-    # The index, a page per suite (7 entities, 10 marts) and per validated entity.
-    assert len(pages) == 1 + 17 + len(ENTITIES)
+    # The index, a page per suite (one per entity and per mart suite) and per validated entity.
+    suites = list((PROJECT_ROOT / "expectations").rglob("*.json"))
+    assert len(pages) == 1 + len(suites) + len(ENTITIES)
     for page in pages:
         found = loads(page)
         assert [u for u in found.urls if urlsplit(u).scheme or u.startswith("//")] == [], page
@@ -166,7 +168,7 @@ def test_the_index_renders_in_a_browser_with_no_network(docs, tmp_path):
     title = re.search(r"<title>(\{.*?\})</title>", result.stdout)
     assert title, result.stdout[-2000:] + result.stderr[-2000:]
     rendered = json.loads(title.group(1).replace("&quot;", '"'))
-    # bootstrap-table filled both lists (7 validations; 17 suites, 10 to a page), Bootstrap's
+    # bootstrap-table filled both lists (7 validations; the suites, 10 to a page), Bootstrap's
     # style sheet made the bar sticky, Font Awesome's font drew the status icons, vega loaded.
     assert rendered["rows"] == len(ENTITIES) + 10
     assert rendered["navbar"] == "sticky"

@@ -117,12 +117,13 @@ def test_print_hash_gives_the_salted_hash_the_job_takes(tmp_path, monkeypatch, c
 
 
 def test_the_erasure_job_refuses_anything_but_a_hash(tmp_path, monkeypatch):
-    from relanalytics_pipeline.defs.privacy.jobs import erase_person_job
+    from relanalytics_pipeline.definitions import defs
 
     monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
     config = {"ops": {"erase_person_op": {"config": {"person_hash": "c2"}}}}
-    result = erase_person_job.execute_in_process(run_config=config, raise_on_error=False)
+    job = defs.resolve_job_def("erase_person")  # with the code location's resources
+    result = job.execute_in_process(run_config=config, raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "64 hex digits" in failure.step_failure_data.error.message
