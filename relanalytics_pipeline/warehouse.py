@@ -97,7 +97,7 @@ def waiting_for_lock(open_file: Callable[[], T], path: Path, wait_seconds: float
                     f"The warehouse {path} is locked by another process, "
                     f"{_describe(int(holder[1]))}, still after {wait_seconds:g} s: close its "
                     "connection to the file (BI tools and readers use the published copy, see "
-                    "the README's Serving BI tools)."
+                    "docs/serving-bi.md)."
                 ) from None
             time.sleep(min(pause, left))
             pause = min(pause * 2, MAX_RETRY_SECONDS)

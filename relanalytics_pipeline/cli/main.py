@@ -99,7 +99,7 @@ def demo(args: argparse.Namespace) -> int:
         ).fetchone()
     published = settings.effective_publish_dir / "marts.duckdb"
     print(f"The marts are in schema `marts` of the DuckDB file {settings.warehouse}")
-    print(f"BI tools read the published copy: {published} (see the README's Serving BI tools)")
+    print(f"BI tools read the published copy: {published} (see docs/serving-bi.md)")
     print(f"Rows in quarantine.rejected_rows: {quarantined}")
     print(f"The deal-tracking chart: {settings.home / 'reports' / 'deal_tracking.html'}")
     print("Look at them from any shell with, for example:")

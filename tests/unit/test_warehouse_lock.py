@@ -66,7 +66,7 @@ def test_a_reader_that_stays_fails_the_step_naming_its_process(warehouse):
     assert str(raised.value) == (
         f"The warehouse {warehouse} is locked by another process, PID {holder.pid} ({name}), "
         "still after 1.5 s: close its connection to the file (BI tools and readers use the "
-        "published copy, see the README's Serving BI tools)."
+        "published copy, see docs/serving-bi.md)."
     )
     assert 1.5 <= waited < 3
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
