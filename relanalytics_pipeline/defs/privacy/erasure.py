@@ -122,18 +122,7 @@ def _resolve(connection: duckdb.DuckDBPyConnection, hashes: set[str]) -> set[str
     contact found by its address brings its id, and the other addresses of that contact)."""
     for _ in range(_ROUNDS):
         look_for(connection, hashes)
-        found = set(hashes)
-        for entity in PERSON_COLUMNS:
-            expressions = person_hashes(entity)
-            for table in _tables(connection, entity):
-                for expression in expressions:
-                    found |= {
-                        h
-                        for (h,) in connection.execute(
-                            f"SELECT DISTINCT {expression} FROM {table} "
-                            f"WHERE ({matches(entity)}) AND {expression} IS NOT NULL"
-                        ).fetchall()
-                    }
+        found = hashes | _of_matched_rows(connection, person_hashes)
         if found == hashes:
             break
         hashes = found
@@ -144,15 +133,25 @@ def _values(connection: duckdb.DuckDBPyConnection) -> set[str]:
     """The plain values (addresses, ids) of the matched rows, lowercase: to find the person in
     rows whose columns are not the canonical ones (quarantined export records, landing files).
     Kept in memory only."""
+    return _of_matched_rows(
+        connection, lambda entity: [f"lower(trim({q(c)}))" for c in PERSON_COLUMNS[entity]]
+    )
+
+
+def _of_matched_rows(
+    connection: duckdb.DuckDBPyConnection, expressions: Callable[[str], list[str]]
+) -> set[str]:
+    """The distinct non-null values of each entity's `expressions` over the rows that name the
+    person, in every table holding that entity's rows."""
     values = set()
-    for entity, columns in PERSON_COLUMNS.items():
+    for entity in PERSON_COLUMNS:
         for table in _tables(connection, entity):
-            for column in columns:
+            for expression in expressions(entity):
                 values |= {
                     v
                     for (v,) in connection.execute(
-                        f"SELECT DISTINCT lower(trim({q(column)})) FROM {table} "
-                        f"WHERE ({matches(entity)}) AND {q(column)} IS NOT NULL"
+                        f"SELECT DISTINCT {expression} FROM {table} "
+                        f"WHERE ({matches(entity)}) AND {expression} IS NOT NULL"
                     ).fetchall()
                 }
     return values
