@@ -9,13 +9,12 @@ from the start and of one that ran two nights without them and then got them.
 """
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from conftest import query, write_hand_made_landing
-from support.runs import environment
+from support.runs import materialize_in_process
 
 RULES = """
 # Excluded from every mart, the history and the model.
@@ -52,20 +51,8 @@ def land_private_activities(landing: Path) -> None:
 
 def run_night(folder: Path, landing: Path, night: str, rules: Path | None) -> dict:
     """Every asset for the night, in process; the exclusion asset's metadata."""
-    from relanalytics_pipeline.definitions import defs
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("RELANALYTICS_")]:
-            patch.delenv(name)
-        for name, value in environment(folder, landing).items():
-            if name.startswith("RELANALYTICS_"):
-                patch.setenv(name, value)
-        if rules is not None:
-            patch.setenv("RELANALYTICS_PRIVACY_RULES", str(rules))
-        result = dg.materialize(
-            defs.assets, resources=defs.resources, selection="*", partition_key=night
-        )
-    assert result.success
+    extra = {} if rules is None else {"RELANALYTICS_PRIVACY_RULES": str(rules)}
+    result = materialize_in_process(folder, landing, night, **extra)
     (event,) = [
         e
         for e in result.get_asset_materialization_events()

@@ -7,14 +7,12 @@ clean run's records are the same in both runs, whole row for whole row; the host
 rows belong to records that a corpus file brought; and every file of it accounts for its rows.
 """
 
-import os
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from conftest import query, write_hand_made_landing
 from support.corpus import CASES, land_corpus
-from support.runs import AS_OF, environment
+from support.runs import AS_OF, materialize_in_process
 
 from relanalytics_pipeline.raw_contract import ENTITIES
 
@@ -31,18 +29,7 @@ RECORD_TYPES = {"opportunities": "opportunity", "leads": "lead", "accounts": "ac
 
 def build_marts(folder: Path, landing: Path) -> Path:
     """Every asset of the code location, in process, as a night's run builds them."""
-    from relanalytics_pipeline.definitions import defs
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("RELANALYTICS_")]:
-            patch.delenv(name)
-        for name, value in environment(folder, landing).items():
-            if name.startswith("RELANALYTICS_"):
-                patch.setenv(name, value)
-        result = dg.materialize(
-            defs.assets, resources=defs.resources, selection="*", partition_key=AS_OF
-        )
-    assert result.success
+    materialize_in_process(folder, landing, AS_OF)
     return folder / "home" / "warehouse.duckdb"
 
 

@@ -1,10 +1,12 @@
 """A run of the whole pipeline on a landing folder, as the README runs it, and what it recorded."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from conftest import project_free_environ
 
 from relanalytics_pipeline.settings import PROJECT_ROOT
@@ -44,3 +46,23 @@ def materialize_with_the_cli(environ: dict[str, str]) -> None:
 def latest_metadata(instance: dg.DagsterInstance, key: str) -> dict:
     event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
     return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+
+def materialize_in_process(
+    folder: Path, landing: Path, partition: str, **extra: str
+) -> dg.ExecuteInProcessResult:
+    """Every asset of the code location, in process, for the night `partition`, with the settings
+    of `environment` and `extra` and no other RELANALYTICS_* variable of the shell."""
+    from relanalytics_pipeline.definitions import defs
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("RELANALYTICS_")]:
+            patch.delenv(name)
+        for name, value in {**environment(folder, landing), **extra}.items():
+            if name.startswith("RELANALYTICS_"):
+                patch.setenv(name, value)
+        result = dg.materialize(
+            defs.assets, resources=defs.resources, selection="*", partition_key=partition
+        )
+    assert result.success
+    return result
