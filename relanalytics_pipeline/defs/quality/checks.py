@@ -1,9 +1,11 @@
 """Data quality as Dagster asset checks: the great-expectations suites and activity freshness.
 
-- Ingest: every `crm/<entity>` is checked, inside the ingest step, against the rows this run
-  loaded (not the whole history). Not blocking: what the ingest could not map is already in the
-  quarantine, and these checks flag what slipped through. Inside the step, which holds the
-  warehouse's slot already, rather than steps of their own.
+- Ingest: each `crm/<entity>` with a suite is checked, inside the ingest step, against the rows
+  this run loaded (a sample of them on a large load). The ingest itself enforces the raw contract
+  row by row (keys, types, accepted values, plausible dates, references, one row per version);
+  the suites hold what it cannot say: a row's columns together. Not blocking: plausibility
+  warnings. Inside the step, which holds the warehouse's slot already, rather than steps of their
+  own.
 - Unknown columns: a warning on `crm/<entity>` when a file this run loaded has columns the
   contract does not know (a misspelt `duraton_minutes` loads as no duration): their values load
   nowhere. Files whose columns are all known pass.
@@ -71,6 +73,7 @@ def suite_result(suite: Suite, outcome: Outcome, **metadata) -> dg.AssetCheckRes
         metadata={
             **metadata,
             "rows_validated": outcome.rows,
+            **({"sampled_from": outcome.sampled_from} if outcome.sampled_from is not None else {}),
             "expectations": outcome.expectations,
             "failed_expectations": len(outcome.failures),
             "unexpected_rows": outcome.unexpected_rows,
