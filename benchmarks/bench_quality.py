@@ -4,9 +4,9 @@
 
 Generates a synthetic CRM (Parquet), ingests every entity into an empty warehouse (a first load:
 every row is new, the worst case for checks that validate the run's new rows), then reads those
-rows and validates them against `expectations/crm/*.json` as the ingest step does (in parts of at
-most 1M rows). Prints seconds
-and peak memory of each stage; compare the ratios, not seconds across runs (shared machines).
+rows and validates them against `expectations/crm/*.json` as the ingest step does (a sample of at
+most SAMPLE_LIMIT rows per entity). Prints seconds and peak memory of each stage; compare the
+ratios, not seconds across runs (shared machines).
 """
 
 import argparse
@@ -47,8 +47,12 @@ def main() -> None:
         with connect(warehouse, read_only=True) as connection:
             outcomes = [validate_new_rows(connection, s, "bench") for s in suites("crm")]
         rows = sum(o.rows for o in outcomes)
-        stages.append((f"check {rows:,} new rows", time.perf_counter() - started, peak_gib()))
-    assert all(o.passed for o in outcomes), [o.summary() for o in outcomes]
+        new = sum(o.sampled_from or o.rows for o in outcomes)
+        stages.append(
+            (f"check {rows:,} of {new:,} new rows", time.perf_counter() - started, peak_gib())
+        )
+    for outcome in outcomes:
+        print(outcome.summary())
     ingest = stages[0][1]
     print(f"{args.activities:,} activities")
     print(f"{'stage':<30}{'seconds':>10}{'x ingest':>10}{'peak GiB':>10}")

@@ -100,7 +100,10 @@ def test_dbt_tests_are_asset_checks(graph):
         "marts/relationship_kpis",
         "unique_combination_relationship_kpis_record_type__record_id__period",
     ) in checks
-    assert ("staging/stg_crm__users", "unique_stg_crm__users_user_id") in checks
+    assert (
+        "intermediate/int_activities_classified",
+        "unique_int_activities_classified_activity_id",
+    ) in checks
     # Besides dbt's tests: the great-expectations suites, the freshness and unknown-columns checks
     # (test_quality.py), and the similar-deals model's two checks.
     assert {name for _, name in checks} == dbt_data_tests() | {
