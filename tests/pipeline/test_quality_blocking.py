@@ -131,13 +131,19 @@ def test_a_clean_mart_is_published_while_bi_tools_read(built, tmp_path):
 def test_a_broken_mart_is_stopped_by_its_blocking_check(built):
     warehouse, environ = built
     with duckdb.connect(str(warehouse)) as connection:
-        # A response rate above 1, and a record listed twice for the same period.
+        # What the contract refuses never gets in: a response rate above 1 (a check constraint).
+        with pytest.raises(duckdb.ConstraintException, match="customer_response_rate"):
+            connection.execute(
+                "UPDATE marts.relationship_kpis SET customer_response_rate = 1.5 "
+                "WHERE record_id = 'o1' AND period = 'all'"
+            )
+        # What the suite checks: a negative count, and a trailing period of no day.
         connection.execute(
-            "UPDATE marts.relationship_kpis SET customer_response_rate = 1.5 "
+            "UPDATE marts.relationship_kpis SET meetings = -1 "
             "WHERE record_id = 'o1' AND period = 'all'"
         )
         connection.execute(
-            "INSERT INTO marts.relationship_kpis SELECT * FROM marts.relationship_kpis "
+            "UPDATE marts.relationship_kpis SET period_days = 0 "
             "WHERE record_id = 'c2' AND period = 'trailing'"
         )
     folder = Path(environ["RELANALYTICS_HOME"]) / "published"
@@ -147,16 +153,14 @@ def test_a_broken_mart_is_stopped_by_its_blocking_check(built):
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     metadata = {name: value.value for name, value in check.metadata.items()}
-    assert (metadata["rows_validated"], metadata["failed_expectations"]) == (17, 2)
-    assert metadata["unexpected_rows"] == 1 + 2  # the rate, and both rows of the duplicated key
-    assert "customer_response_rate" in metadata["failures"]
+    assert (metadata["rows_validated"], metadata["failed_expectations"]) == (16, 2)
+    assert metadata["unexpected_rows"] == 1 + 1
+    assert "meetings" in metadata["failures"]
     samples = metadata["offending_rows_sample (up to 5 per expectation)"]
-    (rate,) = [rows for name, rows in samples.items() if "customer_response_rate" in name]
-    assert [(r["record_id"], r["period"], r["customer_response_rate"]) for r in rate] == [
-        ("o1", "all", 1.5)
+    (meetings,) = [rows for name, rows in samples.items() if "meetings" in name]
+    assert [(r["record_id"], r["period"], r["meetings"]) for r in meetings] == [("o1", "all", -1)]
+    (period,) = [rows for name, rows in samples.items() if "period_days" in name]
+    # The record is the contact c2: a contact's id stays out of Dagster's storage.
+    assert [(r["record_type"], r["record_id"], r["period_days"]) for r in period] == [
+        ("contact", None, 0)
     ]
-    (duplicated,) = [rows for name, rows in samples.items() if "unique" in name]
-    # The duplicated record is the contact c2: a contact's id stays out of Dagster's storage.
-    assert [(r["record_type"], r["record_id"], r["period"]) for r in duplicated] == [
-        ("contact", None, "trailing")
-    ] * 2
