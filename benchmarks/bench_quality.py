@@ -55,9 +55,9 @@ def main() -> None:
         print(outcome.summary())
     ingest = stages[0][1]
     print(f"{args.activities:,} activities")
-    print(f"{'stage':<30}{'seconds':>10}{'x ingest':>10}{'peak GiB':>10}")
+    print(f"{'stage':<40}{'seconds':>10}{'x ingest':>10}{'peak GiB':>10}")
     for name, seconds, peak in stages:
-        print(f"{name:<30}{seconds:>10.1f}{seconds / ingest:>10.2f}{peak:>10.2f}")
+        print(f"{name:<40}{seconds:>10.1f}{seconds / ingest:>10.2f}{peak:>10.2f}")
 
 
 if __name__ == "__main__":
