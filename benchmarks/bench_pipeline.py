@@ -112,8 +112,9 @@ def run_yardstick(folder: Path, warehouse: Path) -> None:
     temp = folder / "yardstick.tmp"
     org_domains = [d for d in os.environ.get("RELANALYTICS_ORG_DOMAINS", "").split(",") if d]
     config = {"memory_limit": DEFAULT_MEMORY_LIMIT, "temp_directory": str(temp),
-              "preserve_insertion_order": False, "enable_progress_bar": False}  # fmt: skip
+              "preserve_insertion_order": False}  # fmt: skip
     connection = duckdb.connect(config=config)
+    connection.execute("SET enable_progress_bar = false")
     with SpillSampler(temp, whole=True) as spill:
         started = time.perf_counter()
         yardstick.compute(connection, folder / "landing", AS_OF, org_domains)

@@ -68,6 +68,9 @@ CREATE TEMP MACRO plural(n, noun) AS n || ' ' || noun || CASE WHEN n = 1 THEN ''
 CREATE TEMP MACRO number_text(x) AS
     CASE WHEN x = floor(x) THEN x::BIGINT::VARCHAR ELSE round(x, 1)::VARCHAR END;
 CREATE TEMP MACRO percent_text(x) AS floor(100 * x + 0.5)::BIGINT || '%';
+-- The mean of the parts that are known; empty when neither is.
+CREATE TEMP MACRO mean_of_known(a, b) AS
+    (coalesce(a, 0) + coalesce(b, 0)) / nullif((a IS NOT NULL)::INTEGER + (b IS NOT NULL)::INTEGER, 0);
 """
 
 
@@ -120,9 +123,8 @@ def compute(
         first_day=(as_of - dt.timedelta(days=days - 1)).isoformat(),
         history_start=(as_of - dt.timedelta(days=SETTINGS["history_days"] - 1)).isoformat(),
         computed_days=days,
-        running_sums=",\n        ".join(
-            f"sum(coalesce(e.{name}, 0)) OVER w AS {name}" for name in RUNNING_SUMS
-        ),
+        running_sums=", ".join(f"sum(coalesce({name}, 0)) OVER w AS {name}" for name in RUNNING_SUMS),
+        latest_sums=", ".join(f"coalesce(e.{name}, 0) AS {name}" for name in RUNNING_SUMS),
         severities=", ".join(
             f"({_quoted(warning)}, {_quoted(severity)}, {priorities[severity] + index})"
             for index, (warning, severity) in enumerate(SEVERITIES, 1)

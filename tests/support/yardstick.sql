@@ -5,6 +5,14 @@
 -- opp_versions, org_domains); the marts end in the schema `yardstick`, named as the project's.
 -- Placeholders: the as-of day D ({d}) and the days derived from it, and the settings.
 
+-- The weight of the health signals that have data: the score and each signal's cost are shares of it.
+CREATE TEMP MACRO available_weight(recency, frequency, reciprocity, responsiveness, breadth) AS
+    CASE WHEN recency IS NOT NULL THEN {weight_recency} ELSE 0 END
+    + CASE WHEN frequency IS NOT NULL THEN {weight_frequency} ELSE 0 END
+    + CASE WHEN reciprocity IS NOT NULL THEN {weight_reciprocity} ELSE 0 END
+    + CASE WHEN responsiveness IS NOT NULL THEN {weight_responsiveness} ELSE 0 END
+    + CASE WHEN breadth IS NOT NULL THEN {weight_breadth} ELSE 0 END;
+
 -- Who took part in each activity, once per person, with their side.
 CREATE TEMP TABLE people AS
 WITH parties AS (
@@ -316,17 +324,17 @@ JOIN yardstick.who_knows_whom w ON w.contact_id = pu.strongest_contact_id AND w.
 -- an event starts counting and -x on the day it stops), then one running sum per record over the
 -- computed days. Only what was known by the end of a day counts on it.
 CREATE TEMP TABLE health_deltas AS
-WITH record_days AS (
+WITH record_days AS MATERIALIZED (
     SELECT record_key, ts::DATE AS day, count(*) FILTER (two_way) AS two_way, sum(touches) AS touches,
            count(*) FILTER (init = 'customer') AS cust_init, count(*) FILTER (init = 'team') AS team_init
     FROM ra WHERE ts < TIMESTAMP '{end}' GROUP BY ALL
-), record_emails AS (
+), record_emails AS MATERIALIZED (
     SELECT m.record_key, r.* FROM membership m JOIN responses r USING (activity_id)
 ), person_days AS (
     SELECT DISTINCT ra.record_key, p.person, ra.ts::DATE AS day
     FROM ra JOIN people p USING (activity_id)
     WHERE ra.two_way AND ra.ts < TIMESTAMP '{end}' AND NOT p.internal
-), person_spans AS (
+), person_spans AS MATERIALIZED (
     SELECT record_key, day,
         least(day + {signal_days}, lead(day) OVER (PARTITION BY record_key, person ORDER BY day)) AS until
     FROM person_days
@@ -364,17 +372,23 @@ SELECT record_key, greatest(day, DATE '{first_day}') AS day,
     max(last_two_way) AS last_two_way
 FROM deltas WHERE day <= DATE '{d}' GROUP BY ALL;
 
-CREATE TEMP TABLE health AS
+-- The running sums at each day with a delta, then every computed day takes those of its latest
+-- day with a delta (the deltas are sparse: far fewer rows than records x days).
+CREATE TEMP TABLE health_sums AS
+SELECT record_key, day, {running_sums}, max(last_two_way) OVER w AS last_two_way
+FROM health_deltas WINDOW w AS (PARTITION BY record_key ORDER BY day ROWS UNBOUNDED PRECEDING);
+
+-- Every computed day takes the running sums of its record's latest day with a delta (the deltas
+-- are sparse: far fewer rows than records x days). The days before the history only give the
+-- trend of its first days.
+CREATE TABLE yardstick.relationship_health_history AS
 WITH figures AS (
-    SELECT r.record_key, r.record_type, r.record_id, g.day,
-        {running_sums},
-        max(e.last_two_way) OVER w AS last_two_way
-    FROM records r
-    CROSS JOIN (SELECT DATE '{first_day}' + i::INTEGER AS day FROM range({computed_days}) t(i)) g
-    LEFT JOIN health_deltas e USING (record_key, day)
-    WINDOW w AS (PARTITION BY r.record_key ORDER BY g.day ROWS UNBOUNDED PRECEDING)
+    SELECT g.record_key, g.day, {latest_sums}, e.last_two_way
+    FROM (SELECT record_key, DATE '{first_day}' + i::INTEGER AS day
+          FROM records CROSS JOIN range({computed_days}) t(i)) g
+    ASOF LEFT JOIN health_sums e ON g.record_key = e.record_key AND g.day >= e.day
 ), measured AS (
-    SELECT record_key, record_type, record_id, day AS as_of_date, two_way AS two_way_activities,
+    SELECT record_key, day AS as_of_date, two_way AS two_way_activities,
         two_way >= {min_two_way} AS has_enough_history,
         day - last_two_way AS days_since_two_way, touches::DOUBLE AS weighted_touches,
         answered / nullif(closed, 0) AS customer_response_rate,
@@ -387,14 +401,15 @@ WITH figures AS (
     SELECT *,
         0.5 ** (days_since_two_way / {half_life_recency}) AS signal_recency,
         least(1.0, weighted_touches / {expected_touches}) AS signal_frequency,
-        list_avg(list_filter([customer_response_rate, CASE WHEN customer_initiated_share IS NOT NULL
-                                  THEN least(1.0, 2 * customer_initiated_share) END],
-                             lambda x: x IS NOT NULL)) AS signal_reciprocity,
-        list_avg(list_filter([CASE WHEN team_response_hours <= {team_target} THEN 1.0
-                                   ELSE {team_target} / team_response_hours END,
-                              CASE WHEN customer_response_hours <= {customer_target} THEN 1.0
-                                   ELSE {customer_target} / customer_response_hours END],
-                             lambda x: x IS NOT NULL)) AS signal_responsiveness,
+        -- (least() skips empty arguments: each part is a CASE, empty when its input is)
+        mean_of_known(customer_response_rate, CASE WHEN customer_initiated_share IS NOT NULL
+            THEN least(1.0, 2 * customer_initiated_share) END) AS signal_reciprocity,
+        mean_of_known(
+            CASE WHEN team_response_hours <= {team_target} THEN 1.0
+                 WHEN team_response_hours > {team_target} THEN {team_target} / team_response_hours END,
+            CASE WHEN customer_response_hours <= {customer_target} THEN 1.0
+                 WHEN customer_response_hours > {customer_target} THEN {customer_target} / customer_response_hours END
+        ) AS signal_responsiveness,
         least(1.0, customer_people / {breadth_target}) AS signal_breadth
     FROM measured
 ), weighted AS (
@@ -402,33 +417,31 @@ WITH figures AS (
         {weight_recency} * signal_recency AS w1, {weight_frequency} * signal_frequency AS w2,
         {weight_reciprocity} * signal_reciprocity AS w3, {weight_responsiveness} * signal_responsiveness AS w4,
         {weight_breadth} * signal_breadth AS w5,
-        (CASE WHEN signal_recency IS NOT NULL THEN {weight_recency} ELSE 0 END
-         + CASE WHEN signal_frequency IS NOT NULL THEN {weight_frequency} ELSE 0 END
-         + CASE WHEN signal_reciprocity IS NOT NULL THEN {weight_reciprocity} ELSE 0 END
-         + CASE WHEN signal_responsiveness IS NOT NULL THEN {weight_responsiveness} ELSE 0 END
-         + CASE WHEN signal_breadth IS NOT NULL THEN {weight_breadth} ELSE 0 END) AS available
+        available_weight(signal_recency, signal_frequency, signal_reciprocity, signal_responsiveness,
+                         signal_breadth) AS available
     FROM signals
 ), scored AS (
-    SELECT * EXCLUDE (w1, w2, w3, w4, w5),
+    SELECT * EXCLUDE (w1, w2, w3, w4, w5, available),
         CASE WHEN has_enough_history THEN round(round(100 * (coalesce(w1, 0) + coalesce(w2, 0)
             + coalesce(w3, 0) + coalesce(w4, 0) + coalesce(w5, 0)) / available, 9))::INTEGER END AS health_score
     FROM weighted
+), trended AS (
+    SELECT *, lag(health_score, {trend_days}) OVER (PARTITION BY record_key ORDER BY as_of_date)
+        AS earlier_health_score
+    FROM scored
 )
-SELECT *,
+SELECT r.record_type, r.record_id, as_of_date, health_score,
     CASE WHEN health_score IS NULL THEN 'Not enough info' WHEN health_score >= {good} THEN 'Good'
          WHEN health_score >= {fair} THEN 'Fair' ELSE 'Poor' END AS health_status,
     CASE WHEN health_score IS NULL OR earlier_health_score IS NULL THEN 'Not enough info'
          WHEN health_score - earlier_health_score >= {trend_step} THEN 'Improving'
-         WHEN health_score - earlier_health_score <= -{trend_step} THEN 'Declining' ELSE 'Steady' END AS health_trend
-FROM (SELECT *, lag(health_score, {trend_days}) OVER (PARTITION BY record_key ORDER BY as_of_date)
-                AS earlier_health_score FROM scored);
-
-CREATE TABLE yardstick.relationship_health_history AS
-SELECT record_type, record_id, as_of_date, health_score, health_status, health_trend, earlier_health_score, signal_recency, signal_frequency, signal_reciprocity, signal_responsiveness,
+         WHEN health_score - earlier_health_score <= -{trend_step} THEN 'Declining' ELSE 'Steady' END AS health_trend,
+    earlier_health_score, signal_recency, signal_frequency, signal_reciprocity, signal_responsiveness,
     signal_breadth, has_enough_history, two_way_activities, days_since_two_way, weighted_touches,
     customer_response_rate, customer_initiated_share, team_response_hours, customer_response_hours,
     customer_people
-FROM health WHERE as_of_date >= DATE '{history_start}';
+FROM trended JOIN records r USING (record_key)
+WHERE as_of_date >= DATE '{history_start}';
 
 -- D's health with the reasons: the two or three signals costing the score most, in words.
 CREATE TABLE yardstick.relationship_health AS
@@ -454,7 +467,9 @@ WITH costs AS (
         struct_pack(cost := -{weight_breadth} * (1 - signal_breadth) / available, i := 5, text := CASE WHEN customer_people = 1 THEN '1 customer person' ELSE customer_people || ' customer people' END
             || ' engaged in the last {signal_days} days (target {breadth_target})')
     ], lambda c: c.cost IS NOT NULL)) AS ranked
-    FROM health WHERE as_of_date = DATE '{d}'
+    FROM (SELECT *, available_weight(signal_recency, signal_frequency, signal_reciprocity,
+                                     signal_responsiveness, signal_breadth) AS available
+          FROM yardstick.relationship_health_history WHERE as_of_date = DATE '{d}')
 )
 SELECT record_type, record_id, r.record_name, r.company_name, r.owner_id, as_of_date, health_score,
     health_status, health_trend, earlier_health_score, signal_recency, signal_frequency,
@@ -469,7 +484,7 @@ SELECT record_type, record_id, r.record_name, r.company_name, r.owner_id, as_of_
     has_enough_history, two_way_activities, days_since_two_way, weighted_touches,
     customer_response_rate, customer_initiated_share, team_response_hours, customer_response_hours,
     customer_people
-FROM costs JOIN records r USING (record_key, record_type, record_id);
+FROM costs JOIN records r USING (record_type, record_id);
 
 -- Deal warnings of the open deals on D.
 CREATE TABLE yardstick.deal_warnings AS
