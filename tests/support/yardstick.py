@@ -18,13 +18,13 @@ from pathlib import Path
 
 import duckdb
 
+from support.nightly import comparable
+
 MARTS = (
     "relationship_kpis", "record_summary", "relationship_activity_daily", "record_contacts",
     "record_colleagues", "who_knows_whom", "account_connections", "relationship_health_history",
     "relationship_health", "deal_warnings", "deal_tracking",
 )  # fmt: skip
-# The model's marts, which no hand-written query can recompute.
-LEFT_OUT = ("similar_won_deals", "won_deal_benchmarks")
 
 SQL = (Path(__file__).with_name("yardstick.sql")).read_text()
 
@@ -123,7 +123,9 @@ def compute(
         first_day=(as_of - dt.timedelta(days=days - 1)).isoformat(),
         history_start=(as_of - dt.timedelta(days=SETTINGS["history_days"] - 1)).isoformat(),
         computed_days=days,
-        running_sums=", ".join(f"sum(coalesce({name}, 0)) OVER w AS {name}" for name in RUNNING_SUMS),
+        running_sums=", ".join(
+            f"sum(coalesce({name}, 0)) OVER w AS {name}" for name in RUNNING_SUMS
+        ),
         latest_sums=", ".join(f"coalesce(e.{name}, 0) AS {name}" for name in RUNNING_SUMS),
         severities=", ".join(
             f"({_quoted(warning)}, {_quoted(severity)}, {priorities[severity] + index})"
@@ -167,10 +169,3 @@ def rows_differing(connection: duckdb.DuckDBPyConnection, warehouse: Path) -> di
         return differing
     finally:
         connection.execute("DETACH pipeline")
-
-
-def comparable(expression: str, data_type: str) -> str:
-    """`expression` as compared between two builds: a double to 9 significant digits."""
-    if data_type != "DOUBLE":
-        return expression
-    return f"round({expression}, 9 - cast(ceil(log10(abs({expression}) + 1e-300)) AS INTEGER))"
