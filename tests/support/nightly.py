@@ -44,7 +44,7 @@ def tables_differing(
 ) -> dict[str, int]:
     """Rows of each table of `schema` (the marts) in `reference` found in only one of it and
     `warehouse`, whose tables are in `built_schema` (default: `schema`; `main` in a published
-    file), EXCEPT ALL both ways. Doubles are compared to 9 significant digits: DuckDB sums
+    file), EXCEPT ALL both ways. Doubles are compared as `comparable` rounds them: DuckDB sums
     them in parallel, in no fixed order, so two full builds of the same data differ in the last
     bits of averages and sums."""
     with duckdb.connect() as connection:
@@ -72,7 +72,10 @@ def tables_differing(
 
 
 def comparable(expression: str, data_type: str) -> str:
-    """`expression` as two builds of the same data agree on it: a double to 9 significant digits."""
+    """`expression` as two builds of the same data agree on it: a double to 9 significant digits,
+    rounded to 12 first. The sums' noise (near 1e-15) would otherwise tip a value whose exact
+    decimals end with a 5 in the 10th digit either way: 31.60703125 against 31.607031250000002."""
     if data_type != "DOUBLE":
         return expression
-    return f"round({expression}, 9 - cast(ceil(log10(abs({expression}) + 1e-300)) AS INTEGER))"
+    digits = f"cast(ceil(log10(abs({expression}) + 1e-300)) AS INTEGER)"
+    return f"round(round({expression}, 12 - {digits}), 9 - {digits})"
