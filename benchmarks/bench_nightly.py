@@ -15,14 +15,13 @@ an empty warehouse and every mart of the night is compared with it (EXCEPT ALL b
 """
 
 import argparse
-import datetime as dt
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_pipeline import ROOT, step_seconds, timed
+from bench_pipeline import ROOT, materialize, step_seconds, timed
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support.nightly import NIGHT, D, split_off_night, tables_differing  # noqa: E402
@@ -35,16 +34,6 @@ def land_night(night_files: Path, landing: Path) -> None:
         target = landing / path.stem / NIGHT.isoformat() / "part-0000.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         path.rename(target)
-
-
-def materialize(home: Path, landing: Path, as_of: dt.date) -> tuple[float, float, str]:
-    # A temporary Dagster instance (no DAGSTER_HOME): nothing of the run outlives the benchmark.
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env |= {"RELANALYTICS_HOME": str(home), "RELANALYTICS_LANDING_DIR": str(landing),
-            "RELANALYTICS_AS_OF": as_of.isoformat()}  # fmt: skip
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "asset", "materialize", "-m", "relanalytics_pipeline.definitions"]
-    return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
 def part_seconds(names: list[str], models: dict[str, str], steps: dict[str, float]) -> float:
