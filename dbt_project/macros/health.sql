@@ -161,6 +161,11 @@ window running as (
     )) }}
 {%- endmacro %}
 
+{#- What int_health_events logged for the history since its last build (incremental_changes). -#}
+{% macro health_history_changes() -%}
+    select * from {{ incremental_changes() }} where for_model = 'relationship_health_history'
+{%- endmacro %}
+
 {% macro health_history_state() -%}
     {{ return(health_history_table('state')) }}
 {%- endmacro %}
@@ -185,14 +190,14 @@ window running as (
 {% macro health_history_previous_day() -%}
     {#- Unit tests have no relation of their own (`this`): they take the full path. -#}
     {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
-    {%- for table in [health_history_state(), health_history_writes(), health_event_changes_table(ref('int_health_events'))] -%}
+    {%- for table in [health_history_state(), health_history_writes(), incremental_changes()] -%}
         {%- if adapter.get_relation(table.database, table.schema, table.identifier) is none -%}
             {{ return(none) }}
         {%- endif -%}
     {%- endfor -%}
     {%- set state = run_query(
         "select cast(as_of_date as varchar), settings, "
-        ~ "(select count(*) from " ~ health_event_changes_table(ref('int_health_events')) ~ " where record_id is null) "
+        ~ "(select count(*) from (" ~ health_history_changes() ~ ") as changes where record_id is null) "
         ~ "from " ~ health_history_state()
     ).rows -%}
     {%- if state | length != 1 or state[0][0] is none or state[0][1] != health_settings_fingerprint()
@@ -250,7 +255,7 @@ window running as (
         on records.record_type = previous.record_type and records.record_id = previous.record_id
     left join (
         select record_type, record_id, min(changed_from) as changed_from
-        from {{ health_event_changes_table(ref('int_health_events')) }}
+        from ({{ health_history_changes() }}) as logged
         group by record_type, record_id
     ) as changes
         on records.record_type = changes.record_type and records.record_id = changes.record_id

@@ -12,14 +12,14 @@
     unique_key=['record_type', 'record_id', 'as_of_date'],
     on_schema_change='fail',
     pre_hook=[
-        "{{ create_health_event_changes_table(ref('int_health_events')) }}",
+        "{% for statement_sql in create_bookkeeping_tables() %}{{ statement_sql }};{% endfor %}",
         "{{ health_history_prune() }}",
         "{{ health_history_store_starts() }}",
     ],
     post_hook=[
         "{{ health_history_record_writes() }}",
         "{{ health_history_record_state() }}",
-        "delete from {{ health_event_changes_table(ref('int_health_events')) }}",
+        "delete from {{ incremental_changes() }} where for_model = 'relationship_health_history'",
         "drop table if exists {{ health_history_starts() }}",
     ],
 ) }}
