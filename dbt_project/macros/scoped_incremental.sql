@@ -7,6 +7,8 @@
     - scope_columns: the scope's columns and types, a leading part of the table's key, and
       `from_day` last when the table has days (`day_column`): a record is recomputed from that day.
     - settings: the vars its rows depend on; other values rebuild it in full.
+    - stale_rows (optional): the name of a macro `stale_rows(alias)`, a condition on the rows a
+      night drops besides its scope.
     - changes_for: the models that read what it changed (each gets its own rows of the log).
     - log: what a night logs for them, 'rows' (the keys whose rows differ from those before, with
       the first day of those rows) or 'scope' (its scope); and log_full, what a build of every
@@ -42,7 +44,9 @@
             {%- do run_query('create or replace table ' ~ previous_rows ~ ' as select * from '
                 ~ target ~ ' as kept where ' ~ in_stored_scope('kept')) -%}
         {%- endif -%}
-        {%- do run_query('delete from ' ~ target ~ ' as kept where ' ~ in_stored_scope('kept')) -%}
+        {%- set stale_rows = config.get('stale_rows') -%}
+        {%- do run_query('delete from ' ~ target ~ ' as kept where ' ~ in_stored_scope('kept')
+            ~ (' or ' ~ context[stale_rows]('kept') if stale_rows else '')) -%}
         {%- set build_sql = 'insert into ' ~ target ~ ' by name ' ~ sql -%}
     {%- else -%}
         {%- if keep_previous -%}
@@ -187,12 +191,21 @@
             ~ ', ' ~ sql_string(this.identifier) ~ ', ' ~ log_values | join(', ') ~ ', changed_from from ('
             ~ logged ~ ') as logged (' ~ keys | join(', ') ~ ', changed_from)') -%}
     {%- endfor -%}
-    {%- set every_row = [] -%}
+    {%- set writes = writes_table(this, generate_schema_name('intermediate')) -%}
+    {#- The build whose rows a night kept: the one its writes name. -#}
+    {%- set kept_build = none -%}
+    {%- if scope is not none and adapter.get_relation(writes.database, writes.schema, writes.identifier) is not none -%}
+        {%- set kept_build = run_query('select max(build_id) from ' ~ writes).rows[0][0] -%}
+    {%- endif -%}
+    {%- set written = [] -%}
     {%- for column, type in config.require('scope_columns').items() -%}
-        {%- do every_row.append('cast(null as ' ~ type ~ ') as ' ~ column) -%}
+        {%- set name = 'written_from' if column == 'from_day' else column -%}
+        {%- do written.append((column if scope is not none else 'cast(null as ' ~ type ~ ')') ~ ' as ' ~ name) -%}
     {%- endfor -%}
-    {%- do statements.append('create or replace table ' ~ writes_table(this) ~ ' as '
-        ~ ('select * from ' ~ scope_table if scope is not none else 'select ' ~ every_row | join(', '))) -%}
+    {%- do written.append(sql_string(invocation_id) ~ ' as build_id') -%}
+    {%- do written.append((sql_string(kept_build) if kept_build else 'cast(null as varchar)')
+        ~ ' as previous_build_id') -%}
+    {%- do statements.append('create or replace table ' ~ writes ~ ' as select ' ~ written | join(', ') ~ (' from ' ~ scope_table if scope is not none else '')) -%}
     {%- do statements.append('delete from ' ~ incremental_changes() ~ ' where for_model = ' ~ sql_string(this.identifier)) -%}
     {%- do statements.append('delete from ' ~ incremental_builds() ~ ' where model = ' ~ sql_string(this.identifier)) -%}
     {%- do statements.append('insert into ' ~ incremental_builds() ~ ' ' ~ scoped_build_state()) -%}
