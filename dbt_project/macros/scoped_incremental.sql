@@ -9,18 +9,19 @@
     - settings: the vars its rows depend on; other values rebuild it in full.
     - stale_rows (optional): the name of a macro `stale_rows(alias)`, a condition on the rows a
       night drops besides its scope.
-    - changes_for: the models that read what it changed (each gets its own rows of the log).
-    - log: what a night logs for them, 'rows' (the keys whose rows differ from those before, with
-      the first day of those rows) or 'scope' (its scope); and log_full, what a build of every
-      row within the table logs: 'everything' (one row of nulls) or 'rows'.
+    - changes_for: the models that read what it changed (each gets its own rows of the log);
+      log: what a night logs for them, 'rows' (the keys whose rows differ from those before) or
+      'scope' (its scope); log_full: what a build of every row within the table logs,
+      'everything' (one row of nulls) or 'rows'; log_keys: the columns of a change (default the
+      scope's keys); log_day: the day of a row, the first of which is logged with its change.
 
     A build is every row when: the table is new, --full-refresh, no earlier build is recorded in
     incremental_builds, the settings differ, the as-of date is earlier, a model it reads logged a
     build of every row for it, or the scope macro says so. Then it is a plain CREATE TABLE AS.
     Otherwise, in one transaction: store the scope, delete the rows in it, insert the model's rows
-    (the model reads only its scope, through incremental_scope()). Either way it then logs its changes for its
-    readers, records what it wrote (<model>_writes), deletes the log rows it read, and records
-    the build. -#}
+    (the model reads only its scope, through incremental_scope()). Either way it then logs its
+    changes for its readers, records what it wrote (<model>_writes), deletes the log rows it read
+    and records the build. -#}
 
 {% materialization scoped_incremental, default %}
     {%- set target = this.incorporate(type='table') -%}
@@ -89,9 +90,11 @@
     ]) }}
 {%- endmacro %}
 
-{#- A table beside the model during its build, `<model>__<suffix>`. -#}
+{#- A scratch table of the model's build, `intermediate.<model>__<suffix>` (never in the marts). -#}
 {% macro scoped_relation(suffix) -%}
-    {{ return(api.Relation.create(database=this.database, schema=this.schema, identifier=this.identifier ~ '__' ~ suffix)) }}
+    {{ return(api.Relation.create(
+        database=this.database, schema=generate_schema_name('intermediate'), identifier=this.identifier ~ '__' ~ suffix
+    )) }}
 {%- endmacro %}
 
 {% macro scoped_settings_fingerprint() -%}
