@@ -139,151 +139,51 @@ window running as (
 )
 {%- endmacro %}
 
-{#- Nightly runs of relationship_health_history recompute each record only from the first day its
-    inputs may have changed. A record's rows up to a day depend only on its deltas in
-    int_health_events up to that day and on the settings below; int_health_events logs every
-    record whose deltas may have changed with the first day that may have
-    (int_health_events_changes). So a nightly build recomputes a record from the earliest day
-    logged for it since the previous build, or from the day after the previous D (its new days),
-    whichever is earlier, and keeps its rows before. A record the previous build did not write is
-    computed over every day; a table of deltas built anew (a row of nulls in the log), other
-    settings or an earlier D recompute every record. The previous build's D and settings are kept
-    beside the history (relationship_health_history_state), and each build empties the log, all
-    in the build's transaction. -#}
-{#- A table the history (`history`, default the model being built) keeps beside it, in the
-    intermediate schema: `<model>_<suffix>`. -#}
-{% macro health_history_table(suffix, history=none) -%}
-    {%- set history = history or this -%}
-    {{ return(api.Relation.create(
-        database=history.database,
-        schema=ref('int_health_events').schema,
-        identifier=history.identifier ~ '_' ~ suffix,
-    )) }}
-{%- endmacro %}
-
-{% macro health_history_state() -%}
-    {{ return(health_history_table('state')) }}
-{%- endmacro %}
-
-{#- The settings the history reads besides the deltas (those the deltas depend on show in them). -#}
-{% macro health_settings_fingerprint() -%}
-    {%- set names = [
-        'health_signal_weights', 'health_recency_half_life_days', 'health_expected_cadence',
-        'health_cadence_touches', 'health_team_response_target_hours',
-        'health_customer_response_target_hours', 'health_breadth_target_people',
-        'health_status_thresholds', 'health_min_two_way_activities', 'health_trend_days',
-        'health_trend_step', 'health_history_days', 'privacy_rules',
-    ] -%}
-    {%- set settings = {} -%}
-    {%- for name in names %}{% do settings.update({name: var(name)}) %}{% endfor -%}
-    {{ return(local_md5(tojson(settings, sort_keys=true))) }}
-{%- endmacro %}
-
-{#- The D of the previous build, when this build may keep its rows: an incremental run, the
-    previous build's state, writes and the log of changes since present, the same settings, D not
-    earlier, and no table of deltas built anew since. Else none (recompute all). -#}
-{% macro health_history_previous_day() -%}
-    {#- Unit tests have no relation of their own (`this`): they take the full path. -#}
-    {%- if not (execute and this is not none and is_incremental()) %}{{ return(none) }}{% endif -%}
-    {%- for table in [health_history_state(), health_history_writes(), health_event_changes_table(ref('int_health_events'))] -%}
-        {%- if adapter.get_relation(table.database, table.schema, table.identifier) is none -%}
-            {{ return(none) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- set state = run_query(
-        "select cast(as_of_date as varchar), settings, "
-        ~ "(select count(*) from " ~ health_event_changes_table(ref('int_health_events')) ~ " where record_id is null) "
-        ~ "from " ~ health_history_state()
-    ).rows -%}
-    {%- if state | length != 1 or state[0][0] is none or state[0][1] != health_settings_fingerprint()
-        or state[0][0] > as_of_day() or state[0][2] > 0 -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(state[0][0]) }}
-{%- endmacro %}
-
-{#- Before a nightly build: drop the days that left the history, days after D, deleted records. -#}
-{% macro health_history_prune() -%}
-    {%- if is_incremental() -%}
-    delete from {{ this }} as history
-    where
-        history.as_of_date <= {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}
-        or history.as_of_date > {{ as_of_date() }}
-        or not exists (
-            select 1 from {{ ref('int_records_unioned') }} as records
-            where records.record_type = history.record_type and records.record_id = history.record_id
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-{#- The first day of the history: health_history_days ending with D. -#}
-{% macro health_history_start() -%}
-    {{ return(dbt.dateadd('day', 1 - var('health_history_days'), as_of_date())) }}
-{%- endmacro %}
-
-{#- The first day a build writes of each record (`written_from`; the model keeps its rows before),
-    stored by a pre-hook of a nightly build for the model and for what its post-hook records it
-    wrote, then dropped: the history's first day for a record the previous build did not write;
-    else the earliest of the day after the previous D and the days logged for it, not before the
-    history's first day. -#}
-{% macro health_history_starts() -%}
-    {{ return(health_history_table('starts')) }}
-{%- endmacro %}
-
-{% macro health_history_store_starts() -%}
-    {%- set previous_day = health_history_previous_day() -%}
-    {%- if previous_day -%}
+{#- relationship_health_history is built by the materialization scoped_incremental
+    (scoped_incremental.sql, docs/incremental.md). A record's rows up to a day depend only on its
+    deltas in int_health_events up to that day and on the history's settings; int_health_events
+    logs for the history every record whose deltas may have changed, with the first day that may
+    have. So a night recomputes every record from the earlier of the day after the `previous`
+    build's D (its new days) and the first day logged for it, not before the history's first day,
+    and keeps its rows before; a record without rows on the previous D (a new one) is computed over
+    every day. -#}
+{% macro health_history_scope(previous) -%}
     {%- set history_start = health_history_start() -%}
-    create or replace table {{ health_history_starts() }} as
+    {%- set previous_day = "cast('" ~ previous['as_of_day'] ~ "' as date)" -%}
     select
         records.record_type,
         records.record_id,
         cast(case
             when previous.record_id is null then {{ history_start }}
             -- greatest() and least() skip nulls (DuckDB, PostgreSQL and Spark alike).
-            else greatest({{ history_start }}, least(
-                {{ dbt.dateadd('day', 1, "cast('" ~ previous_day ~ "' as date)") }}, changes.changed_from
-            ))
-        end as date) as written_from
+            else greatest({{ history_start }}, least({{ dbt.dateadd('day', 1, previous_day) }}, changes.changed_from))
+        end as date) as from_day
     from {{ ref('int_records_unioned') }} as records
-    left join {{ health_history_writes() }} as previous
+    left join (
+        select record_type, record_id from {{ this }} where as_of_date = {{ previous_day }}
+    ) as previous
         on records.record_type = previous.record_type and records.record_id = previous.record_id
     left join (
         select record_type, record_id, min(changed_from) as changed_from
-        from {{ health_event_changes_table(ref('int_health_events')) }}
+        from {{ incremental_changes() }}
+        where for_model = {{ sql_string(this.identifier) }}
         group by record_type, record_id
     ) as changes
         on records.record_type = changes.record_type and records.record_id = changes.record_id
-    {%- endif -%}
 {%- endmacro %}
 
-{#- What each build wrote, for the marts' checks (defs/quality/suites.py: they validate only the rows a
-    build wrote when the build whose rows it kept was validated): each record's first day written
-    (`written_from`), the build's dbt invocation id and that of the build whose rows it kept (none
-    after a full build). -#}
-{% macro health_history_writes(history=none) -%}
-    {{ return(health_history_table('writes', history)) }}
+{#- The rows a night drops besides its scope (`kept`: the history): the days that left the
+    history, days after D, deleted records. -#}
+{% macro health_history_stale_rows(kept) -%}
+    {{ kept }}.as_of_date <= {{ dbt.dateadd('day', -1 * var('health_history_days'), as_of_date()) }}
+    or {{ kept }}.as_of_date > {{ as_of_date() }}
+    or not exists (
+        select 1 from {{ ref('int_records_unioned') }} as records
+        where records.record_type = {{ kept }}.record_type and records.record_id = {{ kept }}.record_id
+    )
 {%- endmacro %}
 
-{% macro health_history_record_writes() -%}
-    {%- set previous_day = health_history_previous_day() -%}
-    {%- set writes = health_history_writes() -%}
-    {%- set previous_build = none -%}
-    {%- if previous_day -%}
-        {%- set previous_build = run_query("select max(build_id) from " ~ writes).rows[0][0] -%}
-    {%- endif -%}
-    create or replace table {{ writes }} as
-    select
-        record_type,
-        record_id,
-        {{ 'written_from' if previous_day else 'cast(' ~ health_history_start() ~ ' as date) as written_from' }},
-        '{{ invocation_id }}' as build_id,
-        {{ "'" ~ previous_build ~ "'" if previous_build else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as previous_build_id
-    from {{ health_history_starts() if previous_day else ref('int_records_unioned') }}
-{%- endmacro %}
-
-{#- After a build: its D and settings, for the next build. -#}
-{% macro health_history_record_state() -%}
-    create or replace table {{ health_history_state() }} as
-    select {{ as_of_date() }} as as_of_date, '{{ health_settings_fingerprint() }}' as settings
+{#- The first day of the history: health_history_days ending with D. -#}
+{% macro health_history_start() -%}
+    {{ return(dbt.dateadd('day', 1 - var('health_history_days'), as_of_date())) }}
 {%- endmacro %}

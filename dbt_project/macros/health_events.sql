@@ -1,54 +1,41 @@
-{#- int_health_events is incremental per record and day. A nightly build recomputes the records to
-    which an activity changed by the activity tables since its last build belongs, or belonged
-    (incremental_activity_changes), from the first day those activities had or have: a delta
-    counts from its event's day onwards (an email's window and reply, a person's breadth span and
-    the trailing windows all end after they start), so the days before are unchanged. It keeps
-    every other delta, and empties the log. Its deltas do not depend on the as-of date (the
-    activity tables' rows do, and log what it changes): deltas after D are kept, and its readers
-    skip them. It is rebuilt in full when an activity table was (a row of nulls in the log), when
-    its own settings change, and as the activity tables are (previous_activity_build).
-    Every build logs, for relationship_health_history, the records whose deltas may have changed,
-    each with the first day that may have (int_health_events_changes): a nightly build its scope;
-    a rebuild in full within the table the records whose deltas differ from those it replaced,
-    each with the first day that differs (so that, say, a new CRM user rebuilding the activity
-    tables does not recompute the whole history); a new table a row of nulls. It also logs what
-    it recomputed (its writes) for int_record_activity_days, which recomputes the same records
-    from the same days (int_health_events_scopes). -#}
+{#- The two tables per record and day, int_health_events and int_record_activity_days, built by
+    the materialization scoped_incremental (scoped_incremental.sql, docs/incremental.md). A night
+    recomputes the records to which an activity the activity tables changed belongs, or belonged
+    (their log for it), from the first day those activities had or have: a delta or a daily fact
+    counts from its activity's day onwards (an email's window and reply, a person's breadth span
+    and the trailing windows all end after they start), so the days before are unchanged. Neither
+    depends on the as-of date (the activity tables' rows do, and log what that changes): rows after
+    D are kept, and their readers skip them. An activity table rebuilt in full rebuilds them in
+    full. int_health_events logs, for relationship_health_history, the records it recomputed, each
+    from its first day; rebuilt in full within the table, the records whose deltas differ from
+    those it replaced, each from the first day that differs (so that, say, a new CRM user
+    rebuilding the activity tables does not recompute the whole history). -#}
 
-{% macro health_events_settings_fingerprint() -%}
-    {%- set settings = {} -%}
-    {%- for name in ['health_activity_weights', 'health_signal_days', 'health_frequency_days'] -%}
-        {%- do settings.update({name: var(name)}) -%}
-    {%- endfor -%}
-    {{ return(local_md5(tojson(settings, sort_keys=true))) }}
+{#- The config of a table per record and day, its day in `day_column`; `settings`: the vars its
+    rows depend on besides the activity tables' rows; `logs_for_history`: int_health_events. -#}
+{% macro record_days_config(day_column, settings=[], logs_for_history=false) -%}
+    {{ config(
+        materialized='scoped_incremental',
+        scope='health_events_scope_query',
+        scope_columns={'record_type': 'varchar', 'record_id': 'varchar', 'from_day': 'date'},
+        day_column=day_column,
+        settings=settings,
+        changes_for=['relationship_health_history'] if logs_for_history else [],
+        log='scope',
+        log_full='rows',
+        log_day=day_column,
+    ) }}
 {%- endmacro %}
 
-{#- Whether this build keeps the deltas of the records outside its scope. -#}
-{% macro health_events_incremental() -%}
-    {%- if previous_activity_build(health_events_settings_fingerprint()) is none -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {{ return(log_without_full_builds(activity_changes_table(), 'activity_id is null and record_id is null')) }}
-{%- endmacro %}
-
-{#- Whether the change log `log` exists and holds no row of a full build (`full_build`, a
-    condition on its rows): the table reading it can then recompute only what it names. -#}
-{% macro log_without_full_builds(log, full_build) -%}
-    {%- if adapter.get_relation(log.database, log.schema, log.identifier) is none -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set full_builds = run_query("select count(*) from " ~ log ~ " where " ~ full_build).rows[0][0] -%}
-    {{ return(full_builds == 0) }}
-{%- endmacro %}
-
-{#- The records to recompute, each from the first day (`from_day`) of the logged activities it has
-    or had: the earlier of the day logged with their old rows and the day they have now. Every
-    delta comes from a row of a dated table (int_activities_classified, int_email_responses), so
-    an activity with neither day had no deltas and has none. -#}
-{% macro health_events_scope_query() -%}
+{#- The records to recompute since the `previous` build, each from the first day (`from_day`) of
+    the activities logged for this table it has or had: the earlier of the day logged with their
+    old rows and the day they have now. Every delta and fact comes from a row of a dated table
+    (int_activities_classified, int_email_responses), so an activity with neither day had none. -#}
+{% macro health_events_scope_query(previous) -%}
+    {%- set logged_for_this = 'select * from ' ~ incremental_changes() ~ ' where for_model = ' ~ sql_string(this.identifier) -%}
     with logged as (
         select activity_id, min(changed_from) as changed_from
-        from {{ activity_changes_table() }}
+        from ({{ logged_for_this }}) as log
         where activity_id is not null
         group by activity_id
     ),
@@ -65,7 +52,7 @@
 
     record_activities as (
         select record_type, record_id, activity_id
-        from {{ activity_changes_table() }}
+        from ({{ logged_for_this }}) as log
         where record_id is not null
         union
         select record_type, record_id, activity_id
@@ -80,88 +67,10 @@
     group by record_activities.record_type, record_activities.record_id
 {%- endmacro %}
 
-{% macro health_events_scope() -%}
-    {{ return(record_days_scope(health_events_incremental())) }}
-{%- endmacro %}
-
-{#- For a table recomputed per record and day (int_health_events, int_record_activity_days): the
-    records it recomputes, with their from_day, when `incremental` (the pre-hooks stored them);
-    else none: all of them. -#}
-{% macro record_days_scope(incremental) -%}
-    {%- if not incremental %}{{ return(none) }}{% endif -%}
-    {{ return('select record_type, record_id, from_day from ' ~ scope_table()) }}
-{%- endmacro %}
-
-{#- The log of what int_health_events (`events`, default the model being built) changed since
-    relationship_health_history last read it: a record with the first day of its deltas that may
-    have changed, or a row of nulls when the table was built anew. -#}
-{% macro health_event_changes_table(events=none) -%}
-    {%- set events = events or this -%}
-    {{ return(api.Relation.create(
-        database=events.database, schema=events.schema, identifier=events.identifier ~ '_changes'
-    )) }}
-{%- endmacro %}
-
-{#- The log of int_health_events' writes (writes_table) since int_record_activity_days last read
-    it: a record with the first day it recomputed, or a row of nulls when it recomputed every
-    record (record_activity_days.sql). -#}
-{% macro health_event_scopes_table() -%}
-    {{ return(api.Relation.create(
-        database=this.database, schema=this.schema, identifier='int_health_events_scopes'
-    )) }}
-{%- endmacro %}
-
-{% macro create_health_event_scopes_table() -%}
-    create table if not exists {{ health_event_scopes_table() }}
-        (record_type varchar, record_id varchar, from_day date)
-{%- endmacro %}
-
-{% macro create_health_event_changes_table(events=none) -%}
-    create table if not exists {{ health_event_changes_table(events) }}
-        (record_type varchar, record_id varchar, changed_from date)
-{%- endmacro %}
-
-{#- The log rows of a build in full within the table: the records whose deltas differ from those
-    before it (kept aside before the delete), each with the first day that differs. -#}
-{% macro health_events_changed() -%}
-    {%- set previous = previous_rows_table() -%}
-    with changed as (
-        (select * from {{ previous }} except all select * from {{ this }})
-        union all
-        (select * from {{ this }} except all select * from {{ previous }})
-    )
-
-    select record_type, record_id, min(event_day)
-    from changed
-    group by record_type, record_id
-{%- endmacro %}
-
-{#- The log rows of this build: its scope (a nightly build), what it changed (a build in full
-    within the table), or a row of nulls (a new table). -#}
-{% macro health_events_log_rows() -%}
-    {%- if not is_incremental() -%}
-    values (null, null, null)
-    {%- elif health_events_scope() is none -%}
-    {{ health_events_changed() }}
-    {%- else -%}
-    select record_type, record_id, from_day from {{ scope_table() }}
-    {%- endif -%}
-{%- endmacro %}
-
 {#- Joined to a relation with record_type and record_id: only the records in the scope, each with
     its from_day (a join, not `exists`: DuckDB joins on the record, then filters the days). -#}
 {% macro health_scope_join(scope) -%}
     {%- if scope is not none %}inner join ({{ scope }}) as scope using (record_type, record_id){% endif -%}
-{%- endmacro %}
-
-{#- Before a build over `scope` (none: everything): this table's rows of the records in it from
-    their from_day on (on `day_column`) go. -#}
-{% macro delete_scoped_days(scope, day_column) -%}
-    delete from {{ this }} as kept
-    {%- if scope is not none %} using ({{ scope }}) as scope
-    where kept.record_type = scope.record_type and kept.record_id = scope.record_id
-        and {{ in_health_scope(scope, 'kept.' ~ day_column) }}
-    {%- endif %}
 {%- endmacro %}
 
 {#- `day` is on or after the joined record's from_day less `lookback` days. -#}
@@ -175,26 +84,4 @@
     response window (an email's window closes and its reply comes at most that many days later). -#}
 {% macro health_events_lookback() -%}
     {{ return([var('health_frequency_days'), var('health_signal_days'), var('response_window_days') + 1] | max) }}
-{%- endmacro %}
-
-{% macro health_events_config() -%}
-    {{ scoped_incremental_config(
-        "{% if is_incremental() and health_events_incremental() %}",
-        "{{ health_events_scope_query() }}",
-        [
-            "{{ create_health_event_changes_table() }}",
-            "{% if is_incremental() and health_events_scope() is none %}"
-                ~ "create or replace table {{ previous_rows_table() }} as select * from {{ this }}{% endif %}",
-            "{{ create_health_event_scopes_table() }}",
-            "{% if is_incremental() %}{{ delete_scoped_days(health_events_scope(), 'event_day') }}{% endif %}",
-        ],
-        post_hooks=[
-            "insert into {{ health_event_changes_table() }} {{ health_events_log_rows() }}",
-            "insert into {{ health_event_scopes_table() }} select * from {{ writes_table(this) }}",
-            "drop table if exists {{ previous_rows_table() }}",
-            "delete from {{ activity_changes_table() }}",
-        ],
-        settings='health_events_settings_fingerprint()',
-        scope_columns={'record_type': 'varchar', 'record_id': 'varchar', 'from_day': 'date'},
-    ) }}
 {%- endmacro %}

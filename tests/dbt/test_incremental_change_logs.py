@@ -17,19 +17,17 @@ from support.warehouses import ingest
 
 
 def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_path):
-    """Night 2 up to the activity tables: each logs the activities whose rows differ from night
-    1's (int_record_activities: the record-activity pairs added or removed), found here by
-    comparing the two warehouses' tables; exactly those, but for the two tables whose scope is the
-    activities with rows loaded since, which log it whole (here with the 50 emails of a file
-    reloaded unchanged). The reply tables recompute every email sharing a key with a changed one;
-    of those, the emails of the late reply's conversation that still pair as before are not
-    logged, and the late reply is."""
+    """Night 2 up to the activity tables: each logs, for each table per record and day, the
+    activities whose rows differ from night 1's (int_record_activities: the record-activity pairs
+    added or removed), found here by comparing the two warehouses' tables; exactly those (not the
+    50 emails of a file reloaded unchanged, which the night recomputed). The reply tables
+    recompute every email sharing a key with a changed one; of those, the emails of the late
+    reply's conversation that still pair as before are not logged, and the late reply is."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
     ingest(warehouse, nights["landing"], "night-2")
     activity_tables = ["+int_email_responses", "+int_record_activities"]
     dbt_run(warehouse, "--vars", nights["window"], "--select", *activity_tables)
-    logging_their_scope = {"int_activity_people_classified", "int_activities_classified"}
     with duckdb.connect() as connection:
         connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
         connection.execute(f"ATTACH '{warehouse}' AS two (READ_ONLY)")
@@ -41,18 +39,16 @@ def test_the_activity_tables_log_the_activities_whose_rows_changed(nights, tmp_p
                 f"SELECT DISTINCT {logged_columns} FROM "
                 f"(({before} EXCEPT ALL {after}) UNION ALL ({after} EXCEPT ALL {before}))"
             ).fetchall())  # fmt: skip
-            logged = connection.execute(
-                "SELECT activity_id, record_type, record_id FROM "
-                "two.intermediate.incremental_activity_changes WHERE model = ?",
-                [table],
-            ).fetchall()
-            if table in logging_their_scope:
-                assert differing < set(logged), table
-            else:
-                assert differing and sorted(logged) == sorted(differing), table
+            for reader in ("int_health_events", "int_record_activity_days"):
+                logged = connection.execute(
+                    "SELECT activity_id, record_type, record_id FROM "
+                    "two.intermediate.incremental_changes WHERE logged_by = ? AND for_model = ?",
+                    [table, reader],
+                ).fetchall()
+                assert differing and sorted(logged) == sorted(differing), (table, reader)
         logged_emails = (
-            "SELECT activity_id FROM two.intermediate.incremental_activity_changes "
-            "WHERE model = '{}'"
+            "SELECT activity_id FROM two.intermediate.incremental_changes "
+            "WHERE logged_by = '{}' AND for_model = 'int_health_events'"
         )
         logged_replies = connection.execute(logged_emails.format("int_email_replies")).fetchall()
         assert ("late-reply",) in logged_replies
@@ -76,7 +72,7 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
     """Night 2 up to int_health_events: it logs the records it recomputed, each from the first
     day it recomputed; every record whose deltas differ from night 1's (found here by comparing
     the two warehouses' tables) is among them, from that day or before. The history then reads
-    the log and empties it. Rebuilt in full within the table (as after a change to the users), it
+    its rows of the log and deletes them. Rebuilt in full within the table (as after a change to the users), it
     logs exactly the records whose deltas differ, from the first day that does: here the one row
     tampered with before. Built anew (--full-refresh), it logs a row of nulls, and the history
     recomputes every record."""
@@ -84,7 +80,12 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
     shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
     ingest(warehouse, nights["landing"], "night-2")
     dbt_run(warehouse, "--vars", nights["window"], "--select", "+int_health_events")
-    events, log = "intermediate.int_health_events", "intermediate.int_health_events_changes"
+    events = "intermediate.int_health_events"
+    for_history = (
+        "(SELECT record_type, record_id, changed_from FROM {}intermediate.incremental_changes "
+        "WHERE for_model = 'relationship_health_history')"
+    )
+    log = for_history.format("")
     with duckdb.connect() as connection:
         connection.execute(f"ATTACH '{nights['night_1']}' AS one (READ_ONLY)")
         connection.execute(f"ATTACH '{warehouse}' AS two (READ_ONLY)")
@@ -95,7 +96,10 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
             "GROUP BY ALL"
         ).fetchall()
         logged = dict(
-            ((t, r), day) for t, r, day in connection.execute(f"SELECT * FROM two.{log}").fetchall()
+            ((t, r), day)
+            for t, r, day in connection.execute(
+                f"SELECT * FROM {for_history.format('two.')}"
+            ).fetchall()
         )
         (records,) = connection.execute(
             "SELECT count(*) FROM two.intermediate.int_records_unioned"
@@ -120,7 +124,8 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
         ).fetchall()
         # What an activity table rebuilt in full logs: int_health_events is rebuilt in full too.
         connection.execute(
-            "INSERT INTO intermediate.incremental_activity_changes VALUES (NULL, NULL, NULL, NULL, NULL)"
+            "INSERT INTO intermediate.incremental_changes VALUES "
+            "('int_health_events', 'int_activities_classified', NULL, NULL, NULL, NULL)"
         )
     dbt_run(warehouse, "--vars", nights["window"], "--select", "int_health_events")
     assert query(warehouse, f"SELECT * FROM {log} ORDER BY ALL") == tampered
@@ -134,24 +139,25 @@ def test_int_health_events_logs_what_may_have_changed_for_the_history(nights, tm
 
 
 def test_int_record_activity_days_recomputes_what_int_health_events_did(nights, tmp_path):
-    """Night 2 up to int_health_events: it logs its writes (the records it recomputed, each from
-    its first day) for int_record_activity_days, which then recomputes exactly those, empties the
-    log and holds the rows of a full build. Without the log (a warehouse of an earlier release,
-    where int_health_events has not run since) it is rebuilt in full, with the same rows."""
+    """Night 2 up to int_health_events: int_record_activity_days, which reads its own rows of the
+    activity tables' log through the same scope, then recomputes exactly the records
+    int_health_events did, each from the same first day, deletes its rows of the log and holds
+    the rows of a full build. Without the log (a warehouse of an earlier release) it is rebuilt in
+    full, with the same rows."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
     ingest(warehouse, nights["landing"], "night-2")
     dbt_run(warehouse, "--vars", nights["window"], "--select", "+int_health_events")
-    log, days = "intermediate.int_health_events_scopes", "intermediate.int_record_activity_days"
-    events_writes = query(
-        warehouse, "SELECT * FROM intermediate.int_health_events_writes ORDER BY ALL"
-    )
+    log, days = "intermediate.incremental_changes", "intermediate.int_record_activity_days"
+    written = "SELECT record_type, record_id, written_from FROM intermediate.{}_writes ORDER BY ALL"
+    events_writes = query(warehouse, written.format("int_health_events"))
     assert events_writes and None not in events_writes[0]
-    assert query(warehouse, f"SELECT * FROM {log} ORDER BY ALL") == events_writes
+    for_days = f"SELECT count(*) FROM {log} WHERE for_model = 'int_record_activity_days'"
+    assert query(warehouse, for_days)[0][0] > 0
     record_days = ("--vars", nights["window"], "--select", "int_record_activity_days")
     dbt_run(warehouse, *record_days)
-    assert query(warehouse, f"SELECT count(*) FROM {log}") == [(0,)]
-    assert query(warehouse, f"SELECT * FROM {days}_writes ORDER BY ALL") == events_writes
+    assert query(warehouse, for_days) == [(0,)]
+    assert query(warehouse, written.format("int_record_activity_days")) == events_writes
 
     def differing_from_a_full_build() -> int:
         return intermediate_tables_differing(warehouse, nights["full_refresh"])[days.split(".")[1]]
@@ -162,5 +168,5 @@ def test_int_record_activity_days_recomputes_what_int_health_events_did(nights, 
         connection.execute(f"UPDATE {days} SET activities = -7 WHERE activity_day = "
                            f"(SELECT min(activity_day) FROM {days})")  # fmt: skip
     dbt_run(warehouse, *record_days)
-    assert query(warehouse, f"SELECT * FROM {days}_writes") == [(None, None, None)]
+    assert query(warehouse, written.format("int_record_activity_days")) == [(None, None, None)]
     assert differing_from_a_full_build() == 0

@@ -95,13 +95,13 @@ WRITTEN_ROWS = {
         "record_type, record_id, event_day",
         "EXISTS (SELECT 1 FROM intermediate.int_health_events_writes AS w "
         "WHERE w.record_type = t.record_type AND w.record_id = t.record_id "
-        "AND t.event_day >= w.from_day)",
+        "AND t.event_day >= w.written_from)",
     ),
     "int_record_activity_days": (
         "record_type, record_id, activity_day",
         "EXISTS (SELECT 1 FROM intermediate.int_record_activity_days_writes AS w "
         "WHERE w.record_type = t.record_type AND w.record_id = t.record_id "
-        "AND t.activity_day >= w.from_day)",
+        "AND t.activity_day >= w.written_from)",
     ),
     "int_record_activities": (
         "record_type, record_id, activity_id",

@@ -37,9 +37,9 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights, t
     replaced; and gone for both when a setting of the activity tables changes. And in
     int_health_events: kept for a record the night did not touch, gone from the days it
     recomputed of one it touched, kept on that record's days long before. The same in
-    int_record_activity_days, which reads what int_health_events recomputed from its log of
-    scopes: built only in the next dbt run, whose int_health_events recomputes nothing, it still
-    finds the records of the first run's."""
+    int_record_activity_days, which reads its own rows of the activity tables' log: built only in
+    the next dbt run, whose int_health_events recomputes nothing, it still finds the records of
+    the first run's."""
     tampered = tmp_path / "warehouse.duckdb"
     shutil.copytree(nights["night_1"].parent, tmp_path, dirs_exist_ok=True)
     day = f"DATE '{(D - dt.timedelta(days=30)).isoformat()}'"
@@ -86,7 +86,8 @@ def test_the_night_keeps_unchanged_records_and_recomputes_changed_ones(nights, t
     with duckdb.connect(str(tampered)) as connection:
         # The history's first day as of NIGHT is night 1's second: F - 1 must be in it.
         record_type, record_id, from_day = connection.execute(
-            "SELECT * FROM intermediate.int_health_events_changes WHERE changed_from > "
+            "SELECT record_type, record_id, changed_from FROM intermediate.incremental_changes "
+            "WHERE for_model = 'relationship_health_history' AND changed_from > "
             f"(SELECT min(as_of_date) + 1 FROM {HISTORY}) AND changed_from <= DATE '{D}' "
             "AND record_type <> 'lead' ORDER BY changed_from, record_type, record_id LIMIT 1"
         ).fetchone()

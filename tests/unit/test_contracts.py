@@ -137,7 +137,7 @@ def dbt_relations() -> dict[str, Path]:
     for path, text in sql.items():
         for macro, parameters, body in MACRO.findall(text):
             # A parameter's literal values where the macro is called with one first: `suffix` of
-            # health_history_table('state').
+            # scoped_relation('scope').
             first = parameters.split(",")[0].split("=")[0].strip()
             literals = {first: re.findall(rf"\b{macro}\(\s*'(\w+)'", everything)} if first else {}
             for arguments in RELATION_CALL.findall(body):
@@ -255,8 +255,9 @@ def test_every_shared_table_var_and_variable_has_an_entry():
         "ingest.outranked_*",  # f"ingest.outranked_{entity.name}" in defs/ingest/load.py
         "learn.won_deal_neighbours",  # written by defs/learn, a dbt source
         "*.*_writes",  # writes_table in generic_tests.sql
-        "*.*_state",  # health_history_table('state') in health.sql
-        "*.incremental_activity_state",
+        "*.*__scope",  # scoped_relation('scope') in scoped_incremental.sql
+        "*.incremental_builds",
+        "*.incremental_changes",
         "intermediate.int_opportunity_features",  # read by defs/learn
         "marts.*",  # every mart, read by the quality checks and the publication
         "quality.validated_builds",

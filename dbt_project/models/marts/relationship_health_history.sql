@@ -1,43 +1,39 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
 -- each day from what was known by its end (int_health_figures): the figures behind the signals,
 -- the signals, the score, its status and its trend. relationship_health adds the reasons.
--- Incremental: a nightly build recomputes each record from the first day its health inputs may
--- have changed, or its new days if none did (from the trend distance before, for the trend), and
--- keeps its rows before; new records, other settings or an earlier D are recomputed in full
--- (macros in health.sql). Either way the rows are those of a full build.
+-- Incremental (health.sql, docs/incremental.md): a night recomputes each record from the first
+-- day its health inputs may have changed, or its new days if none did (from the trend distance
+-- before, for the trend), and keeps its rows before. Either way the rows are those of a full build.
 -- depends_on: {{ ref('int_health_events') }}, {{ ref('int_records_unioned') }}
 {{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['record_type', 'record_id', 'as_of_date'],
-    on_schema_change='fail',
-    pre_hook=[
-        "{{ create_health_event_changes_table(ref('int_health_events')) }}",
-        "{{ health_history_prune() }}",
-        "{{ health_history_store_starts() }}",
-    ],
-    post_hook=[
-        "{{ health_history_record_writes() }}",
-        "{{ health_history_record_state() }}",
-        "delete from {{ health_event_changes_table(ref('int_health_events')) }}",
-        "drop table if exists {{ health_history_starts() }}",
+    materialized='scoped_incremental',
+    scope='health_history_scope',
+    scope_columns={'record_type': 'varchar', 'record_id': 'varchar', 'from_day': 'date'},
+    day_column='as_of_date',
+    stale_rows='health_history_stale_rows',
+    settings=[
+        'health_signal_weights', 'health_recency_half_life_days', 'health_expected_cadence',
+        'health_cadence_touches', 'health_team_response_target_hours',
+        'health_customer_response_target_hours', 'health_breadth_target_people',
+        'health_status_thresholds', 'health_min_two_way_activities', 'health_trend_days',
+        'health_trend_step', 'health_history_days', 'privacy_rules',
     ],
 ) }}
 {%- set weights = health_signal_weights() %}
 {%- set signals = weights.keys() | list %}
 {%- set thresholds = var('health_status_thresholds') %}
-{%- set previous_day = health_history_previous_day() %}
+{%- set scope = incremental_scope() %}
 with
-{%- if previous_day %}
+{%- if scope is not none %}
 figures as (
-    select figures.*, starts.written_from as kept_from
+    select figures.*, scope.from_day as kept_from
     from ({{ health_running_figures(
         'select record_type, record_id, cast('
-        ~ dbt.dateadd('day', -1 * var('health_trend_days'), 'written_from')
-        ~ ' as date) as first_day from ' ~ health_history_starts()
+        ~ dbt.dateadd('day', -1 * var('health_trend_days'), 'from_day')
+        ~ ' as date) as first_day from (' ~ scope ~ ') as scope'
     ) }}) as figures
-    inner join {{ health_history_starts() }} as starts
-        on figures.record_type = starts.record_type and figures.record_id = starts.record_id
+    inner join ({{ scope }}) as scope
+        on figures.record_type = scope.record_type and figures.record_id = scope.record_id
 ),
 {%- else %}
 figures as (

@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('activities') }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as every mart and several tests read it.
+{{ activity_table_config('activities') }}
+{%- set scope = incremental_scope() %}
 
 -- One row per current activity, with what every KPI needs to know about it: when it happened or
 -- is scheduled, which sides took part, who initiated it, and whether it counts at all.

@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('activities', dated=false) }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as every mart and several tests read it.
+{{ activity_table_config('activities', dated=false) }}
+{%- set scope = incremental_scope() %}
 
 -- One row per person taking part in an activity, with their side (internal / external).
 -- Who takes part depends on the kind of activity: emails from/to/cc/bcc, calls from/to, meetings

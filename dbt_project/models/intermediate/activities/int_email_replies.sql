@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as the reply models and their tests read it several times.
-{{ incremental_activity_config('replies') }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as the reply models and their tests read it several times.
+{{ activity_table_config('replies') }}
+{%- set scope = incremental_scope() %}
 
 -- One row per email that answers an email of the other side (its parent), and by which rule:
 -- 1. in_reply_to: the email whose message_id is its in_reply_to. A parent found so on the same

@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as the reply models and their tests read it several times.
-{{ incremental_activity_config('responses') }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as the reply models and their tests read it several times.
+{{ activity_table_config('responses') }}
+{%- set scope = incremental_scope() %}
 
 -- One row per email of int_emails_sided, with the response it got: the first reply from the
 -- other side, counted only when it came within the response window (inclusive). Reply figures

@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('emails') }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as every mart and several tests read it.
+{{ activity_table_config('emails') }}
+{%- set scope = incremental_scope() %}
 
 -- The emails that reply figures are about: counted (both sides take part), completed by the end
 -- of the as-of date D, with a direction. One row per email, with its side and pairing keys.

@@ -1,8 +1,12 @@
--- Incremental per record and day (macros in health_events.sql): a night recomputes the records
--- whose activities the activity tables changed, from the first day those activities had or
--- have, reading the events up to the lookback before it (those whose deltas reach that day).
-{{ health_events_config() }}
-{%- set scope = health_events_scope() %}
+-- Incremental per record and day (health_events.sql, docs/incremental.md): a night recomputes the
+-- records whose activities the activity tables changed, from the first day those activities had
+-- or have, reading the events up to the lookback before it (those whose deltas reach that day).
+{{ record_days_config(
+    'event_day',
+    settings=['health_activity_weights', 'health_signal_days', 'health_frequency_days'],
+    logs_for_history=true,
+) }}
+{%- set scope = incremental_scope() %}
 {%- set lookback = health_events_lookback() %}
 
 -- What changes each record's health figures on each day, as deltas: a figure on day d is the sum

@@ -1,7 +1,7 @@
--- Incremental: a night recomputes only the activities whose rows may have changed (macros in
--- incremental_activities.sql); a table, as every mart and several tests read it.
-{{ incremental_activity_config('memberships', dated=false) }}
-{%- set scope = activity_scope() %}
+-- Incremental (docs/incremental.md): a night recomputes only the activities whose rows may have
+-- changed (incremental_activities.sql); a table, as every mart and several tests read it.
+{{ activity_table_config('memberships', dated=false) }}
+{%- set scope = incremental_scope() %}
 
 -- Which activities belong to which record (each pair once):
 -- an opportunity or a lead: the activities regarding it;

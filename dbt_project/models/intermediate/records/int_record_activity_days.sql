@@ -1,7 +1,8 @@
--- Incremental per record and day, over int_health_events' scope (record_activity_days.sql).
--- depends_on: {{ ref('int_health_events') }}
-{{ record_activity_days_config() }}
-{%- set scope = record_activity_days_scope() %}
+-- Incremental per record and day (health_events.sql, docs/incremental.md): a night recomputes the
+-- records whose activities the activity tables changed, from the first day those activities had
+-- or have.
+{{ record_days_config('activity_day') }}
+{%- set scope = incremental_scope() %}
 
 -- Each record's counted activities per day (UTC) of their time, as the additive parts of
 -- relationship_kpis: counts, sums with the number of values they add up (for averages), and the
