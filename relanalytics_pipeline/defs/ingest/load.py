@@ -53,6 +53,7 @@ from relanalytics_pipeline.defs.ingest.landing import (
     read_landing_file,
     scan_landing_folder,
 )
+from relanalytics_pipeline.defs.learn.similar_deals import ensure_neighbours_table
 from relanalytics_pipeline.defs.privacy.people import (
     ANONYMISED_ENTITY,
     Suppression,
@@ -107,7 +108,8 @@ class EntityReport:
 
 
 def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create the schemas and raw tables, so dbt finds every source even before its first file."""
+    """Create the schemas and raw tables, so dbt finds every source even before its first file
+    (or, for the similar-deals model's table, before the model's first run)."""
     for schema in SCHEMAS:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for entity in ENTITIES.values():
@@ -173,6 +175,8 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     )
     # Read by the staging models: empty until a run with exclusion rules fills them.
     ensure_exclusion_tables(connection)
+    # Read by the similar-deals views, which dbt creates before the model's first run fills it.
+    ensure_neighbours_table(connection)
 
 
 def _outranked(entity: Entity) -> str:

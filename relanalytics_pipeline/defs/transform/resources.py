@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dagster import AssetKey
 from dagster_dbt import DbtCliResource, DbtProject
 
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR
@@ -71,6 +72,35 @@ dbt_project = load_dbt_project()
 def manifest() -> dict[str, Any]:
     """dbt's manifest of the project, read once."""
     return json.loads(dbt_project.manifest_path.read_text())
+
+
+# The dbt sources whose tables a Python asset writes after dbt has run: the similar-deals model's
+# neighbours (models/marts/_learn__sources.yml), read by views (docs/metrics.md#similar-won-deals).
+WRITTEN_AFTER_DBT = ("learn",)
+
+
+def read_after_dbt(nodes: dict[str, Any], unique_id: str) -> set[AssetKey]:
+    """The asset keys of the tables written after dbt (WRITTEN_AFTER_DBT) that the dbt node
+    `unique_id` reads, directly or through other models; `nodes` are the manifest's nodes and
+    sources."""
+    found: set[AssetKey] = set()
+    seen: set[str] = set()
+    pending = [unique_id]
+    while pending:
+        node = nodes.get(pending.pop(), {})
+        if node.get("resource_type") == "source" and node["source_name"] in WRITTEN_AFTER_DBT:
+            found.add(AssetKey([node["source_name"], node["name"]]))
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            if parent not in seen:
+                seen.add(parent)
+                pending.append(parent)
+    return found
+
+
+def model_reads_after_dbt(model: str) -> set[AssetKey]:
+    """`read_after_dbt` of the project's model named `model`, from the manifest."""
+    nodes = {**manifest()["nodes"], **manifest()["sources"]}
+    return read_after_dbt(nodes, f"model.{manifest()['metadata']['project_name']}.{model}")
 
 
 def models_meta(key: str) -> dict[str, Any]:
