@@ -8,6 +8,7 @@ waits a while for anyone else holding the file (someone's DuckDB CLI) before fai
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+
+from relanalytics_pipeline.settings import DEFAULT_MEMORY_LIMIT, ENV_MEMORY_LIMIT
 
 SCHEMAS = ("crm", "ingest", "quarantine")
 T = TypeVar("T")
@@ -66,14 +69,21 @@ def connect(
         connection.close()
 
 
+def duckdb_config() -> dict[str, str | bool]:
+    """What every DuckDB connection of the Python steps is opened with, as dbt's profile opens
+    its own (dbt_project/profiles.yml)."""
+    return {
+        # Only built-in extensions exist offline; fail at once instead of a download.
+        "autoinstall_known_extensions": False,
+        # The same limit as dbt's (checked as a run starts, settings.py): DuckDB's own default,
+        # 80% of the RAM, let a step's DuckDB take far more than half the machine.
+        "memory_limit": os.environ.get(ENV_MEMORY_LIMIT) or DEFAULT_MEMORY_LIMIT,
+    }
+
+
 def _open_waiting(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
     return waiting_for_lock(
-        lambda: duckdb.connect(
-            str(path),
-            read_only=read_only,
-            # Only built-in extensions exist offline; fail at once instead of a download.
-            config={"autoinstall_known_extensions": False},
-        ),
+        lambda: duckdb.connect(str(path), read_only=read_only, config=duckdb_config()),
         path,
         wait_seconds,
     )

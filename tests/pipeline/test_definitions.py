@@ -118,8 +118,17 @@ def test_dbt_tests_are_asset_checks(graph):
 def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
     model = graph.get(dg.AssetKey(["learn", "similar_deals_model"]))
     assert model.parent_keys == {dg.AssetKey(["intermediate", "int_opportunity_features"])}
+    # The similar-deals marts are views over the neighbours, created by the run's one dbt build:
+    # what reads their rows (their checks, the publication) waits for the model instead.
     neighbours = dg.AssetKey(["learn", "won_deal_neighbours"])
-    assert graph.get(dg.AssetKey(["marts", "similar_won_deals"])).parent_keys >= {neighbours}
+    mart = dg.AssetKey(["marts", "similar_won_deals"])
+    assert graph.get(mart).parent_keys == {
+        dg.AssetKey(["intermediate", "int_opportunity_features"])
+    }
+    check = dg.AssetCheckKey(mart, "great_expectations")
+    (spec,) = [c.get_spec_for_check_key(check) for c in defs.asset_checks if check in c.check_keys]
+    assert neighbours in {dep.asset_key for dep in spec.additional_deps}
+    assert neighbours in graph.get(dg.AssetKey(["serve", "published_marts"])).parent_keys
     assert similar_deals_assets.get_io_manager_key_for_asset_key(model.key) == MODEL_IO_MANAGER
     assert isinstance(defs.resources[MODEL_IO_MANAGER], ModelStore)
     # Every hyperparameter is described, and the defaults are the library's.
@@ -128,10 +137,24 @@ def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
     assert SimilarDealsConfig().params() == Params()
 
 
+def test_a_run_builds_with_dbt_once_and_checks_the_marts_once():
+    """The step keys of a run of every asset: one `dbt build`, one marts check step, both in
+    order with the similar-deals model (before: a second build and check step after it)."""
+    from dagster._core.execution.api import create_execution_plan
+
+    plan = create_execution_plan(defs.resolve_implicit_global_asset_job_def())
+    steps = [step.key for step in plan.get_steps_to_execute_in_topo_order()]
+    assert [s for s in steps if "dbt" in s or "great_expectations" in s or "similar" in s] == [
+        "relanalytics_dbt", "similar_deals", "marts_great_expectations"
+    ]  # fmt: skip
+    assert steps.index("marts_great_expectations") < steps.index("serve__published_marts")
+
+
 def test_publication_follows_every_mart(graph):
     published = graph.get(dg.AssetKey(["serve", "published_marts"]))
     marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
-    assert len(marts) == 13 and published.parent_keys == marts
+    neighbours = dg.AssetKey(["learn", "won_deal_neighbours"])
+    assert len(marts) == 13 and published.parent_keys == marts | {neighbours}
     assert published.group_name == "serve"
 
 

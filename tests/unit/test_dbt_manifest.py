@@ -44,3 +44,22 @@ def test_a_manifest_older_than_a_parsed_file_is_stale(tmp_path):
     assert not manifest_is_stale(project, project / manifest)
     (project / "macros" / "new.sql").unlink()  # a macro deleted: only its folder says so
     assert manifest_is_stale(project, project / manifest)
+
+
+def test_a_dbt_invocation_starts_no_process_before_dbt_and_opens_no_adapter(monkeypatch):
+    """dagster-dbt ran `dbt --version` (a process importing dbt) and opened a dbt adapter in
+    Dagster's process before every invocation: seconds of each run's dbt step, for a version
+    this environment pins and an adapter no asset of ours uses."""
+    import importlib.metadata
+
+    import dagster_dbt.core.resource
+
+    from relanalytics_pipeline.defs.transform.resources import dbt_project, dbt_resource
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_process)
+    dbt = dbt_resource(dbt_project)
+    assert str(dbt._cli_version) == importlib.metadata.version("dbt-core")
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None

@@ -181,6 +181,25 @@ def test_updating_the_file_drops_its_other_tables_whatever_their_names(tmp_path)
     assert sorted(tables) == [("_publication",), ("history",)]
 
 
+def test_a_mart_that_is_a_view_is_published_as_a_table_with_its_comment(warehouse, tmp_path):
+    """The similar-deals marts are views over the model's table in the warehouse."""
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("CREATE VIEW marts.big_deals AS SELECT deal_id FROM marts.deals "
+                           "WHERE amount > 1000")  # fmt: skip
+        connection.execute("COMMENT ON VIEW marts.big_deals IS 'Deals above 1,000.'")
+    folder = tmp_path / "published"
+    publication = publish.publish(warehouse, [*MARTS, "big_deals"], folder, "run-view-01", AS_OF)
+    assert publication.rows["big_deals"] == 1
+    with duckdb.connect(str(folder / "marts.duckdb"), read_only=True) as published:
+        assert published.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'big_deals'"
+        ).fetchall() == [("BASE TABLE",)]
+        assert rows(published, "marts.big_deals") == [(1,)]
+        assert published.execute(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = 'big_deals'"
+        ).fetchall() == [("Deals above 1,000.",)]
+
+
 def test_a_missing_mart_publishes_nothing(warehouse, tmp_path):
     folder = tmp_path / "published"
     before = publish.publish(warehouse, MARTS, folder, "run-good-0001", AS_OF)

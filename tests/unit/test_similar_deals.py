@@ -316,3 +316,31 @@ def test_the_neighbours_check_finds_self_open_lost_and_later_neighbours():
         assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
             5,
         )
+
+
+def test_the_neighbours_table_refuses_rows_that_break_its_rules():
+    """The marts over the neighbours are views, tested nowhere else: the table keeps the rules
+    dbt's tests of similar_won_deals kept (one row per pair and per rank, a similarity from 0 to
+    1, a known method). A first warehouse gets the table empty, for dbt to create the views."""
+    good = {"opportunity_id": "o1", "similar_opportunity_id": "w1", "rank": 1,
+            "similarity": 0.5, "reasons": "r", "method": "model"}  # fmt: skip
+    broken = {
+        "the same rank twice": [good, good | {"similar_opportunity_id": "w2"}],
+        "the same pair twice": [good, good | {"rank": 2}],
+        "a similarity above 1": [good | {"similarity": 1.5}],
+        "a method of its own": [good | {"method": "guess"}],
+        "no reasons": [good | {"reasons": None}],
+    }
+    with duckdb.connect() as connection:
+        similar_deals.ensure_neighbours_table(connection)
+        assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
+            0,
+        )
+        similar_deals.write_neighbours(connection, pd.DataFrame([good]))
+        for why, rows in broken.items():
+            with pytest.raises(duckdb.ConstraintException):
+                similar_deals.write_neighbours(connection, pd.DataFrame(rows))
+            # The previous neighbours stay whole.
+            assert connection.execute(
+                "SELECT opportunity_id, similar_opportunity_id, rank FROM learn.won_deal_neighbours"
+            ).fetchall() == [("o1", "w1", 1)], why

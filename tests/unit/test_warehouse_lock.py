@@ -70,3 +70,21 @@ def test_a_reader_that_stays_fails_the_step_naming_its_process(warehouse):
     )
     assert 1.5 <= waited < 3
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_the_python_steps_take_the_memory_limit_dbt_takes(warehouse, monkeypatch):
+    """RELANALYTICS_DUCKDB_MEMORY_LIMIT (default half the RAM) bounds the Python steps' DuckDB as
+    it bounds dbt's (profiles.yml); DuckDB's own default is 80% of the RAM."""
+
+    def limit(**config) -> str:
+        with duckdb.connect(config=config) as reference:
+            return reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    def limit_in_a_step() -> str:
+        with connect(warehouse, read_only=True) as connection:
+            return connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    monkeypatch.delenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", raising=False)
+    assert limit_in_a_step() == limit(memory_limit="50%") != limit()
+    monkeypatch.setenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", "1GB")
+    assert limit_in_a_step() == "953.6 MiB"  # 10^9 bytes

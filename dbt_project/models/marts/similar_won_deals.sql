@@ -1,4 +1,7 @@
 -- The model's neighbours with what a seller needs to recognise the similar deal.
+{#- A view: the similar-deals model writes its table after dbt has run, and the view reads it
+    then; so one `dbt build` per run serves the model's features and its marts (docs/metrics.md). -#}
+{{ config(materialized='view') }}
 with neighbours as (
     select * from {{ source('learn', 'won_deal_neighbours') }}
 ),

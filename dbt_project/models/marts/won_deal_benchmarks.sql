@@ -1,5 +1,8 @@
 -- Every open opportunity's engagement so far against the average over its similar won deals,
 -- each of those as of its close date (docs/metrics.md: record analytics). One row per measure.
+{#- A view: the similar-deals model writes its table after dbt has run, and the view reads it
+    then; so one `dbt build` per run serves the model's features and its marts (docs/metrics.md). -#}
+{{ config(materialized='view') }}
 {%- set measures = [
     'team_initiated', 'team_time_minutes', 'customer_time_minutes', 'email_send_ratio',
     'customer_email_send_ratio'

@@ -53,6 +53,7 @@ from relanalytics_pipeline.defs.ingest.landing import (
     read_landing_file,
     scan_landing_folder,
 )
+from relanalytics_pipeline.defs.learn.similar_deals import ensure_neighbours_table
 from relanalytics_pipeline.defs.privacy.people import (
     ANONYMISED_ENTITY,
     Suppression,
@@ -107,7 +108,8 @@ class EntityReport:
 
 
 def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create the schemas and raw tables, so dbt finds every source even before its first file."""
+    """Create the schemas and raw tables, so dbt finds every source even before its first file
+    (or, for the similar-deals model's table, before the model's first run)."""
     for schema in SCHEMAS:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for entity in ENTITIES.values():
@@ -173,6 +175,8 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     )
     # Read by the staging models: empty until a run with exclusion rules fills them.
     ensure_exclusion_tables(connection)
+    # Read by the similar-deals views, which dbt creates before the model's first run fills it.
+    ensure_neighbours_table(connection)
 
 
 def _outranked(entity: Entity) -> str:
@@ -358,18 +362,29 @@ def _checked_select(entity: Entity, schema: pa.Schema) -> str:
             f"CASE WHEN {activity_id} NOT IN (SELECT activity_id FROM known_activities) "
             f"THEN {_names_no_activity(activity_id)} END"
         )
-    version = ", ".join(q(c) for c in _version(entity))
     checked = f"""
         SELECT {", ".join(typed_columns)},
                {ROW_NUMBER},
                NULLIF(CONCAT_WS('; ', {", ".join(problems)}), '') AS reason
         FROM batch
     """
-    # _rank 1: the row of its version that wins within the file (the later row); valid rows only.
+    # _wins: the row is valid and, so far, its version's winner within the file; the rows a later
+    # row of the same version beats lose it in `_outdone_in_file`.
+    return f"SELECT *, reason IS NULL AS _wins FROM ({checked})"
+
+
+def _outdone_in_file(entity: Entity) -> str:
+    """SQL: take `_wins` from the valid rows of `checked` that a later valid row of the same
+    version beats (the later row wins). Grouping finds the repeated versions, usually none;
+    numbering every row of its version sorted each file in full."""
+    version = _version(entity)
+    columns = ", ".join(q(c) for c in version)
     return f"""
-        SELECT *, CASE WHEN reason IS NULL THEN ROW_NUMBER() OVER (
-            PARTITION BY reason IS NULL, {version} ORDER BY {ROW_NUMBER} DESC) END AS _rank
-        FROM ({checked})
+        UPDATE checked SET _wins = FALSE
+        FROM (SELECT {columns}, MAX({ROW_NUMBER}) AS latest FROM checked WHERE _wins
+              GROUP BY ALL HAVING COUNT(*) > 1) AS repeated
+        WHERE checked._wins AND checked.{ROW_NUMBER} < repeated.latest
+          AND {_same("checked", "repeated", version)}
     """
 
 
@@ -415,6 +430,7 @@ def _load_rows(
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE checked AS " + _checked_select(entity, raw.table.schema)
     )
+    (outdone,) = connection.execute(_outdone_in_file(entity)).fetchone()
     # Rows naming an erased person go nowhere, not even to the quarantine; their valid party rows
     # load anonymised (load_matching was called on the connection when anyone was erased).
     if suppressing:
@@ -445,13 +461,15 @@ def _load_rows(
 
     version = _version(entity)
     content = [c for c in entity.column_names if c not in version]
-    in_file_duplicates, in_file_conflicts = connection.execute(
-        f"""
-        SELECT COUNT(*), COUNT(*) FILTER (WHERE {_differs("d", "w", content)})
-        FROM checked d JOIN checked w
-            ON d._rank > 1 AND w._rank = 1 AND {_same("d", "w", version)}
-        """
-    ).fetchone()
+    in_file_duplicates, in_file_conflicts = 0, 0
+    if outdone:  # most files repeat no version, and skip this join of the file with itself
+        in_file_duplicates, in_file_conflicts = connection.execute(
+            f"""
+            SELECT COUNT(*), COUNT(*) FILTER (WHERE {_differs("d", "w", content)})
+            FROM checked d JOIN checked w
+                ON d.reason IS NULL AND NOT d._wins AND w._wins AND {_same("d", "w", version)}
+            """
+        ).fetchone()
     table = f"crm.{entity.name}"
     # A version already in the warehouse: the row from the file later in name order wins. Party
     # rows have no versions: each file's rows are the activity's party set as of that file.
@@ -461,7 +479,7 @@ def _load_rows(
         SELECT {", ".join(f"w.{q(c)}" for c in version)},
                e._source_file > ? AS existing_wins,
                {_differs("w", "e", content)} AS conflicting
-        FROM checked w JOIN {table} e ON w._rank = 1 AND {_same("w", "e", version)}
+        FROM checked w JOIN {table} e ON w._wins AND {_same("w", "e", version)}
         WHERE {"TRUE" if entity.versioned else "FALSE"}
         """,
         [report.source_file],
@@ -485,7 +503,7 @@ def _load_rows(
             f"""
             INSERT INTO {_outranked(entity)} ({stored})
             SELECT {columns}, ?, _row_number, ?, ? FROM checked w
-            WHERE _rank = 1 AND EXISTS (
+            WHERE _wins AND EXISTS (
                 SELECT 1 FROM matched m WHERE m.existing_wins AND {_same("m", "w", version)})
             """,
             [report.source_file, run_id, now],
@@ -495,7 +513,7 @@ def _load_rows(
         f"""
         INSERT INTO {table} ({columns}, _source_file, _row_number, _run_id, _loaded_at)
         SELECT {columns}, ?, _row_number, ?, ? FROM checked w
-        WHERE _rank = 1 AND NOT EXISTS (
+        WHERE _wins AND NOT EXISTS (
             SELECT 1 FROM matched m WHERE m.existing_wins AND {_same("m", "w", version)})
         """,
         [report.source_file, run_id, now],
@@ -793,6 +811,9 @@ def ingest_files(
     # One connection for the entity's files, one transaction per file. Opening a connection per
     # file cost a checkpoint each time.
     with connect(warehouse) as connection:
+        # The rows carry their file and row number: the order they are written in means nothing,
+        # and DuckDB needs less memory when it need not keep it.
+        connection.execute("SET preserve_insertion_order = false")
         ensure_warehouse(connection)
         suppressing = bool(suppression and suppression.hashes)
         if suppressing:

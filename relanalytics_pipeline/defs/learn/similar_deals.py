@@ -392,25 +392,36 @@ def read_opportunities(connection) -> pd.DataFrame:
     return connection.execute(f"SELECT {columns} FROM {FEATURES_TABLE} ORDER BY {KEY}").df()
 
 
+# The shape of the neighbours, and the rules every row keeps: the marts similar_won_deals and
+# won_deal_benchmarks are views over this table (their dbt contracts check the columns), so the
+# table itself refuses a repeated pair or rank, a similarity outside 0..1 or an unknown method.
+NEIGHBOURS_COLUMNS = f"""
+    opportunity_id VARCHAR NOT NULL,
+    similar_opportunity_id VARCHAR NOT NULL,
+    rank INTEGER NOT NULL,
+    similarity DOUBLE NOT NULL CHECK (similarity BETWEEN 0 AND 1),
+    reasons VARCHAR NOT NULL,
+    method VARCHAR NOT NULL CHECK (method IN ('{METHOD_MODEL}', '{METHOD_PLAIN}')),
+    PRIMARY KEY (opportunity_id, rank),
+    UNIQUE (opportunity_id, similar_opportunity_id)
+"""
+
+
+def ensure_neighbours_table(connection) -> None:
+    """An empty neighbours table where there is none yet: dbt creates the views over it before
+    the model's first run writes it."""
+    connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {NEIGHBOURS_TABLE} ({NEIGHBOURS_COLUMNS})")
+
+
 def write_neighbours(connection, rows: pd.DataFrame) -> None:
     """Replace the neighbours table in one transaction; the marts similar_won_deals and
-    won_deal_benchmarks (dbt, contracts enforced) are built from it."""
+    won_deal_benchmarks (dbt views, contracts enforced) read it."""
     connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
     connection.register("neighbours", rows)
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(
-            f"""
-            CREATE OR REPLACE TABLE {NEIGHBOURS_TABLE} (
-                opportunity_id VARCHAR NOT NULL,
-                similar_opportunity_id VARCHAR NOT NULL,
-                rank INTEGER NOT NULL,
-                similarity DOUBLE NOT NULL,
-                reasons VARCHAR NOT NULL,
-                method VARCHAR NOT NULL
-            )
-            """
-        )
+        connection.execute(f"CREATE OR REPLACE TABLE {NEIGHBOURS_TABLE} ({NEIGHBOURS_COLUMNS})")
         connection.execute(
             f"INSERT INTO {NEIGHBOURS_TABLE} SELECT CAST(opportunity_id AS VARCHAR), "
             "CAST(similar_opportunity_id AS VARCHAR), CAST(rank AS INTEGER), "

@@ -53,12 +53,15 @@ def _key(suite: Suite) -> dg.AssetCheckKey:
     return dg.AssetCheckKey(dg.AssetKey([suite.layer, suite.table]), SUITE_CHECK)
 
 
-def _spec(suite: Suite, blocking: bool) -> dg.AssetCheckSpec:
+def _spec(
+    suite: Suite, blocking: bool, after: list[dg.AssetKey] | None = None
+) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         SUITE_CHECK,
         asset=[suite.layer, suite.table],
         description=f"{suite.description} Suite: expectations/{suite.layer}/{suite.table}.json.",
         blocking=blocking,
+        additional_deps=after,
     )
 
 
@@ -175,31 +178,19 @@ def ingest_check_results(
 # --- marts ----------------------------------------------------------------------------------
 
 
-def _built_after_python_assets(marts: list[Suite]) -> list[Suite]:
-    """The marts built from a table a Python asset writes (a dbt source outside `crm`, such as
-    `learn.won_deal_neighbours`): dbt builds them in a later step of the run. The manifest is read
-    once, when the definitions load."""
-    from relanalytics_pipeline.defs.transform.resources import manifest
+def _read_after_dbt(suite: Suite) -> list[dg.AssetKey]:
+    """The tables a Python asset writes after dbt that the mart reads (the similar-deals marts,
+    views over `learn.won_deal_neighbours`): its check waits for them. The manifest is read once,
+    when the definitions load."""
+    from relanalytics_pipeline.defs.transform.resources import model_reads_after_dbt
 
-    nodes = {**manifest()["nodes"], **manifest()["sources"]}
-
-    def fed_by_python(unique_id: str, seen: set[str]) -> bool:
-        if unique_id in seen:
-            return False
-        seen.add(unique_id)
-        node = nodes.get(unique_id, {})
-        if node.get("resource_type") == "source" and node["source_name"] != "crm":
-            return True
-        return any(fed_by_python(n, seen) for n in node.get("depends_on", {}).get("nodes", []))
-
-    project = manifest()["metadata"]["project_name"]
-    return [suite for suite in marts if fed_by_python(f"model.{project}.{suite.table}", set())]
+    return sorted(model_reads_after_dbt(suite.table), key=str)
 
 
 def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
         name=name,
-        specs=[_spec(suite, blocking=True) for suite in checked],
+        specs=[_spec(suite, blocking=True, after=_read_after_dbt(suite)) for suite in checked],
         can_subset=True,
         # It reads the marts and records the builds it validated; DuckDB refuses a writer while
         # another process holds even a read-only connection: it takes its turn with the writers.
@@ -239,14 +230,6 @@ def _rows_validated(build: Build | None) -> str:
 
 
 def marts_checks() -> list[dg.AssetChecksDefinition]:
-    """One check step for the marts dbt builds straight from the crm tables, one for those built
-    after a Python asset (the similar-deals marts). A single step over both would be split by
-    Dagster into two steps that each believe they check every mart of the second kind, and the
-    first would read them before they exist."""
-    marts = suites("marts")
-    later = _built_after_python_assets(marts)
-    first = [suite for suite in marts if suite not in later]
-    checks = [_marts_check("marts_great_expectations", first)]
-    if later:
-        checks.append(_marts_check("marts_after_python_great_expectations", later))
-    return checks
+    """One check step for every mart, after dbt and after the similar-deals model whose table
+    the similar-deals marts (views) read."""
+    return [_marts_check("marts_great_expectations", suites("marts"))]

@@ -10,7 +10,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.serve import publish
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
-from relanalytics_pipeline.defs.transform.resources import models_meta
+from relanalytics_pipeline.defs.transform.resources import model_reads_after_dbt, models_meta
 from relanalytics_pipeline.settings import ENV_PUBLISH_POSTGRES_URL, Settings
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -19,6 +19,10 @@ from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 MART_KEYS = sorted(
     (key for key in relanalytics_dbt.keys if key.path[0] == publish.SCHEMA),
     key=lambda key: key.path,
+)
+# The tables Python assets write after dbt that marts read (views: the similar-deals marts).
+READ_AFTER_DBT = sorted(
+    set().union(*(model_reads_after_dbt(k.path[-1]) for k in MART_KEYS)), key=str
 )
 # The marts whose builds record the rows they wrote (their dbt models' `meta.writes`): the
 # published DuckDB file takes only those rows when it holds the rows their latest build kept.
@@ -51,7 +55,7 @@ class PublishConfig(dg.Config):
 
 @dg.asset(
     key=["serve", "published_marts"],
-    deps=MART_KEYS,
+    deps=[*MART_KEYS, *READ_AFTER_DBT],
     group_name="serve",
     kinds={"duckdb", "parquet", "postgresql"},
     backfill_policy=ONE_RUN_PER_RANGE,

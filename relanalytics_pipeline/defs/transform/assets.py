@@ -16,7 +16,7 @@ from pydantic import Field
 from relanalytics_pipeline.defs.partitions import nightly_partitions, window_for_run
 from relanalytics_pipeline.defs.privacy.assets import TABLES as EXCLUSION_TABLES
 from relanalytics_pipeline.defs.privacy.rules import digest, read_rules
-from relanalytics_pipeline.defs.transform.resources import dbt_project
+from relanalytics_pipeline.defs.transform.resources import dbt_project, read_after_dbt
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings, environ_overrides
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -100,25 +100,42 @@ def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) 
     }
 
 
-class ExclusionsFirst(DagsterDbtTranslator):
-    """Every model that reads the raw `crm` tables waits for the exclusion lists too, not only
-    the staging models that read them: otherwise Dagster runs the models that can start at once
-    in a `dbt build` of their own, and a run pays dbt's start-up and tests once more."""
+class OneBuildPerRun(DagsterDbtTranslator):
+    """The dependencies that keep a run's models in one `dbt build` (each more costs dbt's
+    start-up and tests once more):
+
+    - every model that reads the raw `crm` tables waits for the exclusion lists too, not only
+      the staging models that read them: otherwise Dagster runs the models that can start at once
+      in a `dbt build` of their own;
+    - a model over a table a Python asset writes after dbt (WRITTEN_AFTER_DBT: the similar-deals
+      model's neighbours, which it computes from dbt's features) does not wait for that asset: it
+      is a view, which reads the table whenever it is queried. What reads such a view's rows (its
+      great-expectations check, the publication) waits for the asset instead.
+    """
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        parents = manifest["nodes"].get(unique_id, {}).get("depends_on", {}).get("nodes", [])
+        node = manifest["nodes"].get(unique_id, {})
+        parents = node.get("depends_on", {}).get("nodes", [])
         if any(parent.startswith("source.") and ".crm." in parent for parent in parents):
             waits_for = {dep.asset_key for dep in spec.deps}
             exclusions = [dg.AssetKey(["privacy", table]) for table in EXCLUSION_TABLES]
             spec = spec.merge_attributes(deps=[k for k in exclusions if k not in waits_for])
+        later = read_after_dbt({**manifest["nodes"], **manifest["sources"]}, unique_id)
+        if later and node.get("resource_type") == "model":
+            if node["config"]["materialized"] != "view":
+                raise ValueError(
+                    f"dbt model {node['name']} reads {', '.join(k.to_user_string() for k in later)}"
+                    ", which a Python asset writes after dbt has run: it must be a view"
+                )
+            spec = spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key not in later])
         return spec
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=ExclusionsFirst(),
+    dagster_dbt_translator=OneBuildPerRun(),
     # A range of days (a backfill) runs as one `dbt build` with the window as vars.
     partitions_def=nightly_partitions,
     pool=WAREHOUSE_POOL,

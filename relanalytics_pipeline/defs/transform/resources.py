@@ -1,13 +1,17 @@
 """The one DbtProject of the code location, with its manifest ready at load time."""
 
+import importlib.metadata
 import json
 import logging
 import sys
-from functools import cache
+from collections.abc import Sequence
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from dagster import AssetKey
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR
 
@@ -60,8 +64,23 @@ def load_dbt_project() -> DbtProject:
     return project
 
 
+class ProjectDbt(DbtCliResource):
+    """dbt as this project runs it: this environment's dbt-core, without two preliminaries
+    dagster-dbt takes before every invocation and that cost a run seconds each: asking the dbt
+    executable its version (a process that imports dbt, to tell dbt-core from the Fusion engine)
+    and opening a dbt adapter in Dagster's own process (it serves only the column metadata and
+    row counts an asset may fetch, which none of ours does)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
+
+
 def dbt_resource(project: DbtProject) -> DbtCliResource:
-    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+    return ProjectDbt(project_dir=project, dbt_executable=dbt_executable())
 
 
 dbt_project = load_dbt_project()
@@ -71,6 +90,35 @@ dbt_project = load_dbt_project()
 def manifest() -> dict[str, Any]:
     """dbt's manifest of the project, read once."""
     return json.loads(dbt_project.manifest_path.read_text())
+
+
+# The dbt sources whose tables a Python asset writes after dbt has run: the similar-deals model's
+# neighbours (models/marts/_learn__sources.yml), read by views (docs/metrics.md#similar-won-deals).
+WRITTEN_AFTER_DBT = ("learn",)
+
+
+def read_after_dbt(nodes: dict[str, Any], unique_id: str) -> set[AssetKey]:
+    """The asset keys of the tables written after dbt (WRITTEN_AFTER_DBT) that the dbt node
+    `unique_id` reads, directly or through other models; `nodes` are the manifest's nodes and
+    sources."""
+    found: set[AssetKey] = set()
+    seen: set[str] = set()
+    pending = [unique_id]
+    while pending:
+        node = nodes.get(pending.pop(), {})
+        if node.get("resource_type") == "source" and node["source_name"] in WRITTEN_AFTER_DBT:
+            found.add(AssetKey([node["source_name"], node["name"]]))
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            if parent not in seen:
+                seen.add(parent)
+                pending.append(parent)
+    return found
+
+
+def model_reads_after_dbt(model: str) -> set[AssetKey]:
+    """`read_after_dbt` of the project's model named `model`, from the manifest."""
+    nodes = {**manifest()["nodes"], **manifest()["sources"]}
+    return read_after_dbt(nodes, f"model.{manifest()['metadata']['project_name']}.{model}")
 
 
 def models_meta(key: str) -> dict[str, Any]:

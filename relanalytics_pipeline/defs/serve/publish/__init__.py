@@ -52,6 +52,7 @@ __all__ = [
 
 # Work in progress: the DuckDB file and PostgreSQL's CSV files before they are published.
 STAGING_DIR = ".staging"
+SPILL_DIR = "spill"
 
 
 def publish(
@@ -91,6 +92,9 @@ def publish(
             # A mart's rows have no order: writing them in any order lets DuckDB write the
             # Parquet files on every core.
             connection.execute("SET preserve_insertion_order = false")
+            # What does not fit its memory spills into the staging folder, removed below (an
+            # in-memory database would spill into the process's working folder).
+            connection.execute("SET temp_directory = ?", [str(staging / SPILL_DIR)])
             rows, builds, updated = duckdb_file.stage(
                 connection, warehouse, marts, staged_file, folder / DUCKDB_FILE, writes or {},
                 update=as_of_date.isoweekday() != duckdb_file.COPIED_WHOLE_ON,

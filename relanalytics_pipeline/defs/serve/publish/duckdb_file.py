@@ -64,11 +64,12 @@ def stage(
         LOCK_WAIT_SECONDS,
     )
     try:
+        # Views too: the similar-deals marts are views over the model's table.
         found = {
             name
             for (name,) in connection.execute(
-                "SELECT table_name FROM duckdb_tables() "
-                "WHERE database_name = 'warehouse' AND schema_name = ?",
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = 'warehouse' AND table_schema = ?",
                 [SCHEMA],
             ).fetchall()
         }
@@ -206,8 +207,10 @@ def _copy_comments(connection: duckdb.DuckDBPyConnection, marts: list[str]) -> N
     """dbt's descriptions (persist_docs) travel with the marts, for BI tools that show them."""
     tables = connection.execute(
         "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = 'warehouse' "
+        "AND schema_name = ? AND comment IS NOT NULL UNION ALL "
+        "SELECT view_name, comment FROM duckdb_views() WHERE database_name = 'warehouse' "
         "AND schema_name = ? AND comment IS NOT NULL",
-        [SCHEMA],
+        [SCHEMA, SCHEMA],
     ).fetchall()
     columns = connection.execute(
         "SELECT table_name, column_name, comment FROM duckdb_columns() "
