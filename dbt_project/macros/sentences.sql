@@ -8,6 +8,8 @@
     {{ return(adapter.dispatch('one_decimal', 'relanalytics')(expression)) }}
 {%- endmacro %}
 
+{#- Rounded to 9 digits first: a mean summed in another order differs in its last bits, which
+    would tip a value like x.x5 one way or the other between two builds of the same data. -#}
 {% macro default__one_decimal(expression) -%}
-    cast(round(cast({{ expression }} as {{ type_double() }}), 1) as {{ dbt.type_string() }})
+    cast(round(round(cast({{ expression }} as {{ type_double() }}), 9), 1) as {{ dbt.type_string() }})
 {%- endmacro %}

@@ -210,11 +210,11 @@ texts AS (
                 plural(past_activities - emails_sent - emails_received - meetings - calls_outgoing
                        - calls_incoming, 'task'))
         END AS activity,
-        format('The customer answered {}% of our emails', round(customer_response_rate * 100)::BIGINT)
+        format('The customer answered {}% of our emails', round(round(customer_response_rate * 100, 9))::BIGINT)
             || CASE WHEN customer_response_hours IS NOT NULL
-                    THEN format(', after {} hours on average', round(customer_response_hours, 1)) ELSE '' END
+                    THEN format(', after {} hours on average', round(round(customer_response_hours, 9), 1)) ELSE '' END
             || '.' AS customer_replies,
-        format('We answered the customer after {} hours on average.', round(team_response_hours, 1)) AS team_replies,
+        format('We answered the customer after {} hours on average.', round(round(team_response_hours, 9), 1)) AS team_replies,
         CASE WHEN last_contacted_at IS NULL THEN 'Not contacted in this period.'
             ELSE format('Last contact on {}', last_contacted_at::DATE) || coalesce(' by ' || l.full_name, '') || '.'
         END AS last_contact,
@@ -223,7 +223,7 @@ texts AS (
         END AS next_contact,
         CASE WHEN team_time_minutes + customer_time_minutes > 0
             THEN format('Time invested: {} hours by our team, {} by the customer.',
-                        round(team_time_minutes / 60, 1), round(customer_time_minutes / 60, 1)) END AS time_spent
+                        round(round(team_time_minutes / 60, 9), 1), round(round(customer_time_minutes / 60, 9), 1)) END AS time_spent
     FROM k LEFT JOIN users l ON l.user_id = k.last_contacted_by LEFT JOIN users n ON n.user_id = k.next_contact_by
 )
 SELECT record_type, record_id,
@@ -586,7 +586,7 @@ WITH deals AS (
     FROM deals d LEFT JOIN breaks b USING (opportunity_id) WHERE d.health_trend = 'Declining'
     UNION ALL
     SELECT d.opportunity_id, 'slow_team_replies', s.since,
-        'we replied to the customer in ' || number_text(round(s.mean_hours, 1))
+        'we replied to the customer in ' || number_text(round(round(s.mean_hours, 9), 1))
             || ' hours on average over the last {slow_days} days (a warning above {slow_hours})',
         s.mean_hours, 'hours', {slow_hours}
     FROM deals d JOIN slow_now s USING (opportunity_id)

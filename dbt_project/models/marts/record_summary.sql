@@ -30,7 +30,7 @@ sentences as (
         case
             when kpis.customer_response_rate is not null
                 then 'The customer answered '
-                || cast(cast(round(kpis.customer_response_rate * 100) as {{ dbt.type_bigint() }}) as {{ text }})
+                || cast(cast(round(round(kpis.customer_response_rate * 100, 9)) as {{ dbt.type_bigint() }}) as {{ text }})
                 || '% of our emails'
                 || case
                     when kpis.customer_response_hours is not null
