@@ -235,9 +235,13 @@ def _people(rng, writer: _Writer, n_activities: int, as_of_end: int) -> People:
     status = rng.choice(np.array(["open", "won", "lost"]), n_opps, p=[0.45, 0.3, 0.25])
     created = history_start + rng.integers(0, HISTORY_DAYS * 86_400, n_opps)
     is_open = status == "open"
-    # Closed deals close 2-20 weeks after creation (not after the as-of date); open ones are
-    # expected from three weeks ago (overdue) to five months ahead.
-    closed_at = np.minimum(created + rng.integers(14, 140, n_opps) * 86_400, as_of_end - 86_400)
+    # Closed deals close 2-20 weeks after creation (not after the as-of date, nor before their
+    # creation: a deal created on the last day closes then); open ones are expected from three
+    # weeks ago (overdue) to five months ahead.
+    closed_at = np.maximum(
+        created,
+        np.minimum(created + rng.integers(14, 140, n_opps) * 86_400, as_of_end - 86_400),
+    )
     expected = np.where(is_open, as_of_end + rng.integers(-21, 150, n_opps) * 86_400, closed_at)
     estimated = estimated_values(
         product, employees[opp_account], industry[opp_account], rng.lognormal(0, 0.4, n_opps)
