@@ -140,10 +140,8 @@ def test_the_model_sits_between_the_dbt_features_and_the_deal_marts(graph):
 def test_a_run_builds_with_dbt_once_and_checks_the_marts_once():
     """The step keys of a run of every asset: one `dbt build`, one marts check step, both in
     order with the similar-deals model (before: a second build and check step after it)."""
-    from dagster._core.execution.api import create_execution_plan
-
-    plan = create_execution_plan(defs.resolve_implicit_global_asset_job_def())
-    steps = [step.key for step in plan.get_steps_to_execute_in_topo_order()]
+    graph = defs.resolve_implicit_global_asset_job_def().graph
+    steps = [node.name for node in graph.nodes_in_topological_order]
     assert [s for s in steps if "dbt" in s or "great_expectations" in s or "similar" in s] == [
         "relanalytics_dbt", "similar_deals", "marts_great_expectations"
     ]  # fmt: skip
