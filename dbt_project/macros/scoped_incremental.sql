@@ -100,7 +100,8 @@
 {% macro scoped_settings_fingerprint() -%}
     {%- set settings = {} -%}
     {%- for name in config.get('settings', []) -%}
-        {%- do settings.update({name: org_domains() if name == 'org_domains' else var(name)}) -%}
+        {%- do settings.update({name: org_domains() if name == 'org_domains'
+            else run_var(name) if name == 'privacy_rules' else var(name)}) -%}
     {%- endfor -%}
     {{ return(local_md5(tojson(settings, sort_keys=true))) }}
 {%- endmacro %}

@@ -316,12 +316,18 @@ def test_running_again_changes_nothing(first_run):
     tables = ("crm.activities", "crm.activity_parties", "quarantine.rejected_rows", "ingest.files")
     tables += tuple(f"marts.{m}" for m in MARTS)
     before = {t: sorted(map(repr, query(warehouse, f"SELECT * FROM {t}"))) for t in tables}
+    # The first run kept dbt's parse of the project, and nothing else of its dbt artefacts.
+    runs = tmp_path / "home" / "dbt-runs"
+    assert [p.name for p in runs.iterdir()] == ["partial_parse.msgpack"]
+    parse = (runs / "partial_parse.msgpack").read_bytes()
     # A temporary instance this time: the executor's own limit keeps to one warehouse writer.
     del environ["DAGSTER_HOME"]
     materialize_with_the_cli(environ)
     after = {t: sorted(map(repr, query(warehouse, f"SELECT * FROM {t}"))) for t in tables}
     assert after == before
     assert all(before.values())
+    # This run's dbt reused that parse: dbt writes one only when it parsed anything again.
+    assert (runs / "partial_parse.msgpack").read_bytes() == parse
 
 
 def test_a_later_file_updates_and_deletes(first_run, monkeypatch):

@@ -24,7 +24,7 @@ from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.partitions import Window, window_for_run
 from relanalytics_pipeline.defs.run_settings import settings_for_run
 from relanalytics_pipeline.defs.serve.publish import RECORD
-from relanalytics_pipeline.defs.transform.assets import dbt_vars
+from relanalytics_pipeline.defs.transform.assets import dbt_build_command, dbt_vars
 from relanalytics_pipeline.settings import PROJECT_ROOT
 from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
@@ -61,6 +61,23 @@ def test_dbt_gets_the_window_and_as_of_its_last_day():
     assert unpartitioned["as_of_date"] == "2026-01-01"
     with pytest.raises(dg.Failure, match="window_end"):
         dbt_vars(settings, tags, {"window_end": "2026-05-01"})
+
+
+def test_dbt_gets_the_run_vars_from_the_environment_and_only_overrides_as_vars():
+    """--vars that change every night would make dbt parse the whole project every night."""
+    tags = {"dagster/partition": "2026-03-31"}
+    settings = settings_for_run(tags, {"RELANALYTICS_ORG_DOMAINS": "acme.example"})
+    args, environ = dbt_build_command(settings, dbt_vars(settings, tags), {})
+    assert args == ["build", "--exclude-resource-type", "unit_test"]
+    assert json.loads(environ["RELANALYTICS_RUN_VARS"]) == {
+        "as_of_date": "2026-03-31", "org_domains": "acme.example", "privacy_rules": "",
+        "window_start": "2026-03-31", "window_end": "2026-04-01",
+    }  # fmt: skip
+    assert environ["RELANALYTICS_AS_OF"] == "2026-03-31"
+    overrides = {"period_days": 30}
+    args, environ = dbt_build_command(settings, dbt_vars(settings, tags, overrides), overrides)
+    assert args[-2:] == ["--vars", '{"period_days": 30}']
+    assert json.loads(environ["RELANALYTICS_RUN_VARS"])["as_of_date"] == "2026-03-31"
 
 
 def _touch(path: Path, text: str = "user_id,full_name,email,modified_at\n") -> Path:

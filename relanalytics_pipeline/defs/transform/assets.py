@@ -5,7 +5,9 @@ warehouse itself, so this step holds no connection of its own while dbt runs.
 """
 
 import json
+import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -22,6 +24,8 @@ from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 # Vars that come from the run itself (its partitions, the environment), never from run config.
 RUN_VARS = ("as_of_date", "org_domains", "window_start", "window_end", "privacy_rules")
+# Where dbt finds the run's values of RUN_VARS: a JSON object (dbt_project/macros/run_settings.sql).
+ENV_RUN_VARS = "RELANALYTICS_RUN_VARS"
 
 
 class DbtBuildConfig(dg.Config):
@@ -132,6 +136,46 @@ class OneBuildPerRun(DagsterDbtTranslator):
         return spec
 
 
+def dbt_build_command(
+    settings: Settings, build_vars: dict[str, Any], overrides: dict[str, Any]
+) -> tuple[list[str], dict[str, str]]:
+    """The arguments of the run's `dbt build` and the environment variables it adds: the
+    settings' absolute values, and the run's own vars (RUN_VARS, from `build_vars`) as
+    ENV_RUN_VARS rather than --vars, which carry only the run config's `overrides`. dbt parses the
+    whole project again whenever --vars change (dbt_project/macros/run_settings.sql, run_var).
+
+    dbt's unit tests check the SQL against fixed, hand-worked rows under the documented defaults:
+    they say nothing about the night's data (and no longer apply under other vars), so they run in
+    CI (tests/pipeline/test_end_to_end.py), not in every run, as dbt recommends."""
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if overrides:
+        args += ["--vars", json.dumps(overrides)]
+    run_values = {name: build_vars[name] for name in RUN_VARS}
+    return args, settings.as_environ() | {ENV_RUN_VARS: json.dumps(run_values)}
+
+
+# dbt's parse of the project, which the next run reads instead of parsing it all again.
+PARSE_FILE = "partial_parse.msgpack"
+
+
+def start_from_saved_parse(runs: Path, target: Path) -> None:
+    """Give the run's dbt target folder the parse the last successful run saved (save_parse), if
+    any. dbt checks that it still holds (same project files, dbt version, profile and --vars)
+    and parses again what does not."""
+    saved = runs / PARSE_FILE
+    if saved.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(saved, target / PARSE_FILE)
+
+
+def save_parse(target: Path, runs: Path) -> None:
+    """Keep the parse of a successful run for the next one: the folder's own is removed with it.
+    The parse is the warehouse's and its settings' (dbt's profile): one per data folder."""
+    parsed = target / PARSE_FILE
+    if parsed.exists():
+        os.replace(parsed, runs / PARSE_FILE)
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -153,13 +197,13 @@ def relanalytics_dbt(
     # Each invocation writes its artefacts to a folder of its own; under the project's data folder
     # rather than dbt_project/target, and removed once the run succeeded (kept for a failed one),
     # so that nightly runs do not pile them up.
-    target = settings.home / "dbt-runs" / context.run.run_id
+    runs = settings.home / "dbt-runs"
+    target = runs / context.run.run_id
+    start_from_saved_parse(runs, target)
+    args, environ = dbt_build_command(settings, build_vars, config.vars)
     # dbt starts inside the block, inheriting absolute paths for the profile's env_var()s.
-    # dbt's unit tests check the SQL against fixed, hand-worked rows under the documented
-    # defaults: they say nothing about the night's data (and no longer apply under other vars),
-    # so they run in CI (tests/pipeline/test_end_to_end.py), not in every run, as dbt recommends.
-    args = ["build", "--vars", json.dumps(build_vars), "--exclude-resource-type", "unit_test"]
-    with environ_overrides(settings.as_environ()):
+    with environ_overrides(environ):
         invocation = dbt.cli(args, context=context, target_path=target)
     yield from invocation.stream()
+    save_parse(target, runs)
     shutil.rmtree(target, ignore_errors=True)
