@@ -128,11 +128,18 @@
     {{ return({'since': "cast('" ~ rows[0][0] ~ "' as " ~ dbt.type_timestamp() ~ ")", 'as_of_day': rows[0][1]}) }}
 {%- endmacro %}
 
-{#- The query of this build's scope, or none: every row. -#}
+{#- The query of this build's scope, or none: every row. Worked out once per build, with the
+    queries it takes: dbt asks first as it compiles the model's SQL (incremental_scope), then the
+    materialization as it runs the model; the answer is kept in dbt's graph of the project, the one
+    object both see during an invocation (nothing of it is written anywhere). -#}
 {% macro scope_query() -%}
-    {%- set previous = previous_build() -%}
-    {%- if previous is none %}{{ return(none) }}{% endif -%}
-    {{ return(context[config.require('scope')](previous)) }}
+    {%- set scopes = graph.setdefault('scoped_incremental_scopes', {}) if execute else {} -%}
+    {%- if model.unique_id not in scopes -%}
+        {%- set previous = previous_build() -%}
+        {%- do scopes.update({model.unique_id:
+            none if previous is none else context[config.require('scope')](previous)}) -%}
+    {%- endif -%}
+    {{ return(scopes[model.unique_id]) }}
 {%- endmacro %}
 
 {#- For the model's SQL: a query of the scope stored for this build, or none (every row). -#}
