@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -101,9 +102,19 @@ def parse_domains(text: str) -> tuple[str, ...]:
     return tuple(sorted({part for part in parts if part}))
 
 
+def read_memory_limit(environ: Mapping[str, str] | None = None) -> str:
+    """RELANALYTICS_DUCKDB_MEMORY_LIMIT, checked (parse_memory_limit), else the default: what
+    every DuckDB connection of the project is opened with (Settings, and warehouse.connect for
+    the code that opens a file without them), as dbt's profile opens its own."""
+    text = (os.environ if environ is None else environ).get(ENV_MEMORY_LIMIT)
+    return parse_memory_limit(text) if text else DEFAULT_MEMORY_LIMIT
+
+
+@cache
 def parse_memory_limit(text: str) -> str:
-    """A memory limit DuckDB accepts (`8GB`, `4GiB`, `50%`), asked of DuckDB itself: dbt reads
-    the same variable, and would otherwise only fail after the ingest, without naming it."""
+    """A memory limit DuckDB accepts (`8GB`, `4GiB`, `50%`), asked of DuckDB itself (once per
+    value): dbt reads the same variable, and would otherwise only fail after the ingest, without
+    naming it."""
     import duckdb
 
     with duckdb.connect() as connection:
@@ -231,7 +242,6 @@ class Settings:
                 raise _invalid(ENV_PRIVACY_RULES, env[ENV_PRIVACY_RULES], str(error)) from None
         as_of = env.get(ENV_AS_OF)
         max_age = env.get(ENV_MAX_ACTIVITY_AGE)
-        memory_limit = env.get(ENV_MEMORY_LIMIT)
         postgres_url = env.get(ENV_PUBLISH_POSTGRES_URL)
         file_mode = env.get(ENV_PUBLISH_FILE_MODE)
         return cls(
@@ -240,7 +250,7 @@ class Settings:
             warehouse=warehouse or home / "warehouse.duckdb",
             as_of=(parse_as_of(as_of) if as_of else default_as_of()) if read_as_of else None,
             org_domains=parse_domains(env.get(ENV_ORG_DOMAINS, "")),
-            memory_limit=parse_memory_limit(memory_limit) if memory_limit else DEFAULT_MEMORY_LIMIT,
+            memory_limit=read_memory_limit(env),
             max_activity_age_hours=(
                 parse_hours(max_age) if max_age else DEFAULT_MAX_ACTIVITY_AGE_HOURS
             ),

@@ -8,7 +8,6 @@ waits a while for anyone else holding the file (someone's DuckDB CLI) before fai
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from typing import TypeVar
 
 import duckdb
 
-from relanalytics_pipeline.settings import DEFAULT_MEMORY_LIMIT, ENV_MEMORY_LIMIT
+from relanalytics_pipeline.settings import read_memory_limit
 
 SCHEMAS = ("crm", "ingest", "quarantine")
 T = TypeVar("T")
@@ -75,9 +74,9 @@ def duckdb_config() -> dict[str, str | bool]:
     return {
         # Only built-in extensions exist offline; fail at once instead of a download.
         "autoinstall_known_extensions": False,
-        # The same limit as dbt's (checked as a run starts, settings.py): DuckDB's own default,
-        # 80% of the RAM, let a step's DuckDB take far more than half the machine.
-        "memory_limit": os.environ.get(ENV_MEMORY_LIMIT) or DEFAULT_MEMORY_LIMIT,
+        # The same limit as dbt's, read and checked in settings.py: DuckDB's own default, 80% of
+        # the RAM, let a step's DuckDB take far more than half the machine.
+        "memory_limit": read_memory_limit(),
     }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from relanalytics_pipeline.settings import SettingError
 from relanalytics_pipeline.warehouse import WarehouseLockedError, connect
 
 # A reader as a data engineer opens it: read-only, which still keeps every writer out.
@@ -88,3 +89,16 @@ def test_the_python_steps_take_the_memory_limit_dbt_takes(warehouse, monkeypatch
     assert limit_in_a_step() == limit(memory_limit="50%") != limit()
     monkeypatch.setenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", "1GB")
     assert limit_in_a_step() == "953.6 MiB"  # 10^9 bytes
+
+
+def test_a_wrong_memory_limit_is_the_settings_one_line_error_wherever_a_file_opens(
+    warehouse, monkeypatch
+):
+    """Code that opens the warehouse without the run's settings (the sensor, the ingest's own
+    functions) checks the variable as settings.py does, rather than pass DuckDB its value."""
+    monkeypatch.setenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", "abc")
+    with pytest.raises(
+        SettingError, match="^RELANALYTICS_DUCKDB_MEMORY_LIMIT='abc' is not valid: "
+    ):
+        with connect(warehouse, read_only=True):
+            pass
