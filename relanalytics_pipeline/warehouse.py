@@ -22,6 +22,36 @@ from relanalytics_pipeline.settings import read_memory_limit
 SCHEMAS = ("crm", "ingest", "quarantine")
 T = TypeVar("T")
 
+# The tables a Python step writes after dbt has run and dbt's views read (dbt sources). The
+# warehouse owns their shape and creates them empty with its other tables (the ingest's
+# ensure_warehouse), so that dbt finds them before their step's first run, and no earlier stage
+# depends on the step that fills them.
+
+# The similar-deals model's neighbours (defs/learn/similar_deals.py), read by the marts
+# similar_won_deals and won_deal_benchmarks, views whose dbt contracts check the columns. The table
+# itself refuses a repeated pair or rank, a similarity outside 0..1 or an unknown method: the
+# learned model's, or plain distances where it cannot learn.
+NEIGHBOURS_TABLE = "learn.won_deal_neighbours"
+METHOD_MODEL = "model"
+METHOD_PLAIN = "plain_distance"
+NEIGHBOURS_COLUMNS = f"""
+    opportunity_id VARCHAR NOT NULL,
+    similar_opportunity_id VARCHAR NOT NULL,
+    rank INTEGER NOT NULL,
+    similarity DOUBLE NOT NULL CHECK (similarity BETWEEN 0 AND 1),
+    reasons VARCHAR NOT NULL,
+    method VARCHAR NOT NULL CHECK (method IN ('{METHOD_MODEL}', '{METHOD_PLAIN}')),
+    PRIMARY KEY (opportunity_id, rank),
+    UNIQUE (opportunity_id, similar_opportunity_id)
+"""
+
+
+def ensure_tables_written_after_dbt(connection: duckdb.DuckDBPyConnection) -> None:
+    """Each table written after dbt, empty, where there is none yet."""
+    connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {NEIGHBOURS_TABLE} ({NEIGHBOURS_COLUMNS})")
+
+
 # Every asset that writes the warehouse joins this Dagster pool (limit 1 in the project's
 # dagster.yaml), so that one step at a time holds the file across runs; within a run the steps run
 # one after the other in the run's process (the in-process executor), even on an instance without

@@ -3,6 +3,8 @@ evaluation on the generator's opportunities."""
 
 import datetime as dt
 import math
+import subprocess
+import sys
 
 import duckdb
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from support.deals import BELOW, deal, frame
 
 from relanalytics_pipeline.cli.generator import generate_dataset
+from relanalytics_pipeline.defs.ingest.load import ensure_warehouse
 from relanalytics_pipeline.defs.learn import similar_deals
 from relanalytics_pipeline.defs.learn.similar_deals import FEATURES, Params, evaluate, fit
 
@@ -332,7 +335,7 @@ def test_the_neighbours_table_refuses_rows_that_break_its_rules():
         "no reasons": [good | {"reasons": None}],
     }
     with duckdb.connect() as connection:
-        similar_deals.ensure_neighbours_table(connection)
+        ensure_warehouse(connection)
         assert connection.execute("SELECT COUNT(*) FROM learn.won_deal_neighbours").fetchone() == (
             0,
         )
@@ -344,3 +347,15 @@ def test_the_neighbours_table_refuses_rows_that_break_its_rules():
             assert connection.execute(
                 "SELECT opportunity_id, similar_opportunity_id, rank FROM learn.won_deal_neighbours"
             ).fetchall() == [("o1", "w1", 1)], why
+
+
+def test_the_ingest_creates_the_table_without_the_learn_stage():
+    """The warehouse owns the table's shape (warehouse.py): the ingest, which creates it empty,
+    does not depend on the stage that fills it after dbt."""
+    code = (
+        "import sys, relanalytics_pipeline.defs.ingest.load; "
+        "print([m for m in sys.modules if m.startswith('relanalytics_pipeline.defs.learn')])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -53,7 +53,6 @@ from relanalytics_pipeline.defs.ingest.landing import (
     read_landing_file,
     scan_landing_folder,
 )
-from relanalytics_pipeline.defs.learn.similar_deals import ensure_neighbours_table
 from relanalytics_pipeline.defs.privacy.people import (
     ANONYMISED_ENTITY,
     Suppression,
@@ -63,7 +62,7 @@ from relanalytics_pipeline.defs.privacy.people import (
 )
 from relanalytics_pipeline.defs.privacy.rules import ensure_exclusion_tables
 from relanalytics_pipeline.raw_contract import ENTITIES, Column, Entity
-from relanalytics_pipeline.warehouse import SCHEMAS, connect, q
+from relanalytics_pipeline.warehouse import SCHEMAS, connect, ensure_tables_written_after_dbt, q
 
 # Errors that say nothing about a file's content: they stop the run instead of quarantining it.
 ENVIRONMENT_ERRORS = (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException)
@@ -176,7 +175,7 @@ def ensure_warehouse(connection: duckdb.DuckDBPyConnection) -> None:
     # Read by the staging models: empty until a run with exclusion rules fills them.
     ensure_exclusion_tables(connection)
     # Read by the similar-deals views, which dbt creates before the model's first run fills it.
-    ensure_neighbours_table(connection)
+    ensure_tables_written_after_dbt(connection)
 
 
 def _outranked(entity: Entity) -> str:

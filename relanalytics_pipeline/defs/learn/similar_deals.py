@@ -39,13 +39,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from relanalytics_pipeline.warehouse import (
+    METHOD_MODEL,
+    METHOD_PLAIN,
+    NEIGHBOURS_COLUMNS,
+    NEIGHBOURS_TABLE,
+)
+
 NUMERIC_FEATURES = ("estimated_value", "account_employees", "account_annual_revenue")
 CATEGORICAL_FEATURES = ("product", "account_industry", "account_country", "owner_team")
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 KEY, STATE, TARGET = "opportunity_id", "state_as_of", "actual_value"
 
-METHOD_MODEL = "model"
-METHOD_PLAIN = "plain_distance"
 MODEL_VERSION = "1"
 
 # In words, for the `reasons` column: a feature that made two deals similar.
@@ -382,7 +387,6 @@ def _same(hidden: pd.Series, matched: pd.Series, k: int) -> float:
 
 
 FEATURES_TABLE = "intermediate.int_opportunity_features"
-NEIGHBOURS_TABLE = "learn.won_deal_neighbours"
 
 
 def read_opportunities(connection) -> pd.DataFrame:
@@ -390,28 +394,6 @@ def read_opportunities(connection) -> pd.DataFrame:
     won deals only, as the evaluation's truth) its actual value."""
     columns = ", ".join([KEY, STATE, TARGET, *FEATURES])
     return connection.execute(f"SELECT {columns} FROM {FEATURES_TABLE} ORDER BY {KEY}").df()
-
-
-# The shape of the neighbours, and the rules every row keeps: the marts similar_won_deals and
-# won_deal_benchmarks are views over this table (their dbt contracts check the columns), so the
-# table itself refuses a repeated pair or rank, a similarity outside 0..1 or an unknown method.
-NEIGHBOURS_COLUMNS = f"""
-    opportunity_id VARCHAR NOT NULL,
-    similar_opportunity_id VARCHAR NOT NULL,
-    rank INTEGER NOT NULL,
-    similarity DOUBLE NOT NULL CHECK (similarity BETWEEN 0 AND 1),
-    reasons VARCHAR NOT NULL,
-    method VARCHAR NOT NULL CHECK (method IN ('{METHOD_MODEL}', '{METHOD_PLAIN}')),
-    PRIMARY KEY (opportunity_id, rank),
-    UNIQUE (opportunity_id, similar_opportunity_id)
-"""
-
-
-def ensure_neighbours_table(connection) -> None:
-    """An empty neighbours table where there is none yet: dbt creates the views over it before
-    the model's first run writes it."""
-    connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
-    connection.execute(f"CREATE TABLE IF NOT EXISTS {NEIGHBOURS_TABLE} ({NEIGHBOURS_COLUMNS})")
 
 
 def write_neighbours(connection, rows: pd.DataFrame) -> None:
