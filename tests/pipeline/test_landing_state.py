@@ -333,3 +333,44 @@ def test_the_sensor_waits_while_a_run_holds_the_warehouse(sensor_env):
         holder.wait(timeout=30)
     (request,) = sensor_tick(instance).run_requests
     assert request.partition_key == D.isoformat()
+
+
+def test_each_ingest_step_opens_the_warehouse_once_for_all_its_loads(
+    landing, tmp_path, monkeypatch
+):
+    """The export steps (21 tables, none in the hand-made landing) and crm_landing (seven
+    entities) each load through one connection, then crm_landing's checks read through one more:
+    four openings of the warehouse, not one per table and entity (29). Every file still loads."""
+    import dagster as dg
+
+    from relanalytics_pipeline import warehouse
+    from relanalytics_pipeline.defs.ingest.assets import crm_landing
+    from relanalytics_pipeline.defs.ingest.exports.assets import EXPORT_ASSETS
+    from relanalytics_pipeline.defs.run_settings import RunSettings
+
+    opened = []
+    real_open = warehouse._open_waiting
+
+    def counting_open(path, read_only, wait_seconds):
+        opened.append("read" if read_only else "write")
+        return real_open(path, read_only, wait_seconds)
+
+    monkeypatch.setattr(warehouse, "_open_waiting", counting_open)
+    monkeypatch.setenv("RELANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RELANALYTICS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("RELANALYTICS_AS_OF", "2026-03-31")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [*EXPORT_ASSETS, crm_landing],
+            resources={"settings": RunSettings()},
+            instance=instance,
+            partition_key="2026-03-31",
+        )
+    assert result.success
+    assert opened == ["write", "write", "write", "read"]
+    loaded = {
+        m.asset_key.to_user_string(): m.metadata["rows_loaded"].value
+        for m in result.asset_materializations_for_node("crm_landing")
+    }
+    # The hand-made landing's versions, as test_end_to_end counts them.
+    assert loaded["crm/activities"] == 20 and loaded["crm/contacts"] == 4

@@ -12,7 +12,12 @@ import dagster as dg
 from relanalytics_pipeline.defs.ingest.exports import dataverse, salesforce
 from relanalytics_pipeline.defs.ingest.exports.mapping import SOURCES
 from relanalytics_pipeline.defs.ingest.landing import Ignored, landing_folder, unexpected_entries
-from relanalytics_pipeline.defs.ingest.load import EntityReport, FileReport, ingest_entity
+from relanalytics_pipeline.defs.ingest.load import (
+    EntityReport,
+    FileReport,
+    ingest_connection,
+    ingest_entity,
+)
 from relanalytics_pipeline.defs.partitions import nightly_partitions
 from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
@@ -170,19 +175,21 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
     unexpected = unexpected_in_landing(context.log, landing)
     suppression = Suppression.of(settings.home)
     reports = {}
-    for entity_name in LOAD_ORDER:
-        key = dg.AssetKey(["crm", entity_name])
-        if key not in context.selected_asset_keys:
-            continue
-        report = ingest_entity(
-            settings.warehouse,
-            landing,
-            entity_name,
-            run_id=context.run.run_id,
-            through=settings.as_of,
-            suppression=suppression,
-        )
-        reports[entity_name] = report
-        log_quarantined(context.log, report)
-        yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
+    # Closed before the checks, which open the warehouse read-only.
+    with ingest_connection(settings.warehouse) as connection:
+        for entity_name in LOAD_ORDER:
+            key = dg.AssetKey(["crm", entity_name])
+            if key not in context.selected_asset_keys:
+                continue
+            report = ingest_entity(
+                connection,
+                landing,
+                entity_name,
+                run_id=context.run.run_id,
+                through=settings.as_of,
+                suppression=suppression,
+            )
+            reports[entity_name] = report
+            log_quarantined(context.log, report)
+            yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
     yield from ingest_check_results(context, settings, reports)

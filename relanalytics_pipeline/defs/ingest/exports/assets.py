@@ -27,7 +27,7 @@ from relanalytics_pipeline.defs.ingest.exports.mapping import (
     load_maps,
 )
 from relanalytics_pipeline.defs.ingest.landing import landing_folder, unexpected_entries
-from relanalytics_pipeline.defs.ingest.load import EntityReport
+from relanalytics_pipeline.defs.ingest.load import EntityReport, ingest_connection
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE, nightly_partitions
 from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.settings import Settings
@@ -88,16 +88,17 @@ def _load(context: dg.AssetExecutionContext, settings: Settings, tables_for: Tab
         landing,
     )
     reports: dict[str, list[EntityReport]] = defaultdict(list)
-    for table in tables:
-        key = dg.AssetKey([table.source, table.name])
-        if key not in context.selected_asset_keys:
-            continue
-        report = ingest_export(
-            settings.warehouse, landing, table, read, mapping, context.run.run_id,
-            depends_on.get(table.name, ""), through=settings.as_of, suppression=suppression,
-        )  # fmt: skip
-        log_quarantined(context.log, report)
-        reports[table.name].append(report)
+    with ingest_connection(settings.warehouse) as connection:
+        for table in tables:
+            key = dg.AssetKey([table.source, table.name])
+            if key not in context.selected_asset_keys:
+                continue
+            report = ingest_export(
+                connection, landing, table, read, mapping, context.run.run_id,
+                depends_on.get(table.name, ""), through=settings.as_of, suppression=suppression,
+            )  # fmt: skip
+            log_quarantined(context.log, report)
+            reports[table.name].append(report)
     for name, entity_reports in reports.items():
         yield dg.MaterializeResult(
             asset_key=[source, name], metadata=file_metadata(entity_reports, unexpected)

@@ -189,7 +189,7 @@ def _trimmed(data: pa.Table) -> pa.Table:
 
 
 def ingest_export(
-    warehouse: Path,
+    warehouse: Path | duckdb.DuckDBPyConnection,
     landing_dir: Path,
     table: ExportTable,
     read: Callable[[Path], RawFile],
@@ -199,7 +199,8 @@ def ingest_export(
     through: dt.date | None = None,
     suppression=None,
 ):
-    """Load the table's new or changed files into `crm.<entity>` with the canonical ingest."""
+    """Load the table's new or changed files into `crm.<entity>` with the canonical ingest (the
+    warehouse: its file, or a connection from `ingest_connection`)."""
     from relanalytics_pipeline.defs.ingest.load import ingest_files
 
     return ingest_files(
