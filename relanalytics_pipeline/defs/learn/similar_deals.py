@@ -414,9 +414,22 @@ def ensure_neighbours_table(connection) -> None:
     connection.execute(f"CREATE TABLE IF NOT EXISTS {NEIGHBOURS_TABLE} ({NEIGHBOURS_COLUMNS})")
 
 
+# The neighbours' columns in Spark, whose Parquet tables hold no constraints: the misplaced-rows
+# check and the marts' dbt contracts remain.
+NEIGHBOURS_SPARK_SCHEMA = (
+    "opportunity_id string, similar_opportunity_id string, rank int, similarity double, "
+    "reasons string, method string"
+)
+
+
 def write_neighbours(connection, rows: pd.DataFrame) -> None:
-    """Replace the neighbours table in one transaction; the marts similar_won_deals and
-    won_deal_benchmarks (dbt views, contracts enforced) read it."""
+    """Replace the neighbours table in one transaction (on Spark: as a new version of its
+    files); the marts similar_won_deals and won_deal_benchmarks (dbt views, contracts enforced)
+    read it."""
+    if hasattr(connection, "replace_table"):  # a SparkConnection (relanalytics_pipeline/spark.py)
+        columns = [c.split()[0] for c in NEIGHBOURS_SPARK_SCHEMA.split(", ")]
+        connection.replace_table(NEIGHBOURS_TABLE, rows[columns], NEIGHBOURS_SPARK_SCHEMA)
+        return
     connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
     connection.register("neighbours", rows)
     try:
