@@ -105,14 +105,15 @@ def test_the_hand_off_gives_spark_the_ingested_rows_with_their_types(spark, home
     handed = hand_over(settings, spark, ["crm.activities", "ingest.removed_rows"])
     assert handed == {"crm.activities": 2, "ingest.removed_rows": 0}
     types = dict(spark.table("crm.activities").dtypes)
+    # DuckDB's TIMESTAMP (UTC, without a zone) is Spark's TIMESTAMP_NTZ.
     assert (types["modified_at"], types["scheduled_start"], types["_row_number"]) == (
-        "timestamp", "timestamp", "bigint"
+        "timestamp_ntz", "timestamp_ntz", "bigint"
     )  # fmt: skip
     rows = spark.sql(
         "SELECT activity_id, CAST(scheduled_start AS STRING), _source_file, _row_number "
         "FROM crm.activities ORDER BY activity_id"
     ).collect()
-    # 10:00 at +02:00 is 08:00 UTC, shown in the session's UTC.
+    # 10:00 at +02:00 is 08:00 UTC.
     assert [tuple(r) for r in rows] == [
         ("e1", None, "activities/1.csv", 1),
         ("m1", "2026-04-02 08:00:00", "activities/1.csv", 2),
@@ -252,6 +253,30 @@ def test_a_history_records_its_validated_build_in_spark(spark):
     assert spark.sql("SELECT mart, build_id FROM quality.validated_builds").collect() == [
         ("relationship_health_history", "b2")
     ]
+    # What the check reads: the newest 15 days, or of those only what the latest build wrote.
+    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
+    spark.sql(
+        "CREATE TABLE marts.relationship_health_history (record_type STRING, record_id STRING, "
+        "as_of_date DATE, health_score DOUBLE, health_status STRING, has_enough_history BOOLEAN, "
+        "signal_recency DOUBLE, days_since_two_way INT, weighted_touches DOUBLE, "
+        "customer_response_rate DOUBLE, customer_initiated_share DOUBLE, "
+        "team_response_hours DOUBLE, customer_response_hours DOUBLE, customer_people INT) "
+        "USING parquet"
+    )
+    spark.sql(
+        "INSERT INTO marts.relationship_health_history (record_type, record_id, as_of_date) "
+        "VALUES ('account', 'a1', DATE'2026-03-16'), ('account', 'a1', DATE'2026-03-17'), "
+        "('account', 'a1', DATE'2026-03-31'), ('account', 'a2', DATE'2026-03-31')"
+    )
+
+    def read(build):
+        frame = quality.read_mart_spark(spark, suite, build)
+        assert frame.columns == [*suite.key, *suite.columns]
+        return sorted((r.record_id, r.as_of_date.isoformat()) for r in frame.collect())
+
+    # 2026-03-16 is 15 days before the newest day: out.
+    assert read(None) == [("a1", "2026-03-17"), ("a1", "2026-03-31"), ("a2", "2026-03-31")]
+    assert read(Build("b2", True)) == [("a1", "2026-03-31")]
 
 
 def test_ingest_checks_run_on_spark_in_a_dagster_run(spark, home, tmp_path, monkeypatch):
@@ -286,3 +311,50 @@ def test_ingest_checks_run_on_spark_in_a_dagster_run(spark, home, tmp_path, monk
     assert newest == str(dt.datetime(2026, 4, 1, 0, 30))
     for table in ("privacy.excluded_people", "learn.won_deal_neighbours", "ingest.removed_rows"):
         assert spark.catalog.tableExists(table)
+
+
+def test_a_failing_mart_check_on_spark_blocks_what_follows_in_a_dagster_run(
+    spark, home, monkeypatch
+):
+    """The marts' check, on Spark's mart: a broken mart fails its blocking check and what reads
+    the mart does not run; the clean mart lets it run."""
+    from relanalytics_pipeline.defs.quality.checks import _marts_check
+
+    suite = SUITES["marts.account_connections"]
+    check = _marts_check("marts_great_expectations", [suite])
+    mart = dg.AssetKey(["marts", "account_connections"])
+
+    @dg.asset(deps=[mart])
+    def reads_the_mart() -> None:
+        return None
+
+    for name, value in spark_settings(home).as_environ().items():
+        monkeypatch.setenv(name, value)
+    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
+    outcomes = {}
+    for rows in (
+        "('a1', 'u1', 1, 3), ('a1', 'u2', 2, 1)",
+        "('a1', 'u1', 1, 3), ('a1', 'u2', 0, 1)",
+    ):
+        spark.sql("DROP TABLE IF EXISTS marts.account_connections")
+        spark.sql(
+            "CREATE TABLE marts.account_connections (account_id STRING, user_id STRING, "
+            "rank INT, contacts_known BIGINT) USING parquet"
+        )
+        spark.sql(f"INSERT INTO marts.account_connections VALUES {rows}")
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = dg.materialize(
+                [dg.AssetSpec(mart), check, reads_the_mart],
+                resources={"settings": RunSettings()},
+                instance=instance,
+                selection=dg.AssetSelection.checks(dg.AssetCheckKey(mart, SUITE_CHECK))
+                | dg.AssetSelection.assets(reads_the_mart),
+                raise_on_error=False,
+            )
+        (evaluation,) = result.get_asset_check_evaluations()
+        ran = [m.asset_key for m in result.get_asset_materialization_events()]
+        outcomes[rows] = (evaluation.passed, evaluation.metadata["rows_validated"].value, ran)
+    clean, broken = outcomes.values()
+    assert clean == (True, 2, [reads_the_mart.key])
+    # The second row's rank 0: the check fails, and blocks the asset downstream of the mart.
+    assert broken == (False, 2, [])
