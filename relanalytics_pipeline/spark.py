@@ -88,6 +88,11 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
 
 
 def _check_same_warehouse(session: SparkSession, settings: Settings) -> None:
+    """A local session (its metastore an embedded Derby) must be over the settings' warehouse;
+    a platform's session keeps the platform's own."""
+    metastore = session.conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", None) or ""
+    if not metastore.startswith("jdbc:derby:"):
+        return
     running = session.conf.get("spark.sql.warehouse.dir", None) or ""
     ours = settings.effective_spark_warehouse
     if Path(re.sub(r"^file:", "", running)).resolve() != ours:
