@@ -105,9 +105,9 @@ def test_the_hand_off_gives_spark_the_ingested_rows_with_their_types(spark, home
     handed = hand_over(settings, spark, ["crm.activities", "ingest.removed_rows"])
     assert handed == {"crm.activities": 2, "ingest.removed_rows": 0}
     types = dict(spark.table("crm.activities").dtypes)
-    # DuckDB's TIMESTAMP (UTC, without a zone) is Spark's TIMESTAMP_NTZ.
+    # DuckDB's TIMESTAMP (UTC, without a zone) is Spark's TIMESTAMP in the session's UTC.
     assert (types["modified_at"], types["scheduled_start"], types["_row_number"]) == (
-        "timestamp_ntz", "timestamp_ntz", "bigint"
+        "timestamp", "timestamp", "bigint"
     )  # fmt: skip
     rows = spark.sql(
         "SELECT activity_id, CAST(scheduled_start AS STRING), _source_file, _row_number "

@@ -6,8 +6,7 @@ accounting, versions, reloads) in DuckDB: with Spark, its `crm` tables, and the 
 reads but Python writes (`ingest.removed_rows`, the privacy exclusions, the similar-deals
 neighbours before the model's first run), are then written as canonical Parquet: DuckDB writes
 the files, without a JVM and without funnelling the rows through Python, and Spark only registers
-them (a metadata operation). The types are DuckDB's: its TIMESTAMP (UTC, without a zone) is
-Spark's TIMESTAMP_NTZ. Each hand-off writes a new folder per table,
+them (a metadata operation). Each hand-off writes a new folder per table,
 `<spark warehouse>/<schema>.db/<table>/<version>/`, switches the table to it and removes the
 older ones, so that dbt reads either the previous version whole or the new one.
 """
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.spark import new_version, register_version
-from relanalytics_pipeline.warehouse import connect
+from relanalytics_pipeline.warehouse import connect, q
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,6 +37,22 @@ READ_BY_DBT = (
 _PARTIAL = ".partial-"
 
 
+def _select_for_spark(connection, table: str) -> str:
+    """The table's columns as Parquet gives them to Spark with the same types: timestamps (UTC,
+    without zone in DuckDB) as instants, which Spark reads as its TIMESTAMP in the session's UTC
+    zone (a zone-less Parquet timestamp would read as TIMESTAMP_NTZ)."""
+    schema, name = table.split(".")
+    columns = connection.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return ", ".join(
+        f"CAST({q(column)} AS TIMESTAMPTZ) AS {q(column)}" if kind == "TIMESTAMP" else q(column)
+        for column, kind in columns
+    )
+
+
 def hand_over(
     settings: Settings, session: SparkSession, tables: Iterable[str], if_missing: Iterable[str] = ()
 ) -> dict[str, int]:
@@ -52,8 +67,9 @@ def hand_over(
             version = new_version(settings, table)
             partial = version.with_name(f"{_PARTIAL}{version.name}")
             partial.mkdir(parents=True, exist_ok=True)
+            select = _select_for_spark(connection, table)
             (count,) = connection.execute(
-                f"COPY {table} TO ? (FORMAT parquet, COMPRESSION zstd)",
+                f"COPY (SELECT {select} FROM {table}) TO ? (FORMAT parquet, COMPRESSION zstd)",
                 [str(partial / "part-00000.parquet")],
             ).fetchone()
             partial.rename(version)
