@@ -40,6 +40,12 @@ ENV_PRIVACY_RULES = "RELANALYTICS_PRIVACY_RULES"
 ENV_EXPORT_MAPS = "RELANALYTICS_EXPORT_MAPS"
 ENV_DATAVERSE_URL = "RELANALYTICS_DATAVERSE_URL"
 ENV_SALESFORCE_URL = "RELANALYTICS_SALESFORCE_URL"
+# The engine of the warehouse: DuckDB (one file) or Spark (Parquet tables in a Hive metastore).
+ENV_ENGINE = "RELANALYTICS_ENGINE"
+ENGINES = ("duckdb", "spark")
+# Local Spark: the folder of its tables and the memory of its driver (the one JVM that computes).
+ENV_SPARK_WAREHOUSE = "RELANALYTICS_SPARK_WAREHOUSE"
+ENV_SPARK_DRIVER_MEMORY = "RELANALYTICS_SPARK_DRIVER_MEMORY"
 # The freshness check warns when the newest activity is older than this at the end of the as-of
 # day: three days span a weekend without CRM traffic and still catch a feed stopped since Friday.
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
@@ -52,6 +58,8 @@ DEFAULT_FIRST_DAY = dt.date(2020, 1, 1)
 # Published marts and the fitted model hold people's names and addresses: readable by the owner
 # and its group only (folders get the matching search bits: 0750).
 DEFAULT_PUBLISH_FILE_MODE = 0o640
+# Local Spark computes in its driver: a quarter of a 16 GB machine, beyond which it spills.
+DEFAULT_SPARK_DRIVER_MEMORY = "4g"
 
 
 class SettingError(ValueError):
@@ -127,6 +135,21 @@ def parse_memory_limit(text: str) -> str:
                 f"such as 50% (DuckDB: {reason})"
             ) from None  # fmt: skip
     return text
+
+
+def parse_engine(text: str) -> str:
+    engine = text.strip().lower()
+    if engine not in ENGINES:
+        raise _invalid(ENV_ENGINE, text, "give " + " or ".join(ENGINES))
+    return engine
+
+
+def parse_driver_memory(text: str) -> str:
+    """A JVM memory size as Spark takes it: `4g`, `512m`, `8192k`."""
+    size = text.strip().lower()
+    if not re.fullmatch(r"[1-9]\d*[kmgt]", size):
+        raise _invalid(ENV_SPARK_DRIVER_MEMORY, text, "give a size such as 4g or 512m")
+    return size
 
 
 def parse_file_mode(text: str) -> int:
@@ -211,6 +234,9 @@ class Settings:
     salesforce_url: str | None = None
     first_day: dt.date = DEFAULT_FIRST_DAY
     privacy_rules: Path | None = None
+    engine: str = "duckdb"
+    spark_warehouse: Path | None = None
+    spark_driver_memory: str = DEFAULT_SPARK_DRIVER_MEMORY
 
     @classmethod
     def from_env(
@@ -244,6 +270,10 @@ class Settings:
         max_age = env.get(ENV_MAX_ACTIVITY_AGE)
         postgres_url = env.get(ENV_PUBLISH_POSTGRES_URL)
         file_mode = env.get(ENV_PUBLISH_FILE_MODE)
+        spark_warehouse = _path(env, ENV_SPARK_WAREHOUSE)
+        if spark_warehouse is not None:
+            writable_folder(spark_warehouse, ENV_SPARK_WAREHOUSE, env[ENV_SPARK_WAREHOUSE])
+        driver_memory = env.get(ENV_SPARK_DRIVER_MEMORY)
         return cls(
             home=home,
             landing_dir=_path(env, ENV_LANDING_DIR),
@@ -264,6 +294,11 @@ class Settings:
             salesforce_url=_web_address(env, ENV_SALESFORCE_URL),
             first_day=first_day(env),
             privacy_rules=privacy_rules,
+            engine=parse_engine(env[ENV_ENGINE]) if env.get(ENV_ENGINE) else "duckdb",
+            spark_warehouse=spark_warehouse,
+            spark_driver_memory=(
+                parse_driver_memory(driver_memory) if driver_memory else DEFAULT_SPARK_DRIVER_MEMORY
+            ),
         )
 
     def check_as_of(self) -> dt.date:
@@ -292,6 +327,21 @@ class Settings:
         return self.publish_dir or self.home / "published"
 
     @property
+    def effective_spark_warehouse(self) -> Path:
+        """The folder of local Spark's tables (`<database>.db/<table>/`)."""
+        return self.spark_warehouse or self.home / "spark-warehouse"
+
+    @property
+    def spark_metastore(self) -> Path:
+        """Local Spark's Hive metastore: an embedded Derby database, one JVM at a time."""
+        return self.home / "spark-metastore"
+
+    @property
+    def spark_scratch(self) -> Path:
+        """Where local Spark spills and shuffles (spark.local.dir)."""
+        return self.home / "spark-tmp"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
@@ -308,6 +358,9 @@ class Settings:
             ENV_MEMORY_LIMIT: self.memory_limit,
             ENV_MAX_ACTIVITY_AGE: str(self.max_activity_age_hours),
             ENV_FIRST_DAY: self.first_day.isoformat(),
+            ENV_ENGINE: self.engine,
+            ENV_SPARK_WAREHOUSE: str(self.effective_spark_warehouse),
+            ENV_SPARK_DRIVER_MEMORY: self.spark_driver_memory,
         }
 
 

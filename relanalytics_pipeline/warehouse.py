@@ -44,6 +44,12 @@ NEIGHBOURS_COLUMNS = f"""
     PRIMARY KEY (opportunity_id, rank),
     UNIQUE (opportunity_id, similar_opportunity_id)
 """
+# The same columns in Spark, whose Parquet tables hold no constraints: the misplaced-rows check and
+# the marts' dbt contracts remain there.
+NEIGHBOURS_SPARK_SCHEMA = (
+    "opportunity_id string, similar_opportunity_id string, rank int, similarity double, "
+    "reasons string, method string"
+)
 
 
 def ensure_tables_written_after_dbt(connection: duckdb.DuckDBPyConnection) -> None:

@@ -74,6 +74,50 @@ def test_publication_goes_under_home_unless_set(tmp_path):
     assert settings.publish_postgres_url == "postgresql://bi@db/analytics"
 
 
+def test_the_engine_and_local_spark_are_read_and_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    default = Settings.from_env({"RELANALYTICS_HOME": "home"})
+    assert (default.engine, default.spark_driver_memory) == ("duckdb", "4g")
+    assert default.effective_spark_warehouse == tmp_path / "home" / "spark-warehouse"
+    assert default.spark_metastore == tmp_path / "home" / "spark-metastore"
+    assert default.spark_scratch == tmp_path / "home" / "spark-tmp"
+    settings = Settings.from_env(
+        {
+            "RELANALYTICS_HOME": "home",
+            "RELANALYTICS_ENGINE": " Spark",
+            "RELANALYTICS_SPARK_WAREHOUSE": "tables",
+            "RELANALYTICS_SPARK_DRIVER_MEMORY": "16G",
+        }
+    )
+    assert (settings.engine, settings.spark_driver_memory) == ("spark", "16g")
+    # dbt's profile reads them as absolute values.
+    environ = settings.as_environ()
+    assert environ["RELANALYTICS_ENGINE"] == "spark"
+    assert environ["RELANALYTICS_SPARK_WAREHOUSE"] == str(tmp_path / "tables")
+    assert environ["RELANALYTICS_SPARK_DRIVER_MEMORY"] == "16g"
+    with pytest.raises(
+        SettingError, match=r"RELANALYTICS_ENGINE='postgres' .*give duckdb or spark"
+    ):
+        Settings.from_env({"RELANALYTICS_ENGINE": "postgres"})
+    for wrong in ("4", "4 GB", "0g", "-1g"):
+        with pytest.raises(SettingError, match="RELANALYTICS_SPARK_DRIVER_MEMORY=.*4g or 512m"):
+            Settings.from_env({"RELANALYTICS_SPARK_DRIVER_MEMORY": wrong})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SettingError, match="RELANALYTICS_SPARK_WAREHOUSE=.*is a file"):
+        Settings.from_env({"RELANALYTICS_SPARK_WAREHOUSE": str(tmp_path / "file")})
+
+
+def test_dbt_builds_on_the_profile_target_named_after_the_engine():
+    from relanalytics_pipeline.defs.transform.assets import dbt_build_args
+
+    for engine in ("duckdb", "spark"):
+        settings = Settings.from_env({"RELANALYTICS_ENGINE": engine})
+        assert dbt_build_args(settings, {"as_of_date": "2026-03-31"}) == [
+            "build", "--target", engine, "--vars", '{"as_of_date": "2026-03-31"}',
+            "--exclude-resource-type", "unit_test",
+        ]  # fmt: skip
+
+
 def test_the_freshness_age_is_read_and_checked():
     assert Settings.from_env({}).max_activity_age_hours == 72.0
     assert (

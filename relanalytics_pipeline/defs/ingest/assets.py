@@ -18,6 +18,7 @@ from relanalytics_pipeline.defs.ingest.load import (
     ingest_connection,
     ingest_entity,
 )
+from relanalytics_pipeline.defs.ingest.to_spark import READ_BY_DBT, REMOVED_ROWS, hand_over
 from relanalytics_pipeline.defs.partitions import nightly_partitions
 from relanalytics_pipeline.defs.privacy.people import Suppression
 from relanalytics_pipeline.defs.quality.checks import ingest_check_results, ingest_check_specs
@@ -167,6 +168,9 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
     great-expectations suites. What it does not read (links, unknown folders, files still being
     written) is reported in the metadata.
 
+    With RELANALYTICS_ENGINE=spark, the loaded tables are then handed over to the Spark
+    warehouse (defs/ingest/to_spark.py) and checked there.
+
     Partitioned by landing day: the partition D loads the files that had landed by the end of D,
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
     loaded unchanged are skipped, so a range (a backfill) or a rerun loads each file once.
@@ -192,4 +196,14 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
             reports[entity_name] = report
             log_quarantined(context.log, report)
             yield dg.MaterializeResult(asset_key=key, metadata=file_metadata([report], unexpected))
-    yield from ingest_check_results(context, settings, reports)
+    if settings.engine != "spark":
+        yield from ingest_check_results(context, settings, reports)
+        return
+    from relanalytics_pipeline.spark import spark_session
+
+    with spark_session(settings) as session:
+        handed = hand_over(
+            settings, session, [*(f"crm.{e}" for e in reports), REMOVED_ROWS], READ_BY_DBT
+        )
+        context.log.info(f"handed over to Spark: {handed}")
+        yield from ingest_check_results(context, settings, reports, session)

@@ -9,7 +9,8 @@ from relanalytics_pipeline.defs.learn.resources import MODEL_IO_MANAGER
 from relanalytics_pipeline.defs.partitions import ONE_RUN_PER_RANGE
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 from relanalytics_pipeline.settings import Settings
-from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
+from relanalytics_pipeline.spark import step_session, warehouse_connection
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 FEATURES_KEY = get_asset_key_for_model([relanalytics_dbt], "int_opportunity_features")
 MODEL_KEY = dg.AssetKey(["learn", "similar_deals_model"])
@@ -119,10 +120,14 @@ def similar_deals_assets(
     settings: dg.ResourceParam[Settings],
 ):
     """Train, evaluate and score in one step: both read the same features, and a step of its own
-    would cost every run another process importing the definitions (about 5 s)."""
-    params = config.params()
-    warehouse = settings.warehouse
-    with connect(warehouse, read_only=True) as connection:
+    would cost every run another process importing the definitions (about 5 s). With the Spark
+    engine the step holds one Spark session throughout (relanalytics_pipeline/spark.py)."""
+    with step_session(settings):
+        yield from _similar_deals(context, config.params(), settings)
+
+
+def _similar_deals(context, params: similar_deals.Params, settings: Settings):
+    with warehouse_connection(settings, read_only=True) as connection:
         opportunities = similar_deals.read_opportunities(connection)
     model = similar_deals.fit(opportunities, params)
     # Why the model has this method (and nothing, or little, to learn from): the run's log says
@@ -159,7 +164,7 @@ def similar_deals_assets(
 
     open_deals = opportunities[opportunities[similar_deals.STATE] == "open"]
     rows = model.similar(open_deals)
-    with connect(warehouse) as connection:
+    with warehouse_connection(settings) as connection:
         similar_deals.write_neighbours(connection, rows)
         misplaced = similar_deals.misplaced_neighbours(connection)
     context.log.info(f"{len(rows)} neighbours of {len(open_deals)} open opportunities")

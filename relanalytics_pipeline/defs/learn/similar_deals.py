@@ -43,6 +43,7 @@ from relanalytics_pipeline.warehouse import (
     METHOD_MODEL,
     METHOD_PLAIN,
     NEIGHBOURS_COLUMNS,
+    NEIGHBOURS_SPARK_SCHEMA,
     NEIGHBOURS_TABLE,
 )
 
@@ -397,8 +398,13 @@ def read_opportunities(connection) -> pd.DataFrame:
 
 
 def write_neighbours(connection, rows: pd.DataFrame) -> None:
-    """Replace the neighbours table in one transaction; the marts similar_won_deals and
-    won_deal_benchmarks (dbt views, contracts enforced) read it."""
+    """Replace the neighbours table in one transaction (on Spark: as a new version of its
+    files); the marts similar_won_deals and won_deal_benchmarks (dbt views, contracts enforced)
+    read it."""
+    if hasattr(connection, "replace_table"):  # a SparkConnection (relanalytics_pipeline/spark.py)
+        columns = [c.split()[0] for c in NEIGHBOURS_SPARK_SCHEMA.split(", ")]
+        connection.replace_table(NEIGHBOURS_TABLE, rows[columns], NEIGHBOURS_SPARK_SCHEMA)
+        return
     connection.execute("CREATE SCHEMA IF NOT EXISTS learn")
     connection.register("neighbours", rows)
     try:

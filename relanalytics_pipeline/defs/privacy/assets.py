@@ -6,6 +6,7 @@ import dagster as dg
 from relanalytics_pipeline.defs.ingest.load import ensure_warehouse
 from relanalytics_pipeline.defs.partitions import nightly_partitions
 from relanalytics_pipeline.defs.privacy.rules import (
+    SCHEMA,
     RulesError,
     digest,
     read_rules,
@@ -43,7 +44,8 @@ TABLES = {
 def privacy_exclusions(settings: dg.ResourceParam[Settings]):
     """Find what the rules of RELANALYTICS_PRIVACY_RULES match in the crm tables now
     (docs/privacy.md). Its metadata counts the activities and people each rule matched, named
-    `kind[n]`."""
+    `kind[n]`. With RELANALYTICS_ENGINE=spark, the tables are handed over to Spark, where dbt
+    reads them (defs/ingest/to_spark.py)."""
     try:
         rules = read_rules(settings.privacy_rules)
     except RulesError as error:  # the file changed since the run started
@@ -58,6 +60,12 @@ def privacy_exclusions(settings: dg.ResourceParam[Settings]):
             "SELECT count(*) FROM (SELECT DISTINCT record_type, record_id "
             "FROM privacy.excluded_people)"
         ).fetchone()
+    if settings.engine == "spark":
+        from relanalytics_pipeline.defs.ingest.to_spark import hand_over
+        from relanalytics_pipeline.spark import spark_session
+
+        with spark_session(settings) as session:
+            hand_over(settings, session, [f"{SCHEMA}.{table}" for table in TABLES])
     common = {
         "rules": len(rules),
         "rules_digest": digest(rules) or "no rules",

@@ -18,6 +18,8 @@
   also holds back what depends only on the others. The history is validated on the rows its
   latest build wrote once the build whose rows it kept passed (defs/quality/suites.py): each passing
   check records its build in the warehouse.
+- With RELANALYTICS_ENGINE=spark the same checks validate Spark DataFrames of the Spark
+  warehouse (defs/quality/suites.py), in the session of the step (relanalytics_pipeline/spark.py).
 """
 
 from collections.abc import Iterator, Mapping
@@ -31,13 +33,18 @@ from relanalytics_pipeline.defs.quality.suites import (
     Outcome,
     Suite,
     activity_freshness,
+    activity_freshness_spark,
     failures_table,
     latest_build,
+    latest_build_spark,
     read_mart,
+    read_mart_spark,
     record_validated,
+    record_validated_spark,
     suites,
     validate,
     validate_new_rows,
+    validate_new_rows_spark,
 )
 from relanalytics_pipeline.raw_contract import LOAD_ORDER
 from relanalytics_pipeline.settings import Settings
@@ -141,9 +148,10 @@ def ingest_check_results(
     context: dg.AssetExecutionContext,
     settings: Settings,
     reports: Mapping[str, EntityReport],
+    session=None,
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected ingest checks, on the rows and files this run loaded (`reports`, per entity).
-    Call after the loads."""
+    Call after the loads; with the Spark engine, after the hand-off, in its `session`."""
     selected = context.selected_asset_check_keys
     for entity, report in reports.items():
         if dg.AssetCheckKey(dg.AssetKey(["crm", entity]), UNKNOWN_COLUMNS_CHECK) in selected:
@@ -151,14 +159,21 @@ def ingest_check_results(
     wanted = [s for s in suites("crm") if _key(s) in selected]
     fresh_wanted = dg.AssetCheckKey(ACTIVITIES, FRESHNESS_CHECK) in selected
     run_id = context.run.run_id
-    with connect(settings.warehouse, read_only=True) as connection:
+    as_of, max_age = settings.as_of, settings.max_activity_age_hours
+    freshness = None
+    if session is not None:
         for suite in wanted:
-            yield suite_result(suite, validate_new_rows(connection, suite, run_id), run_id=run_id)
-        freshness = (
-            activity_freshness(connection, settings.as_of, settings.max_activity_age_hours)
-            if fresh_wanted
-            else None
-        )
+            outcome = validate_new_rows_spark(session, suite, run_id)
+            yield suite_result(suite, outcome, run_id=run_id)
+        if fresh_wanted:
+            freshness = activity_freshness_spark(session, as_of, max_age)
+    else:
+        with connect(settings.warehouse, read_only=True) as connection:
+            for suite in wanted:
+                outcome = validate_new_rows(connection, suite, run_id)
+                yield suite_result(suite, outcome, run_id=run_id)
+            if fresh_wanted:
+                freshness = activity_freshness(connection, as_of, max_age)
     if freshness is not None:
         yield dg.AssetCheckResult(
             asset_key=ACTIVITIES,
@@ -199,16 +214,26 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
     def marts_check(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]):
         """Validate each selected BI mart against `expectations/marts/<mart>.json` (blocking)."""
         wanted = [s for s in checked if _key(s) in context.selected_asset_check_keys]
-        warehouse = settings.warehouse
-        with connect(warehouse, read_only=True) as connection:
-            builds = {suite: latest_build(connection, suite) for suite in wanted}
-            frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}
-        outcomes = validate(frames, run_name=context.run.run_id)
-        validated = [s for s in wanted if builds[s] is not None and outcomes[s.name].passed]
-        if validated:
-            with connect(warehouse) as connection:
-                for suite in validated:
-                    record_validated(connection, suite, builds[suite])
+        if settings.engine == "spark":
+            from relanalytics_pipeline.spark import spark_session
+
+            with spark_session(settings) as session:
+                builds = {suite: latest_build_spark(session, suite) for suite in wanted}
+                frames = {s: read_mart_spark(session, s, builds[s]) for s in wanted}
+                outcomes = validate(frames, run_name=context.run.run_id)
+                for suite in _validated(wanted, builds, outcomes):
+                    record_validated_spark(session, suite, builds[suite])
+        else:
+            warehouse = settings.warehouse
+            with connect(warehouse, read_only=True) as connection:
+                builds = {suite: latest_build(connection, suite) for suite in wanted}
+                frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}
+            outcomes = validate(frames, run_name=context.run.run_id)
+            validated = _validated(wanted, builds, outcomes)
+            if validated:
+                with connect(warehouse) as connection:
+                    for suite in validated:
+                        record_validated(connection, suite, builds[suite])
         for suite in wanted:
             outcome = outcomes[suite.name]
             if not outcome.passed:
@@ -221,6 +246,13 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
             )
 
     return marts_check
+
+
+def _validated(
+    wanted: list[Suite], builds: Mapping[Suite, Build | None], outcomes: Mapping[str, Outcome]
+) -> list[Suite]:
+    """The suites of a mart with `meta.writes` whose latest build passed."""
+    return [s for s in wanted if builds[s] is not None and outcomes[s.name].passed]
 
 
 def _rows_validated(build: Build | None) -> str:

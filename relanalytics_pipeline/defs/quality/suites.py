@@ -1,4 +1,4 @@
-"""Great Expectations suites (JSON under `expectations/`) validated on pandas DataFrames.
+"""Great Expectations suites (JSON under `expectations/`) validated on pandas (or Spark) DataFrames.
 
 Two layers, one folder each, one file per table, named after it:
 - `expectations/crm/<entity>.json` guards the rows one ingest run added to `crm.<entity>` (a
@@ -8,10 +8,12 @@ Two layers, one folder each, one file per table, named after it:
   is validated on the rows its latest build wrote, when the build whose rows it kept was validated.
 
 great-expectations runs in pandas mode on an ephemeral context: its SQL mode on DuckDB reports
-wrong results (upstream issues 10738, 11579). Only the columns a suite names are read, so a wide
-mart costs what its checked columns cost. The module is imported by the Dagster checks and the
-`relanalytics data-docs` command; great_expectations itself is imported inside the functions that
-need it (about 6 s).
+wrong results (upstream issues 10738, 11579). With RELANALYTICS_ENGINE=spark the same suites run
+on Spark DataFrames through its Spark datasource (the `*_spark` readers below), their pandas row
+conditions rewritten as Spark SQL (`spark_condition`): the rows stay in Spark. Only the columns a
+suite names are read, so a wide mart costs what its checked columns cost. The module is imported
+by the Dagster checks and the `relanalytics data-docs` command; great_expectations itself is
+imported inside the functions that need it (about 6 s).
 """
 
 from __future__ import annotations
@@ -239,25 +241,27 @@ def record_validated(connection: duckdb.DuckDBPyConnection, suite: Suite, build:
     )
 
 
+def _mart_query(suite: Suite, build: Build | None, quote=q) -> tuple[str, list]:
+    """The query of what `read_mart` reads, and its parameters, identifiers quoted by `quote`."""
+    columns = ", ".join(f"t.{quote(c)}" for c in dict.fromkeys((*suite.key, *suite.columns)))
+    table = f"marts.{quote(suite.table)}"
+    days = suite.spec.get("meta", {}).get("newest_days")
+    if days is None:
+        return f"SELECT {columns} FROM {table} AS t", []
+    newest = f"t.as_of_date > (SELECT MAX(as_of_date) FROM {table}) - CAST(? AS INTEGER)"
+    if build is None or not build.kept_a_validated_build:
+        return f"SELECT {columns} FROM {table} AS t WHERE {newest}", [int(days)]
+    return rows_written(table, suite.writes, columns, where=newest), [int(days)]
+
+
 def read_mart(
     connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build | None = None
 ) -> pd.DataFrame:
     """The mart's columns the suite names, and its key; for a suite with `meta.newest_days` (a
     history whose whole-table invariants are dbt tests), only the rows of its newest `as_of_date`s,
     and of those only the rows `build` wrote when it kept the rows of a validated build."""
-    columns = ", ".join(f"t.{q(c)}" for c in dict.fromkeys((*suite.key, *suite.columns)))
-    table = f"marts.{q(suite.table)}"
-    days = suite.spec.get("meta", {}).get("newest_days")
-    if days is None:
-        return connection.execute(f"SELECT {columns} FROM {table} AS t").df()
-    newest = f"t.as_of_date > (SELECT MAX(as_of_date) FROM {table}) - CAST(? AS INTEGER)"
-    if build is None or not build.kept_a_validated_build:
-        return connection.execute(
-            f"SELECT {columns} FROM {table} AS t WHERE {newest}", [int(days)]
-        ).df()
-    return connection.execute(
-        rows_written(table, suite.writes, columns, where=newest), [int(days)]
-    ).df()
+    sql, params = _mart_query(suite, build)
+    return connection.execute(sql, params).df()
 
 
 def latest_frames(connection: duckdb.DuckDBPyConnection) -> dict[Suite, pd.DataFrame]:
@@ -275,6 +279,80 @@ def latest_frames(connection: duckdb.DuckDBPyConnection) -> dict[Suite, pd.DataF
     marts = [s for s in suites("marts") if (s.layer, s.table) in built]
     frames.update({suite: read_mart(connection, suite) for suite in marts})
     return frames
+
+
+# --- reading on Spark ---------------------------------------------------------------------------
+
+
+def read_new_rows_spark(session, suite: Suite, run_id: str, rows: int):
+    """`read_new_rows` on Spark, as a Spark DataFrame: the run's rows of `crm.<entity>`, of more
+    than SAMPLE_LIMIT a repeatable sample (those first by a hash of their place in their file)."""
+    from pyspark.sql import functions as F
+
+    from relanalytics_pipeline.spark import wall_time
+
+    columns = list(dict.fromkeys((*suite.key, *suite.columns, *LINEAGE)))
+    new_rows = session.table(f"crm.{suite.table}").where(F.col("_run_id") == run_id)
+    new_rows = new_rows.select(*columns)
+    if rows > SAMPLE_LIMIT:
+        new_rows = new_rows.orderBy(F.xxhash64(*LINEAGE, F.lit(29))).limit(SAMPLE_LIMIT)
+    return wall_time(new_rows)
+
+
+def validate_new_rows_spark(session, suite: Suite, run_id: str) -> Outcome:
+    """`validate_new_rows` on the Spark warehouse."""
+    from pyspark.sql import functions as F
+
+    rows = session.table(f"crm.{suite.table}").where(F.col("_run_id") == run_id).count()
+    if rows == 0:
+        return Outcome(suite.name, 0, len(suite.spec["expectations"]), [])
+    outcome = validate({suite: read_new_rows_spark(session, suite, run_id, rows)}, run_id)
+    outcome = outcome[suite.name]
+    if rows > SAMPLE_LIMIT:
+        outcome.sampled_from = rows
+    return outcome
+
+
+def latest_build_spark(session, suite: Suite) -> Build | None:
+    """`latest_build` on the Spark warehouse."""
+    if not suite.writes or not session.catalog.tableExists(suite.writes):
+        return None
+    build_id, previous = session.sql(
+        f"SELECT max(build_id), max(previous_build_id) FROM {suite.writes}"
+    ).first()
+    if build_id is None:
+        return None
+    validated = previous is not None and session.catalog.tableExists(VALIDATED_BUILDS)
+    if validated:
+        validated = session.sql(
+            f"SELECT count(*) > 0 FROM {VALIDATED_BUILDS} WHERE mart = ? AND build_id = ?",
+            args=[suite.table, previous],
+        ).first()[0]
+    return Build(build_id, validated)
+
+
+def read_mart_spark(session, suite: Suite, build: Build | None = None):
+    """`read_mart` on Spark, as a Spark DataFrame."""
+    from relanalytics_pipeline.spark import quote, wall_time
+
+    sql, params = _mart_query(suite, build, quote)
+    return wall_time(session.sql(sql, args=params))
+
+
+def record_validated_spark(session, suite: Suite, build: Build) -> None:
+    """`record_validated` on Spark, whose Parquet tables have no upsert: the few rows (one per
+    mart) are read, changed and written back whole."""
+    records = pd.DataFrame(columns=["mart", "build_id"])
+    if session.catalog.tableExists(VALIDATED_BUILDS):
+        records = session.table(VALIDATED_BUILDS).select("mart", "build_id").toPandas()
+    records = pd.concat(
+        [records[records["mart"] != suite.table], pd.DataFrame([[suite.table, build.build_id]],
+         columns=["mart", "build_id"])]
+    )  # fmt: skip
+    session.sql(f"CREATE DATABASE IF NOT EXISTS {VALIDATED_BUILDS.split('.')[0]}")
+    frame = session.createDataFrame(records, "mart string, build_id string")
+    frame = frame.selectExpr("*", "CAST(current_timestamp() AS TIMESTAMP) AS validated_at")
+    frame.write.mode("overwrite").format("parquet").saveAsTable(VALIDATED_BUILDS)
 
 
 # --- validating ---------------------------------------------------------------------------------
@@ -310,20 +388,31 @@ def _context(docs_dir: Path | None = None):
 
 
 def _describe(config) -> str:
+    """The expectation as its suite file writes it (a Spark copy's row condition as written)."""
+    kwargs = dict(config.kwargs)
+    written = (config.meta or {}).get(WRITTEN_CONDITION)
+    if written is not None:
+        kwargs.update(row_condition=written, condition_parser="pandas")
+    condition = kwargs.get("row_condition")
+    if isinstance(condition, dict) and "pass_through_filter" in condition:
+        kwargs["row_condition"] = condition["pass_through_filter"]
     arguments = ", ".join(
-        f"{k}={v!r}" for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")
+        f"{k}={v!r}" for k, v in kwargs.items() if k not in ("batch_id", "result_format")
     )
     return f"{config.type}({arguments})"
 
 
-def _failure(result, frame: pd.DataFrame) -> Failure:
+def _failure(result, frame) -> Failure:
     details = result.result or {}
     if result.exception_info and result.exception_info.get("raised_exception"):
         observed = result.exception_info.get("exception_message")
     else:
         observed = details.get("observed_value")
     indexes = details.get("partial_unexpected_index_list") or []
-    sample = frame.loc[list(indexes)[:SAMPLE_ROWS]] if len(frame) else frame.head(0)
+    if isinstance(frame, pd.DataFrame):
+        sample = frame.loc[list(indexes)[:SAMPLE_ROWS]] if len(frame) else frame.head(0)
+    else:  # Spark: the offending rows themselves (see _result_format)
+        sample = pd.DataFrame(list(indexes)[:SAMPLE_ROWS], columns=frame.columns)
     sample = _without_people(sample)
     return Failure(
         expectation=_describe(result.expectation_config),
@@ -347,50 +436,100 @@ def _without_people(sample: pd.DataFrame) -> pd.DataFrame:
     return sample
 
 
-def _validate_in(context, frames: Mapping[Suite, pd.DataFrame], run_name: str | None):
+def _is_spark(frame) -> bool:
+    return not isinstance(frame, pd.DataFrame)
+
+
+def _result_format(frame) -> dict[str, Any]:
+    """SUMMARY with a few offending rows. A pandas frame's are looked up by their index; a Spark
+    DataFrame has none, so great-expectations returns the rows' columns instead."""
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+    if _is_spark(frame):
+        result_format["unexpected_index_column_names"] = list(frame.columns)
+    return result_format
+
+
+def _validate_in(context, frames: Mapping[Suite, Any], run_name: str | None):
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    source = context.data_sources.add_pandas("warehouse")
+    sources = {}
     outcomes = {}
     for suite, frame in frames.items():
-        # A fresh index: offending rows are looked up by position in the frame.
-        frame = frame.reset_index(drop=True)
-        batches = source.add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe(
-            "rows"
+        spark = _is_spark(frame)
+        if spark not in sources:
+            add = context.data_sources.add_spark if spark else context.data_sources.add_pandas
+            sources[spark] = add("spark" if spark else "warehouse")
+        if not spark:
+            # A fresh index: offending rows are looked up by position in the frame.
+            frame = frame.reset_index(drop=True)
+        batches = (
+            sources[spark]
+            .add_dataframe_asset(suite.name)
+            .add_batch_definition_whole_dataframe("rows")
         )
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(
-                name=suite.name, data=batches, suite=context.suites.get(suite.name)
+                name=suite.name, data=batches, suite=context.suites.get(_suite_name(suite, spark))
             )
         )
         result = definition.run(
             batch_parameters={"dataframe": frame},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
+            result_format=_result_format(frame),
             run_id=RunIdentifier(run_name=run_name) if run_name else None,
         )
         outcomes[suite.name] = Outcome(
             suite=suite.name,
-            rows=len(frame),
+            rows=frame.count() if spark else len(frame),
             expectations=len(result.results),
             failures=[_failure(r, frame) for r in result.results if not r.success],
         )
     return outcomes
 
 
-def _add_suites(context, items: Iterable[Suite]) -> None:
+# In a Spark copy's expectation meta: the row condition its suite file writes.
+WRITTEN_CONDITION = "row_condition_in_suite"
+
+
+def _suite_name(suite: Suite, spark: bool) -> str:
+    """The name of the suite's copy for Spark DataFrames beside the pandas one."""
+    return f"{suite.name} (spark)" if spark else suite.name
+
+
+def spark_condition(condition: str) -> str:
+    """A suite's pandas row condition as Spark SQL, for great-expectations' `spark` parser:
+    `x.isna()` and `x.notna()` become `x IS NULL` and `x IS NOT NULL`; comparisons (`==`, `!=`),
+    `and`, `or`, double-quoted strings and boolean columns read the same in both."""
+    condition = re.sub(r"(?<![.\w])([A-Za-z_]\w*)\.isna\(\)", r"\1 IS NULL", condition)
+    return re.sub(r"(?<![.\w])([A-Za-z_]\w*)\.notna\(\)", r"\1 IS NOT NULL", condition)
+
+
+def _spark_spec(suite: Suite) -> dict[str, Any]:
+    """The suite for Spark DataFrames: its row conditions in Spark SQL."""
+    expectations = []
+    for expectation in suite.spec["expectations"]:
+        kwargs = dict(expectation["kwargs"])
+        meta = dict(expectation.get("meta", {}))
+        if kwargs.get("condition_parser") == "pandas":
+            meta[WRITTEN_CONDITION] = kwargs["row_condition"]
+            kwargs["row_condition"] = spark_condition(kwargs["row_condition"])
+            kwargs["condition_parser"] = "spark"
+        expectations.append({**expectation, "kwargs": kwargs, "meta": meta})
+    return {**suite.spec, "name": _suite_name(suite, True), "expectations": expectations}
+
+
+def _add_suites(context, items: Iterable[Suite], spark: bool = False) -> None:
     from great_expectations.core import ExpectationSuite
 
     for suite in items:
-        context.suites.add(ExpectationSuite(**suite.spec))
+        context.suites.add(ExpectationSuite(**(_spark_spec(suite) if spark else suite.spec)))
 
 
-def validate(
-    frames: Mapping[Suite, pd.DataFrame], run_name: str | None = None
-) -> dict[str, Outcome]:
-    """Validate each frame against its suite."""
+def validate(frames: Mapping[Suite, Any], run_name: str | None = None) -> dict[str, Outcome]:
+    """Validate each frame (a pandas or a Spark DataFrame) against its suite."""
     context = _context(None)
-    _add_suites(context, frames)
+    _add_suites(context, [s for s, frame in frames.items() if not _is_spark(frame)])
+    _add_suites(context, [s for s, frame in frames.items() if _is_spark(frame)], spark=True)
     return _validate_in(context, frames, run_name)
 
 
@@ -463,4 +602,13 @@ def activity_freshness(
     connection: duckdb.DuckDBPyConnection, as_of: dt.date, max_age_hours: float
 ) -> Freshness:
     (newest,) = connection.execute("SELECT MAX(modified_at) FROM crm.activities").fetchone()
+    return Freshness(newest, as_of, max_age_hours)
+
+
+def activity_freshness_spark(session, as_of: dt.date, max_age_hours: float) -> Freshness:
+    """`activity_freshness` on Spark; the time read as UTC wall time (pyspark would turn an
+    instant into the machine's local time)."""
+    (newest,) = session.sql(
+        "SELECT CAST(MAX(modified_at) AS TIMESTAMP_NTZ) FROM crm.activities"
+    ).first()
     return Freshness(newest, as_of, max_age_hours)

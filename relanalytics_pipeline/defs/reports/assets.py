@@ -3,6 +3,8 @@ deal warnings' outcomes.
 
 All read the warehouse, and DuckDB lets nobody open the file while another process writes it:
 they join the warehouse pool like the writers and hold the connection only while they read.
+With the Spark engine they read the same SQL through a Spark session, the few rows they need
+handed to pandas (relanalytics_pipeline/spark.py, warehouse_connection).
 """
 
 import base64
@@ -15,7 +17,8 @@ from relanalytics_pipeline.defs.reports.deal_chart import draw_deal_tracking
 from relanalytics_pipeline.defs.reports.health_diagnostic import closed_deal_health, diagnose
 from relanalytics_pipeline.defs.reports.warning_outcomes import warning_outcomes
 from relanalytics_pipeline.settings import Settings
-from relanalytics_pipeline.warehouse import WAREHOUSE_POOL, connect
+from relanalytics_pipeline.spark import warehouse_connection
+from relanalytics_pipeline.warehouse import WAREHOUSE_POOL
 
 
 @dg.asset(
@@ -31,7 +34,7 @@ def deal_tracking_chart(settings: dg.ResourceParam[Settings]) -> dg.MaterializeR
     relationship health, bubble area by estimated revenue, colour by stage, deals without a score
     grey at zero. A PNG (shown here) and an interactive HTML page (hover for details, click to
     open the opportunity in the CRM) under `$RELANALYTICS_HOME/reports/`."""
-    with connect(settings.warehouse, read_only=True) as connection:
+    with warehouse_connection(settings, read_only=True) as connection:
         deals = connection.execute(
             "select * from marts.deal_tracking order by estimated_close_date, opportunity_id"
         ).df()
@@ -73,7 +76,7 @@ def health_score_diagnostic(
     """Does the health score mean anything on this data? For closed opportunities whose day
     `days_before_close` before closing lies within the health history: the win rate by status
     and the AUC of the score against won / lost (0.5: no better than chance)."""
-    with connect(settings.warehouse, read_only=True) as connection:
+    with warehouse_connection(settings, read_only=True) as connection:
         deals = closed_deal_health(connection, config.days_before_close)
     result = diagnose(deals, config.days_before_close)
     if result.auc is None:
@@ -103,7 +106,7 @@ def deal_warning_outcomes(settings: dg.ResourceParam[Settings]) -> dg.Materializ
     `deal_warning_outcome_days_before_close` (a dbt var, default 30) before closing lies within
     the health history: which of deal_warnings' warnings held that day
     (`intermediate.int_closed_deal_warnings`), and the win rate with and without each."""
-    with connect(settings.warehouse, read_only=True) as connection:
+    with warehouse_connection(settings, read_only=True) as connection:
         result = warning_outcomes(connection)
     days = result.days_before_close
     return dg.MaterializeResult(

@@ -71,7 +71,10 @@ def warning_outcomes(connection: duckdb.DuckDBPyConnection) -> WarningOutcomes:
         """).fetchall()
     ]
     deals, days_before_close = connection.execute("""
-        select count(distinct opportunity_id), max(actual_close_date - warning_day)
+        select
+            count(distinct opportunity_id),
+            -- Days in both engines (Spark's difference of dates is an interval of days).
+            max(cast(actual_close_date - warning_day as integer))
         from intermediate.int_closed_deal_warnings
     """).fetchone()
     return WarningOutcomes(

@@ -4,6 +4,11 @@ Downstream of every mart, so it runs after their blocking great-expectations che
 fails its check fails its check step, and nothing is published in that run.
 """
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -81,19 +86,9 @@ def published_marts(
             backoff_seconds=config.postgres_backoff_seconds,
         )
     folder = settings.effective_publish_dir
-    try:
-        publication = publish.publish(
-            settings.warehouse,
-            [key.path[-1] for key in MART_KEYS],
-            folder,
-            run_id=context.run.run_id,
-            as_of_date=settings.as_of,
-            postgres=postgres,
-            writes=WRITES,
-            file_mode=settings.publish_file_mode,
-        )
-    except publish.PublicationError as error:
-        raise dg.Failure(str(error)) from error
+    marts = [key.path[-1] for key in MART_KEYS]
+    with _warehouse_snapshot(settings, marts, context.run.run_id) as warehouse:
+        publication = _publish(context, settings, postgres, warehouse, marts)
     rows = "\n".join(f"| {mart} | {count:,} |" for mart, count in publication.rows.items())
     return dg.MaterializeResult(
         metadata={
@@ -107,3 +102,42 @@ def published_marts(
             "duckdb_updated_in_place": ", ".join(sorted(publication.updated)) or "none",
         }
     )
+
+
+@contextmanager
+def _warehouse_snapshot(settings: Settings, marts: list[str], run_id: str) -> Iterator[Path]:
+    """The DuckDB database the publication reads: the warehouse itself, or with the Spark engine
+    a snapshot of Spark's marts (defs/serve/publish/from_spark.py), removed afterwards."""
+    if settings.engine != "spark":
+        yield settings.warehouse
+        return
+    from relanalytics_pipeline.defs.serve.publish.from_spark import snapshot
+    from relanalytics_pipeline.spark import spark_session
+
+    folder = settings.spark_scratch / f"publication-{run_id}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        tables = [f"{publish.SCHEMA}.{mart}" for mart in marts] + list(WRITES.values())
+        with spark_session(settings) as session:
+            database = snapshot(session, tables, folder)
+        yield database
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _publish(context, settings: Settings, postgres, warehouse: Path, marts: list[str]):
+    folder = settings.effective_publish_dir
+    try:
+        return publish.publish(
+            warehouse,
+            marts,
+            folder,
+            run_id=context.run.run_id,
+            as_of_date=settings.as_of,
+            postgres=postgres,
+            writes=WRITES,
+            file_mode=settings.publish_file_mode,
+        )
+    except publish.PublicationError as error:
+        raise dg.Failure(str(error)) from error

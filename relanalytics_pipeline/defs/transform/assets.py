@@ -72,6 +72,13 @@ def var_problem(value: Any, default: Any) -> str | None:
     return None
 
 
+def dbt_build_args(settings: Settings, build_vars: dict[str, Any]) -> list[str]:
+    """The night's `dbt build`: on the profile's target named after the engine
+    (dbt_project/profiles.yml: duckdb, spark), without dbt's unit tests."""
+    return ["build", "--target", settings.engine, "--vars", json.dumps(build_vars),
+            "--exclude-resource-type", "unit_test"]  # fmt: skip
+
+
 def dbt_vars(settings: Settings, tags, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     fixed = sorted(set(overrides or {}) & set(RUN_VARS))
     if fixed:
@@ -139,7 +146,8 @@ class OneBuildPerRun(DagsterDbtTranslator):
 def dbt_build_command(
     settings: Settings, build_vars: dict[str, Any], overrides: dict[str, Any]
 ) -> tuple[list[str], dict[str, str]]:
-    """The arguments of the run's `dbt build` and the environment variables it adds: the
+    """The arguments of the run's `dbt build`, on the profile's target named after the engine
+    (dbt_project/profiles.yml: duckdb, spark), and the environment variables it adds: the
     settings' absolute values, and the run's own vars (RUN_VARS, from `build_vars`) as
     ENV_RUN_VARS rather than --vars, which carry only the run config's `overrides`. dbt parses the
     whole project again whenever --vars change (dbt_project/macros/run_settings.sql, run_var).
@@ -147,7 +155,7 @@ def dbt_build_command(
     dbt's unit tests check the SQL against fixed, hand-worked rows under the documented defaults:
     they say nothing about the night's data (and no longer apply under other vars), so they run in
     CI (tests/pipeline/test_end_to_end.py), not in every run, as dbt recommends."""
-    args = ["build", "--exclude-resource-type", "unit_test"]
+    args = ["build", "--target", settings.engine, "--exclude-resource-type", "unit_test"]
     if overrides:
         args += ["--vars", json.dumps(overrides)]
     run_values = {name: build_vars[name] for name in RUN_VARS}
@@ -191,7 +199,8 @@ def relanalytics_dbt(
     settings: dg.ResourceParam[Settings],
 ):
     build_vars = dbt_vars(settings, context.run.tags, config.vars)
-    context.log.info(f"dbt build as of {build_vars['as_of_date']} into {settings.warehouse}")
+    into = settings.effective_spark_warehouse if settings.engine == "spark" else settings.warehouse
+    context.log.info(f"dbt build as of {build_vars['as_of_date']} on {settings.engine}: {into}")
     if config.vars:
         context.log.info(f"dbt vars overridden by the run's config: {json.dumps(config.vars)}")
     # Each invocation writes its artefacts to a folder of its own; under the project's data folder
