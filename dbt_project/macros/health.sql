@@ -61,10 +61,33 @@
     cast(cast(floor(100 * {{ expression }} + 0.5) as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }}) || '%'
 {%- endmacro %}
 
-{#- The weight of the signals that have data: the score and the costs are shares of it. -#}
-{% macro health_available_weight() -%}
+{#- The weight of the signals that have data (columns `<prefix><signal>`): the score and the costs
+    are shares of it. -#}
+{% macro health_available_weight(prefix='signal_') -%}
     {%- set weights = health_signal_weights() -%}
-    nullif({% for signal, weight in weights.items() %}case when signal_{{ signal }} is not null then {{ weight }} else 0 end{% if not loop.last %} + {% endif %}{% endfor %}, 0)
+    nullif({% for signal, weight in weights.items() %}case when {{ prefix }}{{ signal }} is not null then {{ weight }} else 0 end{% if not loop.last %} + {% endif %}{% endfor %}, 0)
+{%- endmacro %}
+
+{#- The health score from the signals (columns `<prefix><signal>`), none without enough history.
+    Rounded to 9 decimals first, so that floating-point noise cannot tip a .5 either way. -#}
+{% macro health_score(prefix, has_enough_history) -%}
+    {%- set weights = health_signal_weights() -%}
+    case
+        when {{ has_enough_history }} then cast(round(round(100 * (
+            ({% for signal, weight in weights.items() %}coalesce({{ weight }} * {{ prefix }}{{ signal }}, 0){% if not loop.last %} + {% endif %}{% endfor %})
+            / {{ health_available_weight(prefix) }}
+        ), 9), 0) as integer)
+    end
+{%- endmacro %}
+
+{#- The recency signal of `days` since the last two-way activity: halves every half-life. -#}
+{% macro health_recency(days) -%}
+    power(0.5, {{ days }} / cast({{ var('health_recency_half_life_days') }} as {{ type_double() }}))
+{%- endmacro %}
+
+{#- The day health_trend_days after `day`. -#}
+{% macro trend_days_later(day) -%}
+    cast({{ dbt.dateadd('day', var('health_trend_days'), day) }} as date)
 {%- endmacro %}
 
 {#- The figures int_health_events keeps as deltas and int_health_figures sums, besides the last
@@ -77,19 +100,21 @@
     ]) }}
 {%- endmacro %}
 
-{#- Health figures per record and day: the running sums of int_health_events. `records` is a
-    query of record_type, record_id and first_day, the record's first day to compute (on or after
-    health_first_day()); deltas before it start its running sums, deltas after D are skipped. -#}
+{#- A health figure (or a sum of it) as a 64-bit number: exact, and far cheaper to sum than the
+    128-bit numbers DuckDB's sums give. -#}
+{% macro health_figure_cast(expression, name) -%}
+    cast({{ expression }} as {{ 'numeric(18, 6)' if name == 'touches' else dbt.type_bigint() }})
+{%- endmacro %}
+
+{#- Health figures per record: the running sums of int_health_events, one row per record and day
+    on which they change, and one on the record's first day; every day up to the next row (or D)
+    has that row's figures. `records` is a query of record_type, record_id and first_day, the
+    record's first day to compute (on or after health_first_day()); deltas before it start its
+    running sums, deltas after D are skipped. -#}
 {% macro health_running_figures(records) -%}
 {%- set figures = health_figures() %}
-with days as (
-    select
-        cast({{ dbt.dateadd('day', 'cast(generated_number as integer) - 1', health_first_day()) }} as date) as health_day
-    from ({{ dbt.generate_series(health_days_computed()) }}) as series
-),
-
 -- An integer key per record: the running sums sort by it much faster than by two strings.
-records as (
+with records as (
     select
         record_type,
         record_id,
@@ -98,43 +123,57 @@ records as (
     from ({{ records }}) as computed
 ),
 
--- Nothing is computed before the record's first day: earlier deltas are summed onto it.
-events as (
+-- Nothing is computed before the record's first day: earlier deltas are summed onto it, which has
+-- a row even without any (figures 0).
+deltas as (
     select
         records.record_key,
         case when events.event_day < records.first_day then records.first_day else events.event_day end
-            as summed_day,
+            as health_day,
         {%- for name in figures %}
-        sum(events.{{ name }}) as {{ name }},
+        {{ health_figure_cast('events.' ~ name, name) }} as {{ name }},
         {%- endfor %}
-        max(events.last_two_way_day) as last_two_way_day
+        events.last_two_way_day
     from {{ ref('int_health_events') }} as events
     inner join records
         on events.record_type = records.record_type and events.record_id = records.record_id
     where events.event_day <= {{ as_of_date() }}
-    group by 1, 2
+    union all
+    select
+        record_key,
+        first_day,
+        {%- for name in figures %}
+        0,
+        {%- endfor %}
+        cast(null as date)
+    from records
 ),
 
-spine as (
-    select records.record_type, records.record_id, records.record_key, days.health_day
-    from records
-    inner join days on days.health_day >= records.first_day
+changes as (
+    select
+        record_key,
+        health_day,
+        {%- for name in figures %}
+        {{ health_figure_cast('sum(' ~ name ~ ')', name) }} as {{ name }},
+        {%- endfor %}
+        max(last_two_way_day) as last_two_way_day
+    from deltas
+    group by record_key, health_day
 )
 
 select
-    spine.record_type,
-    spine.record_id,
-    spine.health_day,
+    records.record_type,
+    records.record_id,
+    changes.health_day,
     {%- for name in figures %}
-    sum(coalesce(events.{{ name }}, 0)) over running as {{ name }},
+    sum(changes.{{ name }}) over running as {{ name }},
     {%- endfor %}
-    max(events.last_two_way_day) over running as last_two_way_day
-from spine
-left join events
-    on spine.record_key = events.record_key and spine.health_day = events.summed_day
+    max(changes.last_two_way_day) over running as last_two_way_day
+from changes
+inner join records on changes.record_key = records.record_key
 window running as (
-    partition by spine.record_key
-    order by spine.health_day
+    partition by changes.record_key
+    order by changes.health_day
     rows between unbounded preceding and current row
 )
 {%- endmacro %}

@@ -60,3 +60,12 @@
 {% macro duckdb__value_at_extreme(value, order_columns, largest, condition) -%}
     {{ 'arg_max_null' if largest else 'arg_min_null' }}({{ value }}, ({{ order_columns | join(', ') }})) filter (where {{ condition }})
 {%- endmacro %}
+
+{#- In a select list: one row per day from `first_day` to `last_day` (dates, both included). -#}
+{% macro each_day(first_day, last_day) -%}
+    {{ return(adapter.dispatch('each_day', 'relanalytics')(first_day, last_day)) }}
+{%- endmacro %}
+
+{% macro default__each_day(first_day, last_day) -%}
+    cast(unnest(generate_series(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp), interval 1 day)) as date)
+{%- endmacro %}

@@ -1,6 +1,7 @@
 -- Relationship health of every record on every day of the health_history_days ending with D,
--- each day from what was known by its end (int_health_figures): the figures behind the signals,
--- the signals, the score, its status and its trend. relationship_health adds the reasons.
+-- each day from what was known by its end (int_health_figures, rows on the days the figures
+-- change, expanded here into every day): the figures behind the signals, the signals, the score,
+-- its status and its trend. relationship_health adds the reasons.
 -- Incremental (health.sql, docs/incremental.md): a night recomputes each record from the first
 -- day its health inputs may have changed, or its new days if none did (from the trend distance
 -- before, for the trend), and keeps its rows before. Either way the rows are those of a full build.
@@ -41,15 +42,16 @@ figures as (
 ),
 {%- endif %}
 
+-- The signals that do not depend on the day, once per row of figures (they hold until the next).
 measured as (
     select
         record_type,
         record_id,
-        health_day as as_of_date,
+        health_day,
         kept_from,
+        last_two_way_day,
         two_way_activities,
         two_way_activities >= {{ var('health_min_two_way_activities') }} as has_enough_history,
-        {{ dbt.datediff('last_two_way_day', 'health_day', 'day') }} as days_since_two_way,
         cast(touches as {{ type_double() }}) as touches,
         cast(emails_answered as {{ type_double() }}) / nullif(emails_closed, 0) as customer_response_rate,
         cast(customer_initiated as {{ type_double() }})
@@ -60,13 +62,9 @@ measured as (
     from figures
 ),
 
-signals as (
+held as (
     select
         *,
-        power(
-            0.5,
-            days_since_two_way / cast({{ var('health_recency_half_life_days') }} as {{ type_double() }})
-        ) as signal_recency,
         least(1.0, touches / {{ health_expected_touches() }}) as signal_frequency,
         {{ mean_of_available([
             'customer_response_rate',
@@ -86,31 +84,78 @@ signals as (
     from measured
 ),
 
+-- A day's row reads the figures of its day and, for the trend, of health_trend_days earlier: both
+-- stay the same from a day on which either changes to the next, a stretch of days. Each row of
+-- figures starts one on its day (`current_day`, its figures) and health_trend_days later
+-- (`earlier_day`); every stretch takes the latest of each up to its first day.
+starts as (
+    select record_type, record_id, health_day as first_day, health_day as current_day, cast(null as date) as earlier_day
+    from figures
+    union all
+    select record_type, record_id, {{ trend_days_later('health_day') }}, cast(null as date), health_day
+    from figures
+    where {{ trend_days_later('health_day') }} <= {{ as_of_date() }}
+),
+
+stretches as (
+    select
+        record_type,
+        record_id,
+        first_day,
+        max(current_day) over up_to_first_day as current_day,
+        max(earlier_day) over up_to_first_day as earlier_day,
+        lead(first_day) over up_to_first_day as next_first_day
+    from starts
+    window up_to_first_day as (
+        partition by record_type, record_id
+        order by first_day
+        range between unbounded preceding and current row
+    )
+),
+
+-- Every day of the history, in its stretch (two starts on one day make one stretch).
+days as (
+    select
+        current_figures.*,
+        {{ each_day(
+            'greatest(stretches.first_day, current_figures.kept_from)',
+            'coalesce(cast(' ~ dbt.dateadd('day', -1, 'stretches.next_first_day') ~ ' as date), ' ~ as_of_date() ~ ')'
+        ) }} as as_of_date,
+        {%- for signal in signals if signal != 'recency' %}
+        earlier_figures.signal_{{ signal }} as earlier_signal_{{ signal }},
+        {%- endfor %}
+        earlier_figures.has_enough_history as earlier_has_enough_history,
+        earlier_figures.last_two_way_day as earlier_last_two_way_day
+    from stretches
+    inner join held as current_figures
+        on stretches.record_type = current_figures.record_type
+        and stretches.record_id = current_figures.record_id
+        and stretches.current_day = current_figures.health_day
+    left join held as earlier_figures
+        on stretches.record_type = earlier_figures.record_type
+        and stretches.record_id = earlier_figures.record_id
+        and stretches.earlier_day = earlier_figures.health_day
+    where stretches.next_first_day is null or stretches.next_first_day > stretches.first_day
+),
+
+signals as (
+    select
+        *,
+        {{ dbt.datediff('last_two_way_day', 'as_of_date', 'day') }} as days_since_two_way,
+        {{ health_recency(dbt.datediff('last_two_way_day', 'as_of_date', 'day')) }} as signal_recency,
+        {{ health_recency(dbt.datediff(
+            'earlier_last_two_way_day', dbt.dateadd('day', -1 * var('health_trend_days'), 'as_of_date'), 'day'
+        )) }} as earlier_signal_recency
+    from days
+),
+
 scored as (
     select
         *,
-        -- Rounded to 9 decimals first, so that floating-point noise cannot tip a .5 either way.
-        case
-            when has_enough_history then cast(round(round(100 * (
-                ({% for signal in signals %}coalesce({{ weights[signal] }} * signal_{{ signal }}, 0){% if not loop.last %} + {% endif %}{% endfor %})
-                / {{ health_available_weight() }}
-            ), 9), 0) as integer)
-        end as health_score
+        {{ health_score('signal_', 'has_enough_history') }} as health_score,
+        -- The score health_trend_days earlier (none before the record's first row of figures).
+        {{ health_score('earlier_signal_', 'earlier_has_enough_history') }} as earlier_health_score
     from signals
-),
-
-trended as (
-    select
-        *,
-        -- The score health_trend_days earlier. int_health_figures has a row for every day, so
-        -- that is the row as many rows back (checked, so that a gap would give no trend).
-        case
-            when lag(as_of_date, {{ var('health_trend_days') }}) over by_day
-                = {{ dbt.dateadd('day', -1 * var('health_trend_days'), 'as_of_date') }}
-                then lag(health_score, {{ var('health_trend_days') }}) over by_day
-        end as earlier_health_score
-    from scored
-    window by_day as (partition by record_type, record_id order by as_of_date)
 )
 
 select
@@ -143,5 +188,4 @@ select
     cast(team_response_hours as {{ type_double() }}) as team_response_hours,
     cast(customer_response_hours as {{ type_double() }}) as customer_response_hours,
     cast(external_people as {{ dbt.type_bigint() }}) as customer_people
-from trended
-where as_of_date >= kept_from
+from scored
