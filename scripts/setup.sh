@@ -17,7 +17,8 @@ fi
 # pip compiles .pyc files at install time: without them (PYTHONDONTWRITEBYTECODE is set on some
 # machines) importing dagster and dbt takes twice as long, in every Dagster step process.
 # requirements.lock pins what CI last passed with; pyproject.toml keeps the ranges.
-.venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+# The Spark extra too: the Spark tests (tests/spark) run with the rest.
+.venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
 # An older DuckDB beside the project's, only for the test that opens the published marts file as
 # BI tools' DuckDB 1.2 drivers do (tests/unit/test_publish.py); kept apart from the project's packages.
 OLD_DUCKDB=1.2.2

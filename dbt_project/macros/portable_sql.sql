@@ -42,6 +42,11 @@
     regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }}, 'g')
 {%- endmacro %}
 
+{#- Spark: regexp_replace replaces every match. -#}
+{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }})
+{%- endmacro %}
+
 {#- An aggregate: `value` on the row where the tuple `order_columns` is largest (`largest`) or
     smallest, among the rows where `condition` holds; null when none does. Ties of the whole tuple
     are the caller's to avoid. One pass of the aggregate, where a row_number window would sort
@@ -68,4 +73,57 @@
 
 {% macro default__each_day(first_day, last_day) -%}
     cast(unnest(generate_series(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp), interval 1 day)) as date)
+{%- endmacro %}
+
+{% macro spark__each_day(first_day, last_day) -%}
+    explode(sequence(cast({{ first_day }} as date), cast({{ last_day }} as date), interval 1 day))
+{%- endmacro %}
+
+{#- Spark: max_by over the tuple as a struct (compared field by field), which keeps a null value
+    on that row. -#}
+{% macro spark__value_at_extreme(value, order_columns, largest, condition) -%}
+    {{ 'max_by' if largest else 'min_by' }}({{ value }}, struct({{ order_columns | join(', ') }})) filter (where {{ condition }})
+{%- endmacro %}
+
+{#- Spark: the contracts' column types are spelled as DuckDB names them; Spark has no unbounded
+    `varchar` (it asks for a length) and calls that type `string`. dbt casts to each declared type
+    to check a contract, through this macro. -#}
+{% macro spark__cast(field, type) -%}
+    cast({{ field }} as {{ 'string' if type | trim | lower == 'varchar' else type }})
+{%- endmacro %}
+
+{#- Spark: Parquet tables enforce no constraint (dbt-spark adds them to Delta tables only). A model
+    with an enforced contract has its rows checked against its not_null and check constraints
+    once built; where a row breaks one, the table is dropped and the build fails, as on DuckDB,
+    whose table refuses the row. -#}
+{% macro spark__persist_constraints(relation, model) -%}
+    {%- if not config.get('contract').enforced -%}{{ return(none) }}{%- endif -%}
+    {%- set broken = {} -%}
+    {%- for column in model.columns.values() -%}
+        {%- for constraint in column.constraints -%}
+            {%- if constraint.type == 'not_null' -%}
+                {%- do broken.update({column.name ~ ' not null': column.name ~ ' is null'}) -%}
+            {%- elif constraint.type == 'check' -%}
+                {%- do broken.update({constraint.expression: 'not (' ~ constraint.expression ~ ')'}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for constraint in model.constraints if constraint.type == 'check' -%}
+        {%- do broken.update({constraint.expression: 'not (' ~ constraint.expression ~ ')'}) -%}
+    {%- endfor -%}
+    {%- if not broken -%}{{ return(none) }}{%- endif -%}
+    {%- set names = broken.keys() | list -%}
+    {%- set counts = [] -%}
+    {%- for name in names %}{% do counts.append('count_if(' ~ broken[name] ~ ')') %}{% endfor -%}
+    {%- set found = run_query('select ' ~ counts | join(', ') ~ ' from ' ~ relation).rows[0] -%}
+    {%- set failures = [] -%}
+    {%- for name in names -%}
+        {%- if found[loop.index0] > 0 -%}
+            {%- do failures.append(name ~ ' (' ~ found[loop.index0] ~ ' rows break it)') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if failures -%}
+        {%- do adapter.drop_relation(relation) -%}
+        {{ exceptions.raise_compiler_error(relation ~ ' breaks its contract: ' ~ failures | join('; ')) }}
+    {%- endif -%}
 {%- endmacro %}

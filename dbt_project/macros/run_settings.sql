@@ -73,5 +73,15 @@
     SQL's strings keep backslashes as they are). Every setting that reaches SQL as text goes
     through it. -#}
 {% macro sql_string(value) -%}
+    {{- adapter.dispatch('sql_string', 'relanalytics')(value) -}}
+{%- endmacro %}
+
+{% macro default__sql_string(value) -%}
     {{- "'" ~ (value | string | replace("'", "''")) ~ "'" -}}
+{%- endmacro %}
+
+{#- Spark reads a backslash in a string as an escape (`\s` would reach a regular expression as `s`),
+    and two quotes as two strings: both are escaped with a backslash. -#}
+{% macro spark__sql_string(value) -%}
+    {{- "'" ~ (value | string | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'" -}}
 {%- endmacro %}

@@ -67,6 +67,25 @@
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}
 
+{#- Spark (Parquet tables: no row deletes, no transactions) builds every row of every incremental
+    model at every build, as a table materialization does, and records it in <model>_writes as a
+    build of every row (docs/incremental.md#on-spark). It keeps no build state: previous_build()
+    is none, so the model's SQL reads everything. -#}
+{% materialization scoped_incremental, adapter='spark' %}
+    {%- set target = this.incorporate(type='table') -%}
+    {%- set existing = load_cached_relation(this) -%}
+    {%- set writes = writes_table(this, generate_schema_name('intermediate')) -%}
+    {{ run_hooks(pre_hooks) }}
+    {%- if existing is not none -%}{%- do adapter.drop_relation(existing) -%}{%- endif -%}
+    {%- call statement('main') -%}{{ create_table_as(False, target, sql) }}{%- endcall -%}
+    {%- do persist_docs(target, model) -%}
+    {%- do persist_constraints(target, model) -%}
+    {%- do run_query('drop table if exists ' ~ writes) -%}
+    {%- do run_query('create table ' ~ writes ~ ' using parquet as ' ~ writes_query(none, none)) -%}
+    {{ run_hooks(post_hooks) }}
+    {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
 {#- The state of every build (one row per model) and the log of changes (rows addressed to the
     model that reads them; a row of nulls: recompute everything). -#}
 {% macro incremental_builds() -%}
@@ -109,6 +128,14 @@
 {#- The last build of this model, {'since', 'as_of_day'}, when this build may keep its rows; else
     none. Unit tests have no relation of their own (`this`): they take the full path. -#}
 {% macro previous_build() -%}
+    {{ return(adapter.dispatch('previous_build', 'relanalytics')()) }}
+{%- endmacro %}
+
+{% macro spark__previous_build() -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro default__previous_build() -%}
     {%- if not (execute and this is not none) or should_full_refresh() %}{{ return(none) }}{% endif -%}
     {%- for table in [this, incremental_builds(), incremental_changes()] -%}
         {%- if adapter.get_relation(table.database, table.schema, table.identifier) is none -%}
@@ -208,21 +235,28 @@
     {%- if scope is not none and adapter.get_relation(writes.database, writes.schema, writes.identifier) is not none -%}
         {%- set kept_build = run_query('select max(build_id) from ' ~ writes).rows[0][0] -%}
     {%- endif -%}
-    {%- set written = [] -%}
-    {%- for column, type in config.require('scope_columns').items() -%}
-        {%- set name = 'written_from' if column == 'from_day' else column -%}
-        {%- do written.append((column if scope is not none else 'cast(null as ' ~ type ~ ')') ~ ' as ' ~ name) -%}
-    {%- endfor -%}
-    {%- do written.append(sql_string(invocation_id) ~ ' as build_id') -%}
-    {%- do written.append((sql_string(kept_build) if kept_build else 'cast(null as varchar)')
-        ~ ' as previous_build_id') -%}
-    {%- do statements.append('create or replace table ' ~ writes ~ ' as select ' ~ written | join(', ') ~ (' from ' ~ scope_table if scope is not none else '')) -%}
+    {%- do statements.append('create or replace table ' ~ writes ~ ' as '
+        ~ writes_query(scope_table if scope is not none else none, kept_build)) -%}
     {%- do statements.append('delete from ' ~ incremental_changes() ~ ' where for_model = ' ~ sql_string(this.identifier)) -%}
     {%- do statements.append('delete from ' ~ incremental_builds() ~ ' where model = ' ~ sql_string(this.identifier)) -%}
     {%- do statements.append('insert into ' ~ incremental_builds() ~ ' ' ~ scoped_build_state()) -%}
     {%- do statements.append('drop table if exists ' ~ scope_table) -%}
     {%- do statements.append('drop table if exists ' ~ previous_rows) -%}
     {{ return(statements) }}
+{%- endmacro %}
+
+{#- The rows of <model>_writes: the stored scope (`scope_table`), or a row of nulls after a build
+    of every row (none); with this build's id and that of the build whose rows it kept. -#}
+{% macro writes_query(scope_table, kept_build) -%}
+    {%- set written = [] -%}
+    {%- for column, type in config.require('scope_columns').items() -%}
+        {%- set name = 'written_from' if column == 'from_day' else column -%}
+        {%- do written.append((column if scope_table else dbt.cast('null', type)) ~ ' as ' ~ name) -%}
+    {%- endfor -%}
+    {%- do written.append(sql_string(invocation_id) ~ ' as build_id') -%}
+    {%- do written.append((sql_string(kept_build) if kept_build else dbt.cast('null', 'varchar'))
+        ~ ' as previous_build_id') -%}
+    {{ return('select ' ~ written | join(', ') ~ (' from ' ~ scope_table if scope_table else '')) }}
 {%- endmacro %}
 
 {#- This build's state: the newest load of the raw tables the models read (a night finds what it

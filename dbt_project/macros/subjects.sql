@@ -4,7 +4,7 @@
     {%- set prefixes = [] -%}
     {%- for prefix in var('reply_prefixes') %}{% do prefixes.append(modules.re.escape(prefix | string)) %}{% endfor -%}
     nullif(trim({{ regexp_replace_all(
-        regexp_replace_all('lower(' ~ subject ~ ')', sql_string('^\\s*((' ~ prefixes | join('|') ~ ')\\s*[:：]\\s*)+'), "''"),
-        "'\\s+'", "' '"
+        regexp_replace_all('lower(' ~ subject ~ ')', sql_string('^\\s*((' ~ prefixes | join('|') ~ ')\\s*[:：]\\s*)+'), sql_string('')),
+        sql_string('\\s+'), sql_string(' ')
     ) }}), '')
 {%- endmacro %}

@@ -56,8 +56,8 @@ measured as (
         cast(emails_answered as {{ type_double() }}) / nullif(emails_closed, 0) as customer_response_rate,
         cast(customer_initiated as {{ type_double() }})
         / nullif(customer_initiated + team_initiated, 0) as customer_initiated_share,
-        team_response_seconds / 3600.0 / nullif(team_responses, 0) as team_response_hours,
-        customer_response_seconds / 3600.0 / nullif(customer_responses, 0) as customer_response_hours,
+        team_response_seconds / cast(3600 as {{ type_double() }}) / nullif(team_responses, 0) as team_response_hours,
+        customer_response_seconds / cast(3600 as {{ type_double() }}) / nullif(customer_responses, 0) as customer_response_hours,
         external_people
     from figures
 ),

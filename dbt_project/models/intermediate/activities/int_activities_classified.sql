@@ -63,7 +63,7 @@ classified as (
             when activities.activity_type = 'email' then null
             when activities.duration_minutes >= 0 then activities.duration_minutes
             when activities.scheduled_end > activities.scheduled_start
-                then {{ dbt.datediff('activities.scheduled_start', 'activities.scheduled_end', 'second') }} / 60.0
+                then {{ dbt.datediff('activities.scheduled_start', 'activities.scheduled_end', 'second') }} / cast(60 as {{ type_double() }})
             {%- for activity_type, minutes in var('default_duration_minutes').items() %}
             when activities.activity_type = {{ sql_string(activity_type) }} then {{ minutes }}
             {%- endfor %}

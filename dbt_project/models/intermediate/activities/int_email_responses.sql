@@ -44,6 +44,6 @@ select
     case when first_reply_at <= window_end then first_reply_at end as response_at,
     case
         when first_reply_at <= window_end
-            then {{ dbt.datediff('activity_at', 'first_reply_at', 'second') }} / 3600.0
+            then {{ dbt.datediff('activity_at', 'first_reply_at', 'second') }} / cast(3600 as {{ type_double() }})
     end as response_hours
 from answered

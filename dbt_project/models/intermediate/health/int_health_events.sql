@@ -62,7 +62,8 @@ record_emails as (
 ),
 
 -- A customer person counts in breadth for health_signal_days from each two-way activity; their
--- intervals end where the next one starts, so that nobody counts twice.
+-- intervals end where the next one starts, so that nobody counts twice. An activity without a day
+-- starts no interval, nor ends one (Spark would sort it first among a person's days).
 external_people as (
     select distinct
         record_activities.record_type,
@@ -72,7 +73,9 @@ external_people as (
     from record_activities
     inner join {{ ref('int_activity_people_classified') }} as people
         on record_activities.activity_id = people.activity_id
-    where record_activities.is_two_way and people.side = 'external'
+    where
+        record_activities.is_two_way and people.side = 'external'
+        and record_activities.activity_day is not null
 ),
 
 external_people_spans as (
