@@ -31,7 +31,7 @@ from support.spark_engine import (
 )
 from support.warehouses import HAND_MADE_SETTINGS, dbt, ingest
 
-from relanalytics_pipeline.defs.learn.similar_deals import ensure_neighbours_table
+from relanalytics_pipeline.warehouse import ensure_tables_written_after_dbt
 
 pytestmark = SPARK_TEST
 
@@ -76,7 +76,7 @@ def two_nights(tmp_path_factory) -> dict[str, dict]:
     def ingested(warehouse: Path, folder: Path, run_id: str) -> None:
         ingest(warehouse, folder, run_id)
         with duckdb.connect(str(warehouse)) as connection:
-            ensure_neighbours_table(connection)
+            ensure_tables_written_after_dbt(connection)
             if not connection.execute("SELECT count(*) FROM learn.won_deal_neighbours").fetchone()[
                 0
             ]:
