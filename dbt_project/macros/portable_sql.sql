@@ -75,8 +75,13 @@
     cast(unnest(generate_series(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp), interval 1 day)) as date)
 {%- endmacro %}
 
+{#- Spark: sequence() refuses a last day before the first, where DuckDB's series is empty: the
+    series runs to the later of the two, then keeps the days up to `last_day`. -#}
 {% macro spark__each_day(first_day, last_day) -%}
-    explode(sequence(cast({{ first_day }} as date), cast({{ last_day }} as date), interval 1 day))
+    explode(filter(
+        sequence(cast({{ first_day }} as date), greatest(cast({{ first_day }} as date), cast({{ last_day }} as date)), interval 1 day),
+        each -> each <= cast({{ last_day }} as date)
+    ))
 {%- endmacro %}
 
 {#- Spark: max_by over the tuple as a struct (compared field by field), which keeps a null value

@@ -104,13 +104,16 @@ stretches as (
         first_day,
         max(current_day) over up_to_first_day as current_day,
         max(earlier_day) over up_to_first_day as earlier_day,
-        lead(first_day) over up_to_first_day as next_first_day
+        lead(first_day) over by_first_day as next_first_day
     from starts
-    window up_to_first_day as (
-        partition by record_type, record_id
-        order by first_day
-        range between unbounded preceding and current row
-    )
+    -- Spark refuses a frame on lead(), which takes none: the frame has a window of its own.
+    window
+        by_first_day as (partition by record_type, record_id order by first_day),
+        up_to_first_day as (
+            partition by record_type, record_id
+            order by first_day
+            range between unbounded preceding and current row
+        )
 ),
 
 -- Every day of the history, in its stretch (two starts on one day make one stretch).
