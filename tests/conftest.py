@@ -3,12 +3,20 @@
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+# pyspark (the spark extra) takes a process whose __main__ has neither a spec nor a file for a run
+# of its own doctests and exits on importing pyspark.sql.connect, as great-expectations does: an
+# xdist worker's __main__ is such a module. A file name tells pyspark it is not.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "pytest-xdist worker"
 
 # The throwaway PostgreSQL server (fixture postgres_url) of the tests that publish to one.
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -68,7 +68,7 @@ def test_dbt_gets_the_run_vars_from_the_environment_and_only_overrides_as_vars()
     tags = {"dagster/partition": "2026-03-31"}
     settings = settings_for_run(tags, {"RELANALYTICS_ORG_DOMAINS": "acme.example"})
     args, environ = dbt_build_command(settings, dbt_vars(settings, tags), {})
-    assert args == ["build", "--exclude-resource-type", "unit_test"]
+    assert args == ["build", "--target", "duckdb", "--exclude-resource-type", "unit_test"]
     assert json.loads(environ["RELANALYTICS_RUN_VARS"]) == {
         "as_of_date": "2026-03-31", "org_domains": "acme.example", "privacy_rules": "",
         "window_start": "2026-03-31", "window_end": "2026-04-01",
