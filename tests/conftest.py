@@ -13,10 +13,15 @@ import pytest
 
 # pyspark (the spark extra) takes a process whose __main__ has neither a spec nor a file for a run
 # of its own doctests and exits on importing pyspark.sql.connect, as great-expectations does: an
-# xdist worker's __main__ is such a module. A file name tells pyspark it is not.
+# xdist worker's __main__ is such a module. A file name tells pyspark it is not, for as long as
+# great-expectations is imported; not longer, or multiprocessing's spawn would import that file.
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "pytest-xdist worker"
+    try:
+        import great_expectations  # noqa: F401
+    finally:
+        del _main.__file__
 
 # The throwaway PostgreSQL server (fixture postgres_url) of the tests that publish to one.
 FIXTURES = Path(__file__).parent / "fixtures"
