@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from conftest import project_free_environ
 
+from relanalytics_pipeline.defs.ingest.to_spark import select_for_spark
 from relanalytics_pipeline.settings import DBT_PROJECT_DIR
 
 # The schemas of the tables dbt reads but does not build (its sources and removed_rows).
@@ -102,16 +103,10 @@ def hand_off_files(warehouse: Path, folder: Path) -> list[str]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
         for name in names:
-            columns = connection.execute(f"DESCRIBE {name}").fetchall()
-            # DuckDB's timestamps are UTC without a zone: written as instants, which Spark reads
-            # as its TIMESTAMP (a zone-less Parquet timestamp would be a TIMESTAMP_NTZ).
-            select = ", ".join(
-                f'CAST("{column}" AS TIMESTAMPTZ) AS "{column}"' if kind == "TIMESTAMP"
-                else f'"{column}"'
-                for column, kind, *_ in columns
-            )  # fmt: skip
             connection.execute(
-                f"COPY (SELECT {select} FROM {name}) TO '{folder / name}.parquet' (FORMAT parquet)"
+                f"COPY (SELECT {select_for_spark(connection, name)} FROM {name}) TO ? "
+                "(FORMAT parquet)",
+                [f"{folder / name}.parquet"],
             )
     return names
 

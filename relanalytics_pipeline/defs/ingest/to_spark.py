@@ -37,7 +37,7 @@ READ_BY_DBT = (
 _PARTIAL = ".partial-"
 
 
-def _select_for_spark(connection, table: str) -> str:
+def select_for_spark(connection, table: str) -> str:
     """The table's columns as Parquet gives them to Spark with the same types: timestamps (UTC,
     without zone in DuckDB) as instants, which Spark reads as its TIMESTAMP in the session's UTC
     zone (a zone-less Parquet timestamp would read as TIMESTAMP_NTZ)."""
@@ -67,7 +67,7 @@ def hand_over(
             version = new_version(settings, table)
             partial = version.with_name(f"{_PARTIAL}{version.name}")
             partial.mkdir(parents=True, exist_ok=True)
-            select = _select_for_spark(connection, table)
+            select = select_for_spark(connection, table)
             (count,) = connection.execute(
                 f"COPY (SELECT {select} FROM {table}) TO ? (FORMAT parquet, COMPRESSION zstd)",
                 [str(partial / "part-00000.parquet")],
