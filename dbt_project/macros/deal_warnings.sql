@@ -337,7 +337,7 @@ select
     days.opportunity_id,
     'slow_team_replies' as warning,
     slow_replies.since,
-    'we replied to the customer in ' || {{ number_text('round(round(slow_replies.mean_hours, 9), 1)') }}
+    'we replied to the customer in ' || {{ number_text(tenths('slow_replies.mean_hours')) }}
         || {{ sql_string(' hours on average over the last ' ~ slow['days'] ~ ' days (a warning above ' ~ slow_hours ~ ')') }}
         as reason,
     cast(slow_replies.mean_hours as {{ type_double() }}) as figure,

@@ -4,14 +4,14 @@
     || case when {{ expression }} = 1 then '' else 's' end
 {%- endmacro %}
 
-{% macro one_decimal(expression) -%}
-    {{ return(adapter.dispatch('one_decimal', 'relanalytics')(expression)) }}
+{#- A figure to one decimal, as sentences show it. Rounded to 9 digits first: a mean summed in
+    another order differs in its last bits, which would tip a value like x.x5 one way or the
+    other between two builds of the same data. Then half away from zero as a decimal: the double
+    nearest 4.85 is 4.8499999999999996, which DuckDB would round to 4.8 and Spark to 4.9. -#}
+{% macro tenths(expression) -%}
+    cast(round(cast(round(cast({{ expression }} as {{ type_double() }}), 9) as decimal(38, 9)), 1) as decimal(38, 1))
 {%- endmacro %}
 
-{#- Rounded to 9 digits first: a mean summed in another order differs in its last bits, which
-    would tip a value like x.x5 one way or the other between two builds of the same data. Then
-    half away from zero as a decimal: the double nearest 4.85 is 4.8499999999999996, which
-    DuckDB would round to 4.8 and Spark to 4.9. -#}
-{% macro default__one_decimal(expression) -%}
-    cast(cast(round(cast(round(cast({{ expression }} as {{ type_double() }}), 9) as decimal(38, 9)), 1) as decimal(38, 1)) as {{ dbt.type_string() }})
+{% macro one_decimal(expression) -%}
+    cast({{ tenths(expression) }} as {{ dbt.type_string() }})
 {%- endmacro %}

@@ -116,3 +116,16 @@ def test_a_changed_value_is_a_differing_row(built, tmp_path):
         "deal_warnings": 1,
     }
     assert yardstick.rows_differing(connection, changed) == expected
+
+
+def test_the_yardstick_writes_figures_as_the_metrics_docs_round_them():
+    """Half away from zero on the decimal, once noise below 1e-9 is dropped: the doubles nearest
+    80.05, 4.85 and 14.35 lie just below them, and rounding those doubles gives 80.0, 4.8 and
+    14.3. A whole number is written without decimals; 31.97 rounds up to a whole but keeps one."""
+    connection = duckdb.connect()
+    connection.execute(yardstick.MACROS)
+    written = connection.execute(
+        "SELECT number_text(80.05::DOUBLE), number_text(4.85::DOUBLE), "
+        "number_text(14.35::DOUBLE), number_text(2.0::DOUBLE), number_text(31.97::DOUBLE)"
+    ).fetchone()
+    assert written == ("80.1", "4.9", "14.4", "2", "32.0")

@@ -65,8 +65,10 @@ RUNNING_SUMS = (
 )  # fmt: skip
 MACROS = """
 CREATE TEMP MACRO plural(n, noun) AS n || ' ' || noun || CASE WHEN n = 1 THEN '' ELSE 's' END;
+-- Half away from zero as a decimal, once floating-point noise below 1e-9 is dropped.
+CREATE TEMP MACRO tenths(x) AS round(round(x::DOUBLE, 9)::DECIMAL(38, 9), 1);
 CREATE TEMP MACRO number_text(x) AS
-    CASE WHEN x = floor(x) THEN x::BIGINT::VARCHAR ELSE round(x, 1)::VARCHAR END;
+    CASE WHEN x = floor(x) THEN x::BIGINT::VARCHAR ELSE tenths(x)::VARCHAR END;
 CREATE TEMP MACRO percent_text(x) AS floor(100 * x + 0.5)::BIGINT || '%';
 -- The mean of the parts that are known; empty when neither is.
 CREATE TEMP MACRO mean_of_known(a, b) AS

@@ -213,9 +213,9 @@ texts AS (
         END AS activity,
         format('The customer answered {}% of our emails', round(round(customer_response_rate * 100, 9))::BIGINT)
             || CASE WHEN customer_response_hours IS NOT NULL
-                    THEN format(', after {} hours on average', round(round(customer_response_hours, 9)::DECIMAL(38, 9), 1)) ELSE '' END
+                    THEN format(', after {} hours on average', tenths(customer_response_hours)) ELSE '' END
             || '.' AS customer_replies,
-        format('We answered the customer after {} hours on average.', round(round(team_response_hours, 9)::DECIMAL(38, 9), 1)) AS team_replies,
+        format('We answered the customer after {} hours on average.', tenths(team_response_hours)) AS team_replies,
         CASE WHEN last_contacted_at IS NULL THEN 'Not contacted in this period.'
             ELSE format('Last contact on {}', last_contacted_at::DATE) || coalesce(' by ' || l.full_name, '') || '.'
         END AS last_contact,
@@ -224,7 +224,7 @@ texts AS (
         END AS next_contact,
         CASE WHEN team_time_minutes + customer_time_minutes > 0
             THEN format('Time invested: {} hours by our team, {} by the customer.',
-                        round(round(team_time_minutes / 60, 9)::DECIMAL(38, 9), 1), round(round(customer_time_minutes / 60, 9)::DECIMAL(38, 9), 1)) END AS time_spent
+                        tenths(team_time_minutes / 60), tenths(customer_time_minutes / 60)) END AS time_spent
     FROM k LEFT JOIN users l ON l.user_id = k.last_contacted_by LEFT JOIN users n ON n.user_id = k.next_contact_by
 )
 SELECT record_type, record_id,
@@ -587,7 +587,7 @@ WITH deals AS (
     FROM deals d LEFT JOIN breaks b USING (opportunity_id) WHERE d.health_trend = 'Declining'
     UNION ALL
     SELECT d.opportunity_id, 'slow_team_replies', s.since,
-        'we replied to the customer in ' || number_text(round(round(s.mean_hours, 9)::DECIMAL(38, 9), 1))
+        'we replied to the customer in ' || number_text(tenths(s.mean_hours))
             || ' hours on average over the last {slow_days} days (a warning above {slow_hours})',
         s.mean_hours, 'hours', {slow_hours}
     FROM deals d JOIN slow_now s USING (opportunity_id)
