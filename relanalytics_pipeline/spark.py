@@ -82,9 +82,39 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
     session = builder.enableHiveSupport().getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
+        remove_unnamed_table_folders(session, settings)
         yield session
     finally:
         stop_with_jvm(session)
+
+
+def remove_unnamed_table_folders(session: SparkSession, settings: Settings) -> list[Path]:
+    """Remove the folders of the warehouse's databases that name no table of the metastore, and
+    return them. A JVM killed while it wrote a table leaves one: Spark writes a table's files
+    before the metastore names it, and drops the name before the files; a folder left so, in part
+    or whole, makes the next CREATE TABLE of that name fail (LOCATION_ALREADY_EXISTS). Run at the
+    start of a local session, which holds the metastore alone: no other JVM is writing. A table's
+    files lie in a folder of its name (dbt's tables; each version of a handed-over table is a
+    folder in it)."""
+    removed = []
+    for database in session.catalog.listDatabases():
+        folder = settings.effective_spark_warehouse / f"{database.name}.db"
+        if database.name == "default" or not folder.is_dir():
+            continue
+        tables = {t.name.lower() for t in session.catalog.listTables(database.name)}
+        for entry in folder.iterdir():
+            if entry.is_dir() and entry.name.lower() not in tables:
+                shutil.rmtree(entry)
+                removed.append(entry)
+    return removed
+
+
+def clear_killed_writes(settings: Settings) -> None:
+    """Before dbt's own session: a local session whose start removes what writes killed with
+    their JVM left (remove_unnamed_table_folders), ended with its JVM before dbt starts. A
+    platform's session (on a cluster) is left as it is."""
+    with spark_session(settings):
+        pass
 
 
 def _check_same_warehouse(session: SparkSession, settings: Settings) -> None:

@@ -210,6 +210,10 @@ def relanalytics_dbt(
     target = runs / context.run.run_id
     start_from_saved_parse(runs, target)
     args, environ = dbt_build_command(settings, build_vars, config.vars)
+    if settings.engine == "spark":
+        from relanalytics_pipeline.spark import clear_killed_writes
+
+        clear_killed_writes(settings)
     # dbt starts inside the block, inheriting absolute paths for the profile's env_var()s.
     with environ_overrides(environ):
         invocation = dbt.cli(args, context=context, target_path=target)
