@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
@@ -175,10 +176,10 @@ def remove_leftovers(session: SparkSession, settings: Settings) -> list[Path]:
                     .where("col_name = 'Location'")
                     .first()
                 )
-                if location is not None:
-                    locations.add(Path(re.sub(r"^file:", "", location.data_type)).resolve())
+                if location is not None and (path := local_path(location.data_type)):
+                    locations.add(path)
     removed = []
-    for schema in settings.effective_spark_warehouse.glob("*.db"):
+    for schema in settings.effective_spark_warehouse.resolve().glob("*.db"):
         for folder in schema.iterdir():
             if folder in locations:
                 continue
@@ -192,6 +193,15 @@ def remove_leftovers(session: SparkSession, settings: Settings) -> list[Path]:
         else:
             path.unlink()
     return removed
+
+
+def local_path(location: str) -> Path | None:
+    """A table's location (`file:/a%20b/t`, as the metastore gives it) as a path of this machine;
+    None for a location elsewhere (a cluster's storage)."""
+    parts = urlsplit(location)
+    if parts.scheme not in ("", "file"):
+        return None
+    return Path(unquote(parts.path)).resolve()
 
 
 def wall_time(frame):
