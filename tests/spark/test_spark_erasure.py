@@ -15,6 +15,7 @@ table folders as after the first night, each hand-off table one version.
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -24,8 +25,12 @@ from support.runs import environment, materialize_with_the_cli
 from support.spark_engine import SPARK_TEST
 
 from relanalytics_pipeline.cli.instance import ensure_dagster_home
+from relanalytics_pipeline.defs.ingest.load import ingest_entity
+from relanalytics_pipeline.defs.ingest.to_spark import REMOVED_ROWS, hand_over
+from relanalytics_pipeline.defs.privacy import erasure as erasing
 from relanalytics_pipeline.defs.serve import publish
-from relanalytics_pipeline.settings import PROJECT_ROOT
+from relanalytics_pipeline.raw_contract import ENTITIES
+from relanalytics_pipeline.settings import PROJECT_ROOT, Settings
 
 pytestmark = SPARK_TEST
 
@@ -196,3 +201,32 @@ def test_the_warehouse_folder_stays_as_a_night_left_it(erasure):
     assert {f: n for f, n in after.items() if not f.startswith(HANDED_OVER)} == {
         f: 0 for f in after if not f.startswith(HANDED_OVER)
     }
+
+
+def test_finishing_an_erasure_replaces_sparks_copy_of_the_removed_rows_log(tmp_path):
+    """The erasure logs Dan's contact in `ingest.removed_rows` for dbt, the rebuilding run hands
+    that log to Spark, and the erasure's last part takes his id out of it: out of Spark's copy
+    too. The activities' ids (e2, m1: his two parties) stay, as on DuckDB."""
+    from relanalytics_pipeline.spark import spark_session
+
+    settings = Settings.from_env(
+        {
+            "RELANALYTICS_HOME": str(tmp_path),
+            "RELANALYTICS_ENGINE": "spark",
+            "RELANALYTICS_SPARK_DRIVER_MEMORY": "1g",
+        }
+    )
+    landing = write_hand_made_landing(tmp_path / "landing")
+    for entity in ENTITIES:
+        ingest_entity(settings.warehouse, landing, entity, run_id="run-1")
+    erased = erasing.erase_from_warehouse(
+        settings, [erasing.hash_for(settings, "contact:c2")], ["c2"]
+    )
+    query = f"SELECT entity, record_id FROM {REMOVED_ROWS} ORDER BY 1, 2"
+    with spark_session(settings) as session:
+        hand_over(settings, session, [REMOVED_ROWS])  # as the rebuilding run's ingest does
+        logged = [tuple(r) for r in session.sql(query).collect()]
+        erasing.finish_erasure(settings, erased, time.time())
+        kept = [tuple(r) for r in session.sql(query).collect()]
+    assert logged == [("activity_parties", "e2"), ("activity_parties", "m1"), ("contacts", "c2")]
+    assert kept == [("activity_parties", "e2"), ("activity_parties", "m1")]
