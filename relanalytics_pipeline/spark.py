@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
@@ -178,6 +179,59 @@ def register_version(session: SparkSession, table: str, location: Path) -> None:
     for older in location.parent.iterdir():
         if older != location:
             shutil.rmtree(older, ignore_errors=True)
+
+
+# Relations dbt-spark makes beside a model while it builds it (a view of the new rows, the old
+# table kept aside): a build killed half-way leaves them registered.
+DBT_SCRATCH_SUFFIXES = ("__dbt_tmp", "__dbt_backup")
+
+
+def remove_leftovers(session: SparkSession, settings: Settings) -> list[Path]:
+    """Remove from the warehouse folder what no table reads: dbt's scratch relations of killed
+    builds, table folders the metastore no longer knows (a table dropped or being written when its
+    run was killed), and a hand-off's versions other than its table's current one. Returns the
+    folders removed. Only for a step that holds the warehouse pool: no other step then writes or
+    reads Spark's tables, and every table keeps the files it reads, so a rerun finds what it needs.
+    """
+    locations = set()
+    for database in session.catalog.listDatabases():
+        for table in session.catalog.listTables(database.name):
+            name = f"{quote(database.name)}.{quote(table.name)}"
+            if table.name.endswith(DBT_SCRATCH_SUFFIXES):
+                kind = "VIEW" if table.tableType == "VIEW" else "TABLE"
+                session.sql(f"DROP {kind} IF EXISTS {name}")
+            elif table.tableType != "VIEW":
+                location = (
+                    session.sql(f"DESCRIBE TABLE EXTENDED {name}")
+                    .where("col_name = 'Location'")
+                    .first()
+                )
+                if location is not None and (path := local_path(location.data_type)):
+                    locations.add(path)
+    removed = []
+    for schema in settings.effective_spark_warehouse.resolve().glob("*.db"):
+        for folder in schema.iterdir():
+            if folder in locations:
+                continue
+            if folder.is_dir() and any(folder in where.parents for where in locations):
+                removed += [v for v in folder.iterdir() if v not in locations]  # older versions
+            else:
+                removed.append(folder)
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
+
+
+def local_path(location: str) -> Path | None:
+    """A table's location (`file:/a%20b/t`, as the metastore gives it) as a path of this machine;
+    None for a location elsewhere (a cluster's storage)."""
+    parts = urlsplit(location)
+    if parts.scheme not in ("", "file"):
+        return None
+    return Path(unquote(parts.path)).resolve()
 
 
 def wall_time(frame):

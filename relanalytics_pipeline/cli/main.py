@@ -137,13 +137,20 @@ def data_docs(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     out = Path(args.out).resolve() if args.out else settings.home / "data-docs"
-    frames = {}
-    if settings.warehouse.exists():
+    if settings.engine == "spark":
+        from relanalytics_pipeline.defs.quality.suites import latest_frames_spark
+        from relanalytics_pipeline.spark import spark_session
+
+        # The Spark DataFrames are read as they are validated, inside the session.
+        with spark_session(settings) as session:
+            index, outcomes = build_data_docs(out, latest_frames_spark(session))
+    elif settings.warehouse.exists():
         with connect(settings.warehouse, read_only=True) as connection:
             frames = latest_frames(connection)
+        index, outcomes = build_data_docs(out, frames)
     else:
         print(f"No warehouse at {settings.warehouse}: the docs show the suites only.")
-    index, outcomes = build_data_docs(out, frames)
+        index, outcomes = build_data_docs(out, {})
     for outcome in outcomes.values():
         print(outcome.summary())
     print(f"Data docs: {index}")

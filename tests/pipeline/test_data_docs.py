@@ -12,18 +12,16 @@ import os
 import re
 import shutil
 import subprocess
-from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from support.data_docs import CSS_URL, loads
 
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.quality.data_docs import MissingLocalCopy, use_local_assets
 from relanalytics_pipeline.raw_contract import ENTITIES
 from relanalytics_pipeline.settings import PROJECT_ROOT
 
-CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
 VENDOR = "static/vendor"
 # The entities with a crm suite: each of their latest loads gets a validation page.
 CRM_SUITES = sorted((PROJECT_ROOT / "expectations" / "crm").glob("*.json"))
@@ -47,40 +45,6 @@ INDEX_LOADS = {
     "static/images/favicon.ico",
     "static/images/logo-long.png",
 }
-
-
-class Loads(HTMLParser):
-    """What a page loads: script, style sheet, icon and image sources, url()s of its styles; and
-    the attributes that would make a browser refuse a file read from disk."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-        self.cross_origin: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        source = {"script": "src", "img": "src", "link": "href"}.get(tag)
-        if source and attrs.get(source):
-            self.urls.append(attrs[source])
-            if "integrity" in attrs or "crossorigin" in attrs:
-                self.cross_origin.append(attrs[source])
-        self.urls += CSS_URL.findall(attrs.get("style") or "")
-        self._in_style = tag == "style"
-
-    def handle_endtag(self, tag):
-        self._in_style = False
-
-    def handle_data(self, data):
-        if self._in_style:
-            self.urls += CSS_URL.findall(data)
-
-
-def loads(page: Path) -> Loads:
-    parser = Loads()
-    parser.feed(page.read_text(encoding="utf-8"))
-    return parser
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,11 @@ An erasure runs in three parts, so that each copy is rewritten by the code that 
 2. A run of every asset for the latest day: dbt rebuilds the marts and the history, the model is
    refitted, the marts are published again (DuckDB file, Parquet, PostgreSQL).
 3. `finish_erasure`: the Parquet versions other than the current one, and the model pickles the
-   run did not write, are removed; the warehouse file is copied into a fresh file, because DuckDB
-   keeps deleted rows' bytes in freed blocks of the old one.
+   run did not write, are removed (with the Spark engine, Spark's copy of `ingest.removed_rows`
+   is replaced); the warehouse file is copied into a fresh file, because DuckDB keeps deleted
+   rows' bytes in freed blocks of the old one. On Spark, the run of part 2 hands the raw tables
+   over again and rebuilds every dbt table whole, and its ingest first removes what killed runs
+   left in the Spark warehouse folder (relanalytics_pipeline/spark.py, remove_leftovers).
 
 The erasure log (`$RELANALYTICS_HOME/privacy/erasure-log.jsonl`) records when, which hash and how
 many rows per table; never an identifier.
@@ -281,6 +284,13 @@ def finish_erasure(settings: Settings, erasure: Erasure, rebuilt_since: float) -
             "sha256(getvariable('privacy_salt') || rtrim(entity, 's') || ':' || record_id) "
             "IN (SELECT hash FROM sought_hashes)"
         )
+    if settings.engine == "spark":
+        # Spark's copy of that log was handed over by the run, with those ids: replaced.
+        from relanalytics_pipeline.defs.ingest.to_spark import REMOVED_ROWS, hand_over
+        from relanalytics_pipeline.spark import spark_session
+
+        with spark_session(settings) as session:
+            hand_over(settings, session, [REMOVED_ROWS])
     compact(settings.warehouse)
     _log(settings, erasure)
 

@@ -339,6 +339,24 @@ def read_mart_spark(session, suite: Suite, build: Build | None = None):
     return wall_time(session.sql(sql, args=params))
 
 
+def latest_frames_spark(session) -> dict[Suite, Any]:
+    """`latest_frames` on the Spark warehouse, as Spark DataFrames."""
+    from pyspark.sql import functions as F
+
+    frames = {}
+    for suite in suites("crm"):
+        table = f"crm.{suite.table}"
+        if session.catalog.tableExists(table):
+            (run_id,) = session.table(table).agg(F.max_by("_run_id", "_loaded_at")).first()
+            if run_id is not None:
+                rows = session.table(table).where(F.col("_run_id") == run_id).count()
+                frames[suite] = read_new_rows_spark(session, suite, run_id, rows)
+    for suite in suites("marts"):
+        if session.catalog.tableExists(f"marts.{suite.table}"):
+            frames[suite] = read_mart_spark(session, suite)
+    return frames
+
+
 def record_validated_spark(session, suite: Suite, build: Build) -> None:
     """`record_validated` on Spark, whose Parquet tables have no upsert: the few rows (one per
     mart) are read, changed and written back whole."""
@@ -534,15 +552,19 @@ def validate(frames: Mapping[Suite, Any], run_name: str | None = None) -> dict[s
 
 
 def build_data_docs(
-    docs_dir: Path, frames: Mapping[Suite, pd.DataFrame], run_name: str | None = None
+    docs_dir: Path, frames: Mapping[Suite, Any], run_name: str | None = None
 ) -> tuple[Path, dict[str, Outcome]]:
     """GE's HTML data docs in `docs_dir`: a page per suite (every suite of every layer) and a page
-    per validation of `frames`, which load nothing from the network. Returns the index page and
-    the outcomes."""
+    per validation of `frames` (pandas or Spark DataFrames), which load nothing from the network.
+    A suite validated on Spark has its page as its Spark copy. Returns the index page and the
+    outcomes."""
     from relanalytics_pipeline.defs.quality.data_docs import use_local_assets
 
     context = _context(docs_dir)
-    _add_suites(context, [s for layer in LAYERS for s in suites(layer)])
+    on_spark = {s for s, frame in frames.items() if _is_spark(frame)}
+    every_suite = [s for layer in LAYERS for s in suites(layer)]
+    _add_suites(context, [s for s in every_suite if s not in on_spark])
+    _add_suites(context, [s for s in every_suite if s in on_spark], spark=True)
     outcomes = _validate_in(context, frames, run_name)
     context.build_data_docs()
     use_local_assets(docs_dir)
