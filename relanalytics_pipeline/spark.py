@@ -13,6 +13,7 @@ pyspark is an optional extra (`pip install -e '.[spark]'`), imported only inside
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import uuid
@@ -26,6 +27,8 @@ import pandas as pd
 
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.warehouse import connect
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -83,37 +86,18 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
     session = builder.enableHiveSupport().getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
-        remove_unnamed_table_folders(session, settings)
+        # Alone on the metastore (one JVM at a time): nothing else writes while leftovers go.
+        if removed := remove_leftovers(session, settings):
+            logger.info("removed %d leftover folder(s) from the Spark warehouse", len(removed))
         yield session
     finally:
         stop_with_jvm(session)
 
 
-def remove_unnamed_table_folders(session: SparkSession, settings: Settings) -> list[Path]:
-    """Remove the folders of the warehouse's databases that name no table of the metastore, and
-    return them. A JVM killed while it wrote a table leaves one: Spark writes a table's files
-    before the metastore names it, and drops the name before the files; a folder left so, in part
-    or whole, makes the next CREATE TABLE of that name fail (LOCATION_ALREADY_EXISTS). Run at the
-    start of a local session, which holds the metastore alone: no other JVM is writing. A table's
-    files lie in a folder of its name (dbt's tables; each version of a handed-over table is a
-    folder in it)."""
-    removed = []
-    for database in session.catalog.listDatabases():
-        folder = settings.effective_spark_warehouse / f"{database.name}.db"
-        if database.name == "default" or not folder.is_dir():
-            continue
-        tables = {t.name.lower() for t in session.catalog.listTables(database.name)}
-        for entry in folder.iterdir():
-            if entry.is_dir() and entry.name.lower() not in tables:
-                shutil.rmtree(entry)
-                removed.append(entry)
-    return removed
-
-
 def clear_killed_writes(settings: Settings) -> None:
     """Before dbt's own session: a local session whose start removes what writes killed with
-    their JVM left (remove_unnamed_table_folders), ended with its JVM before dbt starts. A
-    platform's session (on a cluster) is left as it is."""
+    their JVM left (remove_leftovers), ended with its JVM before dbt starts. A platform's session
+    (on a cluster) is left as it is."""
     with spark_session(settings):
         pass
 
@@ -187,27 +171,27 @@ DBT_SCRATCH_SUFFIXES = ("__dbt_tmp", "__dbt_backup")
 
 
 def remove_leftovers(session: SparkSession, settings: Settings) -> list[Path]:
-    """Remove from the warehouse folder what no table reads: dbt's scratch relations of killed
-    builds, table folders the metastore no longer knows (a table dropped or being written when its
-    run was killed), and a hand-off's versions other than its table's current one. Returns the
-    folders removed. Only for a step that holds the warehouse pool: no other step then writes or
-    reads Spark's tables, and every table keeps the files it reads, so a rerun finds what it needs.
-    """
+    """Remove from the warehouse folder what no table reads, and return it: dbt's scratch
+    relations of killed builds, table folders the metastore does not know (Spark writes a table's
+    files before the metastore names it, and drops the name before the files: a folder left so
+    makes the next CREATE TABLE of that name fail, LOCATION_ALREADY_EXISTS), and a hand-off's
+    versions other than its table's current one. Only while no other step writes or reads Spark's
+    tables: every table keeps the files it reads, so a rerun finds what it needs."""
     locations = set()
     for database in session.catalog.listDatabases():
-        for table in session.catalog.listTables(database.name):
-            name = f"{quote(database.name)}.{quote(table.name)}"
-            if table.name.endswith(DBT_SCRATCH_SUFFIXES):
-                kind = "VIEW" if table.tableType == "VIEW" else "TABLE"
-                session.sql(f"DROP {kind} IF EXISTS {name}")
-            elif table.tableType != "VIEW":
-                location = (
-                    session.sql(f"DESCRIBE TABLE EXTENDED {name}")
-                    .where("col_name = 'Location'")
-                    .first()
-                )
-                if location is not None and (path := local_path(location.data_type)):
-                    locations.add(path)
+        # One metastore call per database, where DESCRIBE would make one per table.
+        schema = quote(database.name)
+        for table in session.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '*'").collect():
+            if table.isTemporary:
+                continue
+            facts = dict(
+                line.split(": ", 1) for line in table.information.splitlines() if ": " in line
+            )
+            if table.tableName.endswith(DBT_SCRATCH_SUFFIXES):
+                kind = "VIEW" if facts.get("Type") == "VIEW" else "TABLE"
+                session.sql(f"DROP {kind} IF EXISTS {schema}.{quote(table.tableName)}")
+            elif "Location" in facts and (path := local_path(facts["Location"])):
+                locations.add(path)
     removed = []
     for schema in settings.effective_spark_warehouse.resolve().glob("*.db"):
         for folder in schema.iterdir():

@@ -1,4 +1,4 @@
-"""What killed runs leave in the Spark warehouse folder goes at the next night's first Spark step
+"""What killed runs leave in the Spark warehouse folder goes as the next local Spark session starts
 (relanalytics_pipeline.spark.remove_leftovers); every table keeps the files it reads.
 
 tests/spark/test_spark_erasure.py runs it over two runs of the whole pipeline; here each kind of

@@ -169,8 +169,7 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
     written) is reported in the metadata.
 
     With RELANALYTICS_ENGINE=spark, the loaded tables are then handed over to the Spark
-    warehouse (defs/ingest/to_spark.py) and checked there, once what killed runs left in the
-    warehouse folder is removed (spark.remove_leftovers).
+    warehouse (defs/ingest/to_spark.py) and checked there.
 
     Partitioned by landing day: the partition D loads the files that had landed by the end of D,
     those directly in `<entity>/` and those in day subfolders up to `<entity>/D/`; files already
@@ -200,12 +199,9 @@ def crm_landing(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Se
     if settings.engine != "spark":
         yield from ingest_check_results(context, settings, reports)
         return
-    from relanalytics_pipeline.spark import remove_leftovers, spark_session
+    from relanalytics_pipeline.spark import spark_session
 
     with spark_session(settings) as session:
-        # The night's first Spark step: what earlier nights left behind goes before it adds more.
-        if removed := remove_leftovers(session, settings):
-            context.log.info(f"removed {len(removed)} leftover folder(s) from the Spark warehouse")
         handed = hand_over(
             settings, session, [*(f"crm.{e}" for e in reports), REMOVED_ROWS], READ_BY_DBT
         )

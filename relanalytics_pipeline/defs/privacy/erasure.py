@@ -15,8 +15,9 @@ An erasure runs in three parts, so that each copy is rewritten by the code that 
    run did not write, are removed (with the Spark engine, Spark's copy of `ingest.removed_rows`
    is replaced); the warehouse file is copied into a fresh file, because DuckDB keeps deleted
    rows' bytes in freed blocks of the old one. On Spark, the run of part 2 hands the raw tables
-   over again and rebuilds every dbt table whole, and its ingest first removes what killed runs
-   left in the Spark warehouse folder (relanalytics_pipeline/spark.py, remove_leftovers).
+   over again and rebuilds every dbt table whole, and each of its Spark sessions first removes
+   what killed runs left in the Spark warehouse folder (relanalytics_pipeline/spark.py,
+   remove_leftovers).
 
 The erasure log (`$RELANALYTICS_HOME/privacy/erasure-log.jsonl`) records when, which hash and how
 many rows per table; never an identifier.
