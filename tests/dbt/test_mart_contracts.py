@@ -1,11 +1,13 @@
-"""The marts' contracts enforce their columns' rules where the rows are written: a row with an empty
-value where the contract says not_null, or one breaking a check constraint (a range, a set of
-accepted values), is refused by the table itself, so no test has to scan the table for it
-(docs/quality.md). The incremental health history keeps its constraints across a night's build:
+"""The contracts (the marts', and those of the intermediate tables whose tests they replaced)
+enforce their columns' rules where the rows are written: a row with an empty value where the
+contract says not_null, one breaking a check constraint (a range, a set of accepted values), or a
+copy of a row's primary key, is refused by the table itself, so no test has to scan the table for
+it (docs/quality.md). The incremental health history keeps its constraints across a night's build:
 they are part of the table, and every insert of a later build meets them.
 
 The hand-made dataset is built with `dbt run` twice (a full build, then an incremental one); then
-each constrained column of each built mart is given a bad value in a copy of one of its rows.
+each constrained column of each built table is given a bad value in a copy of one of its rows,
+and each key is given a copy of a row.
 """
 
 import json
@@ -43,29 +45,43 @@ def bad_value(expression: str) -> str:
     raise AssertionError(f"no bad value known for {expression!r}")
 
 
+def key_constraints(node) -> list[list[str]]:
+    """The columns of each primary key or unique constraint of a model's contract (a column's own
+    or the model's)."""
+    keys = [
+        [column["name"]]
+        for column in node["columns"].values()
+        for constraint in column["constraints"]
+        if constraint["type"] in ("primary_key", "unique")
+    ]
+    keys += [c["columns"] for c in node["constraints"] if c["type"] in ("primary_key", "unique")]
+    return keys
+
+
 def test_every_constrained_column_refuses_a_bad_value(built):
     warehouse, manifest = built
-    marts = [
+    contracted = [
         node
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-        and node["schema"] == "marts"
-        and node["config"]["contract"]["enforced"]
+        if node["resource_type"] == "model" and node["config"]["contract"]["enforced"]
     ]
     refused = {}
     with duckdb.connect(str(warehouse)) as connection:
         built_tables = {
-            name for (name,) in connection.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'"
+            (schema, name) for (schema, name) in connection.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables()"
             ).fetchall()
         }  # fmt: skip
-        for node in marts:
-            table = f"marts.{q(node['name'])}"
-            if (
-                node["name"] not in built_tables
-                or not connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            ):
+        for node in contracted:
+            table = f"{q(node['schema'])}.{q(node['name'])}"
+            if (node["schema"], node["name"]) not in built_tables or not connection.execute(
+                f"SELECT count(*) FROM {table}"
+            ).fetchone()[0]:
                 continue  # not built here (the similar-deals marts) or no row to copy
+            for key in key_constraints(node):
+                with pytest.raises(duckdb.ConstraintException) as refusal:
+                    connection.execute(f"INSERT INTO {table} FROM {table} LIMIT 1")
+                refused[(node["name"], ", ".join(key), "key")] = str(refusal.value)
             for column in node["columns"].values():
                 for constraint in column["constraints"]:
                     if constraint["type"] == "not_null":
@@ -100,4 +116,16 @@ def test_every_constrained_column_refuses_a_bad_value(built):
         ("relationship_health", "signal_breadth"),
         ("relationship_health_history", "health_trend"),
         ("relationship_activity_daily", "activity_count"),
+        ("int_opportunity_features", "state_as_of"),
     } <= checks
+    # The intermediate models' and deal_tracking's keys and not-null columns, dbt tests before.
+    assert "Duplicate key" in refused[("int_opportunity_features", "opportunity_id", "key")]
+    assert "Duplicate key" in refused[("deal_tracking", "opportunity_id", "key")]
+    assert (
+        "Duplicate key" in refused[("int_closed_deal_warnings", "opportunity_id, warning", "key")]
+    )
+    for column in ("opportunity_id", "state_as_of", "figures_as_of", "team_initiated"):
+        assert ("int_opportunity_features", column, "not_null") in refused, column
+    for column in ("opportunity_id", "is_won", "actual_close_date", "warning_day", "warning",
+                   "is_held"):  # fmt: skip
+        assert ("int_closed_deal_warnings", column, "not_null") in refused, column

@@ -150,6 +150,29 @@ def test_a_clean_mart_passes_and_a_broken_one_fails_with_counts_and_samples(monk
     assert "3 of" in outcome.summary() and "on 4 rows" in outcome.summary()
 
 
+def test_great_expectations_gets_only_the_suites_columns(monkeypatch):
+    """great-expectations copies every column of the frame for each expectation with a row
+    condition: the key (a mart's meta.key; text, the dearest to copy) stays out of what it
+    validates, and still names the offending rows."""
+    import great_expectations as gx
+
+    suite = SUITES["marts.relationship_kpis"]
+    validated = []
+    run = gx.ValidationDefinition.run
+
+    def recording(self, *args, batch_parameters, **kwargs):
+        validated.append(list(batch_parameters["dataframe"].columns))
+        return run(self, *args, batch_parameters=batch_parameters, **kwargs)
+
+    monkeypatch.setattr(gx.ValidationDefinition, "run", recording)
+    broken = pd.DataFrame([KPI_ROW, {**KPI_ROW, "record_id": "o2", "meetings": -1}])
+    (outcome,) = validate({suite: broken}).values()
+    assert validated == [suite.columns]
+    assert set(suite.key) - set(suite.columns) == {"record_type", "record_id", "period"}
+    (failure,) = outcome.failures
+    assert [(row["record_id"], row["meetings"]) for row in failure.sample] == [("o2", -1)]
+
+
 def _activities_csv(path, rows: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (

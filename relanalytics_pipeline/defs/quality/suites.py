@@ -478,9 +478,14 @@ def _validate_in(context, frames: Mapping[Suite, Any], run_name: str | None):
         if spark not in sources:
             add = context.data_sources.add_spark if spark else context.data_sources.add_pandas
             sources[spark] = add("spark" if spark else "warehouse")
+        validated = frame
         if not spark:
-            # A fresh index: offending rows are looked up by position in the frame.
+            # A fresh index: offending rows are looked up by position in the frame, key included.
             frame = frame.reset_index(drop=True)
+            # great-expectations filters and copies every column of the frame for each
+            # expectation with a row condition: it gets only the columns the suite names (those
+            # the frame has: a missing one fails its expectations as before).
+            validated = frame[[c for c in suite.columns if c in frame.columns]]
         batches = (
             sources[spark]
             .add_dataframe_asset(suite.name)
@@ -492,7 +497,7 @@ def _validate_in(context, frames: Mapping[Suite, Any], run_name: str | None):
             )
         )
         result = definition.run(
-            batch_parameters={"dataframe": frame},
+            batch_parameters={"dataframe": validated},
             result_format=_result_format(frame),
             run_id=RunIdentifier(run_name=run_name) if run_name else None,
         )
