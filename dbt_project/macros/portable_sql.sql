@@ -98,28 +98,36 @@
 {%- endmacro %}
 
 {#- Spark: Parquet tables enforce no constraint (dbt-spark adds them to Delta tables only). A model
-    with an enforced contract has its rows checked against its not_null and check constraints
-    once built; where a row breaks one, the table is dropped and the build fails, as on DuckDB,
-    whose table refuses the row. -#}
+    with an enforced contract has its rows checked against its not_null, check and primary_key
+    constraints once built; where a row breaks one, the table is dropped and the build fails, as
+    on DuckDB, whose table refuses the row. -#}
 {% macro spark__persist_constraints(relation, model) -%}
     {%- if not config.get('contract').enforced -%}{{ return(none) }}{%- endif -%}
+    {#- Each rule, by name: how many rows break it, as an aggregate over the table. -#}
     {%- set broken = {} -%}
     {%- for column in model.columns.values() -%}
         {%- for constraint in column.constraints -%}
             {%- if constraint.type == 'not_null' -%}
-                {%- do broken.update({column.name ~ ' not null': column.name ~ ' is null'}) -%}
+                {%- do broken.update({column.name ~ ' not null': 'count_if(' ~ column.name ~ ' is null)'}) -%}
             {%- elif constraint.type == 'check' -%}
-                {%- do broken.update({constraint.expression: 'not (' ~ constraint.expression ~ ')'}) -%}
+                {%- do broken.update({constraint.expression: 'count_if(not (' ~ constraint.expression ~ '))'}) -%}
+            {%- elif constraint.type == 'primary_key' -%}
+                {%- do broken.update({column.name ~ ' a key': 'count(*) - count(distinct ' ~ column.name ~ ')'}) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- for constraint in model.constraints if constraint.type == 'check' -%}
-        {%- do broken.update({constraint.expression: 'not (' ~ constraint.expression ~ ')'}) -%}
+    {%- for constraint in model.constraints -%}
+        {%- if constraint.type == 'check' -%}
+            {%- do broken.update({constraint.expression: 'count_if(not (' ~ constraint.expression ~ '))'}) -%}
+        {%- elif constraint.type == 'primary_key' -%}
+            {%- set key = constraint.columns | join(', ') -%}
+            {%- do broken.update({'(' ~ key ~ ') a key': 'count(*) - count(distinct ' ~ key ~ ')'}) -%}
+        {%- endif -%}
     {%- endfor -%}
     {%- if not broken -%}{{ return(none) }}{%- endif -%}
     {%- set names = broken.keys() | list -%}
     {%- set counts = [] -%}
-    {%- for name in names %}{% do counts.append('count_if(' ~ broken[name] ~ ')') %}{% endfor -%}
+    {%- for name in names %}{% do counts.append(broken[name]) %}{% endfor -%}
     {%- set found = run_query('select ' ~ counts | join(', ') ~ ' from ' ~ relation).rows[0] -%}
     {%- set failures = [] -%}
     {%- for name in names -%}
