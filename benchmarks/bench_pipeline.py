@@ -13,18 +13,18 @@ limit) and count, per engine and mart, the rows on which the published marts (th
 readers open, which both engines publish alike) and the yardstick's disagree (EXCEPT ALL both
 ways, doubles to 9 significant digits). Printed, for each run:
 - wall time, and its ratio to the yardstick's and to the first engine's;
-- peak memory of the whole process tree: the proportional set sizes of the run's process and of
-  all its descendants (dbt, and the JVMs local Spark starts in the Python steps and inside dbt)
-  summed, sampled from /proc every 0.5 s. `os.wait4`'s peak, printed beside it, is that of the
-  largest single process among those whose parents waited for them: a JVM counts only if it
-  alone is the largest, and the memory of several processes at once never adds up in it;
+- peak memory of the whole process tree: the resident memory of their own (not the code and
+  files they map) of the run's process and all its descendants (dbt, and the JVMs local Spark
+  starts in the Python steps and inside dbt) summed, sampled from /proc every 0.5 s. `os.wait4`'s
+  peak, printed beside it, is that of the largest single process among those whose parents
+  waited for them: a JVM counts only if it alone is the largest, and the memory of several
+  processes at once never adds up in it;
 - peak spill (DuckDB's temporary directories, Spark's block managers in spark.local.dir) and
-  peak disk (everything under the data folder: warehouses, spill, publication), sampled every
-  0.5 s;
+  peak disk (everything under the data folder: warehouses, spill, publication), sampled alike;
 - seconds per Dagster step and for the slowest dbt models (dbt's log lines in the run's output:
   a run removes its dbt artefacts, run_results.json included, once it succeeded).
 Each run's data folder but its publication is removed after it, so the disk holds one warehouse
-at a time. `--no-yardstick` leaves the yardstick out (at 100M it would spill beyond the disk).
+at a time. `--no-yardstick` leaves the yardstick out (its spill grows with the data: 20 GB at 10M).
 The machine is shared and noisy: compare the ratios within one run, not seconds across runs.
 """
 
@@ -54,15 +54,19 @@ STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(m
 MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 GIB = 2**30
+PAGE = os.sysconf("SC_PAGE_SIZE")
 # Where the benchmark's runs publish: the published DuckDB file's marts are in its `main` schema.
 PUBLISHED = Path("published") / DUCKDB_FILE
 SLOWEST_MODELS = 8
 
 
 class Sampler(threading.Thread):
-    """Calls `sample` every `interval` seconds until stopped (and once more then)."""
+    """Calls `sample` every `interval` seconds until stopped (and once more then); less often
+    where one sample takes long (a large warehouse's files), so that sampling never takes more
+    than a twentieth of a core from the run it measures."""
 
     interval = 0.5
+    share = 1 / 20
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -72,8 +76,11 @@ class Sampler(threading.Thread):
         raise NotImplementedError
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        wait = self.interval
+        while not self.stopped.wait(wait):
+            started = time.perf_counter()
             self.sample()
+            wait = max(self.interval, (time.perf_counter() - started) / self.share)
 
     def __enter__(self):
         self.start()
@@ -114,7 +121,10 @@ class SpillSampler(Sampler):
 
 class TreeMemorySampler(Sampler):
     """Peak memory of the process `pid` and all its descendants together: the sum of their
-    proportional set sizes (a page shared by n of them counts 1/n in each), read from /proc."""
+    resident memory of their own (heaps, buffers), read from /proc; not the pages of the code and
+    files they map, which the system shares between processes and can drop. (Proportional set
+    sizes would count shared pages once too, but reading them walks a large JVM's page tables:
+    seconds a sample.)"""
 
     def __init__(self, pid: int):
         super().__init__()
@@ -142,10 +152,11 @@ class TreeMemorySampler(Sampler):
         total = 0
         for pid in self.descendants():
             try:
-                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                statm = Path(f"/proc/{pid}/statm").read_text().split()
             except OSError:  # ended while we looked
                 continue
-            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1)) * 1024
+            resident, file_backed = int(statm[1]), int(statm[2])
+            total += (resident - file_backed) * PAGE
         self.peak = max(self.peak, total)
 
 
