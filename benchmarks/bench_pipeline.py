@@ -52,7 +52,10 @@ ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 3, 31)
 STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
 MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TEST = re.compile(r"(?:PASS|WARN \d+) (\S+) \.* \[(?:PASS|WARN \d+) in ([0-9.]+)s\]")
+# Colours, also as JSON escapes: dagster-dbt prints dbt's JSON line as it came when it cannot
+# parse it (Spark's progress bar before it on the line).
+ANSI = re.compile(r"(?:\x1b|\\u001b)\[[0-9;]*m")
 GIB = 2**30
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Where the benchmark's runs publish: the published DuckDB file's marts are in its `main` schema.
@@ -190,9 +193,10 @@ def step_seconds(output: str) -> dict[str, float]:
     }
 
 
-def model_seconds(output: str) -> dict[str, float]:
-    """Seconds of each dbt model (`schema.name`), from dbt's lines in the run's output."""
-    return {model: float(seconds) for model, seconds in MODEL.findall(output)}
+def model_seconds(output: str, nodes: re.Pattern = MODEL) -> dict[str, float]:
+    """Seconds of each dbt model (`schema.name`), or of each test with TEST, from dbt's lines in
+    the run's output."""
+    return {node: float(seconds) for node, seconds in nodes.findall(output)}
 
 
 def materialize(home: Path, landing: Path, as_of: dt.date, engine: str = "duckdb") -> Run:
@@ -286,6 +290,9 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
     print(f"\n{'seconds':<36}" + "".join(f"{engine:>10}" for engine in engines))
     every_step = {step: None for engine in engines for step in steps[engine]}
     lines = [(f"  step {step}", [steps[e].get(step) for e in engines]) for step in every_step]
+    tests = {engine: model_seconds(runs[engine].output, TEST) for engine in engines}
+    lines += [(f"    dbt's {len(nodes[first])} {kind} in all", [sum(nodes[e].values()) for e in engines])
+              for kind, nodes in (("models", models), ("tests", tests))]  # fmt: skip
     lines += [(f"    dbt {m}", [models[e].get(m) for e in engines])
               for m in sorted(slowest, key=lambda m: -max(models[e].get(m, 0) for e in engines))]  # fmt: skip
     for name, values in lines:

@@ -55,3 +55,27 @@ def test_spill_is_duckdb_temporary_directories_and_spark_block_managers(tmp_path
     with bench_pipeline.SpillSampler(tmp_path) as sampler:
         pass
     assert (sampler.peak, sampler.disk) == (2 * MIB + 4 * MIB, 31 * MIB)
+
+
+def test_seconds_of_steps_and_dbt_nodes_from_the_run_output():
+    # Lines as a Spark run prints them: a step over a minute; a dbt line dagster-dbt re-logged;
+    # one it printed as dbt's JSON because Spark's progress bar came first on the line.
+    output = bench_pipeline.ANSI.sub(
+        "",
+        'Finished execution of step "crm_landing" in 4m42s.\n'
+        'Finished execution of step "dataverse_export" in 450ms.\n'
+        "67 of 95 OK created sql table model marts.relationship_kpis ...... [\x1b[32mOK\x1b[0m in 37.03s]\n"
+        '[Stage 3:>   (0 + 1) / 1]   {"info": {"msg": "66 of 95 OK created sql scoped_incremental model '
+        'intermediate.int_health_events ..... [\\u001b[32mOK\\u001b[0m in 36.86s]", "level": "info"}}\n'
+        "65 of 95 PASS unique_x .... [\x1b[32mPASS\x1b[0m in 5.44s]\n"
+        "70 of 95 WARN 12 slow_team_replies .... [\x1b[33mWARN 12\x1b[0m in 1.5s]\n",
+    )
+    assert bench_pipeline.step_seconds(output) == {"crm_landing": 282.0, "dataverse_export": 0.45}
+    assert bench_pipeline.model_seconds(output) == {
+        "marts.relationship_kpis": 37.03,
+        "intermediate.int_health_events": 36.86,
+    }
+    assert bench_pipeline.model_seconds(output, bench_pipeline.TEST) == {
+        "unique_x": 5.44,
+        "slow_team_replies": 1.5,
+    }
