@@ -61,6 +61,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # Where the benchmark's runs publish: the published DuckDB file's marts are in its `main` schema.
 PUBLISHED = Path("published") / DUCKDB_FILE
 SLOWEST_MODELS = 8
+# The width of the printed tables' first column: a dbt model's name fits.
+NAMES = 60
 
 
 class Sampler(threading.Thread):
@@ -275,7 +277,7 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
 
     first = engines[0]
     print(f"\n{activities:,} activities as of {AS_OF} (generated in {generated.seconds:.0f} s)")
-    print(f"{'':<36}{'seconds':>9}{'x yardstick':>13}{'x ' + first:>10}{'peak GiB':>10}"
+    print(f"{'':<{NAMES}}{'seconds':>9}{'x yardstick':>13}{'x ' + first:>10}{'peak GiB':>10}"
           f"{'wait4 GiB':>11}{'spill GiB':>11}{'disk GiB':>10}")  # fmt: skip
     rows = [(f"full refresh on {engine}", runs[engine].seconds, runs[engine].peak,
              runs[engine].largest, spills[engine].peak, spills[engine].disk) for engine in engines]  # fmt: skip
@@ -284,14 +286,14 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
                      yardstick["peak"], yardstick["spill"], yardstick["spill"]))  # fmt: skip
     for name, seconds, peak, largest, spill, disk in rows:
         versus_yardstick = f"{seconds / yardstick['seconds']:>13.2f}" if yardstick else f"{'':>13}"
-        print(f"{name:<36}{seconds:>9.1f}{versus_yardstick}{seconds / runs[first].seconds:>10.2f}"
+        print(f"{name:<{NAMES}}{seconds:>9.1f}{versus_yardstick}{seconds / runs[first].seconds:>10.2f}"
               f"{peak:>10.2f}{largest:>11.2f}{spill / GIB:>11.2f}{disk / GIB:>10.2f}")  # fmt: skip
 
     steps = {engine: step_seconds(runs[engine].output) for engine in engines}
     models = {engine: model_seconds(runs[engine].output) for engine in engines}
     slowest = {m for engine in engines
                for m in sorted(models[engine], key=models[engine].get)[-SLOWEST_MODELS:]}  # fmt: skip
-    print(f"\n{'seconds':<36}" + "".join(f"{engine:>10}" for engine in engines))
+    print(f"\n{'seconds':<{NAMES}}" + "".join(f"{engine:>10}" for engine in engines))
     every_step = {step: None for engine in engines for step in steps[engine]}
     lines = [(f"  step {step}", [steps[e].get(step) for e in engines]) for step in every_step]
     tests = {engine: model_seconds(runs[engine].output, TEST) for engine in engines}
@@ -300,7 +302,7 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
     lines += [(f"    dbt {m}", [models[e].get(m) for e in engines])
               for m in sorted(slowest, key=lambda m: -max(models[e].get(m, 0) for e in engines))]  # fmt: skip
     for name, values in lines:
-        print(f"{name:<36}" + "".join(f"{v:>10.1f}" if v is not None else f"{'-':>10}" for v in values))  # fmt: skip
+        print(f"{name:<{NAMES}}" + "".join(f"{v:>10.1f}" if v is not None else f"{'-':>10}" for v in values))  # fmt: skip
     if yardstick:
         for engine in engines:
             print(f"rows differing from the yardstick per mart, {engine}:", yardstick["differing"][engine])  # fmt: skip
