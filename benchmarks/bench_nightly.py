@@ -9,24 +9,21 @@ start-up included):
 1. the full refresh: every asset as of D from an empty warehouse;
 2. the night: D + 1's files land in `<landing>/<entity>/<D+1>/` and the partition D + 1 runs
    on that warehouse.
-Wall time and peak memory are per child process (`os.wait4`); the dbt models' own times come from
-dbt's log lines in the run's output. With --check, a third run builds everything as of D + 1 from
+Wall time and peak memory (of the run's whole process tree) are per run; the dbt models' own
+times come from dbt's log lines in the run's output. With --check, a third run builds everything as of D + 1 from
 an empty warehouse and every mart of the night is compared with it (EXCEPT ALL both ways).
 """
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_pipeline import ROOT, materialize, step_seconds, timed
+from bench_pipeline import ROOT, materialize, model_seconds, step_seconds, timed
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support.nightly import NIGHT, D, split_off_night, tables_differing  # noqa: E402
-
-MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
 
 
 def land_night(night_files: Path, landing: Path) -> None:
@@ -36,10 +33,10 @@ def land_night(night_files: Path, landing: Path) -> None:
         path.rename(target)
 
 
-def part_seconds(names: list[str], models: dict[str, str], steps: dict[str, float]) -> float:
+def part_seconds(names: list[str], models: dict[str, float], steps: dict[str, float]) -> float:
     """The seconds of the dbt models (`schema.name`) and steps named `names`."""
-    model_seconds = sum(float(s) for m, s in models.items() if m.rpartition(".")[2] in names)
-    return model_seconds + sum(s for step, s in steps.items() if step in names)
+    in_models = sum(s for m, s in models.items() if m.rpartition(".")[2] in names)
+    return in_models + sum(s for step, s in steps.items() if step in names)
 
 
 def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
@@ -51,9 +48,9 @@ def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
     )  # fmt: skip
     night_files.mkdir()
     night_rows = split_off_night(generated, landing, night_files)
-    full_seconds, full_peak, full_output = materialize(folder / "home", landing, D)
+    full_seconds, full_peak, _, full_output = materialize(folder / "home", landing, D)
     land_night(night_files, landing)
-    night_seconds, night_peak, night_output = materialize(folder / "home", landing, NIGHT)
+    night_seconds, night_peak, _, night_output = materialize(folder / "home", landing, NIGHT)
 
     print(f"\n{activities:,} activities; the night of {NIGHT} brings {night_rows}")
     print(f"{'':<42}{'full refresh':>14}{'nightly':>10}{'ratio':>8}")
@@ -61,11 +58,9 @@ def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
     full_steps, night_steps = step_seconds(full_output), step_seconds(night_output)
     every_step = full_steps | night_steps
     rows += [(f"  step {s}", full_steps.get(s, 0.0), night_steps.get(s, 0.0)) for s in every_step]
-    full_models, night_models = dict(MODEL.findall(full_output)), dict(MODEL.findall(night_output))
-    slowest = sorted(full_models, key=lambda m: -float(full_models[m]))[:8]
-    rows += [
-        (f"    dbt {m}", float(full_models[m]), float(night_models.get(m, 0))) for m in slowest
-    ]
+    full_models, night_models = model_seconds(full_output), model_seconds(night_output)
+    slowest = sorted(full_models, key=lambda m: -full_models[m])[:8]
+    rows += [(f"    dbt {m}", full_models[m], night_models.get(m, 0.0)) for m in slowest]
     if part:
         rows.append(
             ("  the part: " + ", ".join(part), part_seconds(part, full_models, full_steps),

@@ -34,7 +34,7 @@ def bench(activities: int, folder: Path, postgres_url: str | None) -> None:
         [str(bin_dir / "relanalytics"), "generate", "--activities", str(activities), "--out",
          str(landing), "--seed", "1", "--as-of", AS_OF.isoformat()], env,
     )  # fmt: skip
-    seconds, peak, output = timed(
+    seconds, peak, _, output = timed(
         [str(bin_dir / "dagster"), "asset", "materialize", "-m", "relanalytics_pipeline.definitions",
          "--select", "*", "--partition", AS_OF.isoformat()], env,
     )  # fmt: skip

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from relanalytics_pipeline.warehouse import q
 from support.nightly import comparable
 
 MARTS = (
@@ -142,26 +143,29 @@ def compute(
     connection.execute(script)
 
 
-def rows_differing(connection: duckdb.DuckDBPyConnection, warehouse: Path) -> dict[str, int]:
-    """Per mart, the rows found in only one of `warehouse`'s marts and the yardstick's (EXCEPT ALL
-    both ways): the yardstick's columns cast to the pipeline's types, doubles to 9 significant
-    digits (DuckDB sums them in parallel, in no fixed order)."""
+def rows_differing(
+    connection: duckdb.DuckDBPyConnection, warehouse: Path, schema: str = "marts"
+) -> dict[str, int]:
+    """Per mart, the rows found in only one of `warehouse`'s marts (in `schema`: the warehouse's
+    `marts`, or `main` in the published DuckDB file) and the yardstick's (EXCEPT ALL both ways):
+    the yardstick's columns cast to the pipeline's types, doubles to 9 significant digits (DuckDB
+    sums them in parallel, in no fixed order)."""
     connection.execute("ATTACH ? AS pipeline (READ_ONLY)", [str(warehouse)])
     try:
         differing = {}
         for mart in MARTS:
             columns = connection.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_catalog = 'pipeline' AND table_schema = 'marts' AND table_name = ? "
+                "WHERE table_catalog = 'pipeline' AND table_schema = ? AND table_name = ? "
                 "ORDER BY ordinal_position",
-                [mart],
+                [schema, mart],
             ).fetchall()
             selects = {
                 source: "SELECT "
                 + ", ".join(comparable(f"CAST({name} AS {data_type})", data_type)
                             for name, data_type in columns)  # fmt: skip
                 + f" FROM {table}"
-                for source, table in (("ours", f"yardstick.{mart}"), ("theirs", f"pipeline.marts.{mart}"))
+                for source, table in (("ours", f"yardstick.{mart}"), ("theirs", f"pipeline.{q(schema)}.{mart}"))
             }  # fmt: skip
             differing[mart] = sum(
                 connection.execute(f"SELECT count(*) FROM ({selects[a]} EXCEPT ALL {selects[b]})")
