@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import query, write_hand_made_landing
+from support.person_search import files_holding
 from support.runs import AS_OF, environment, materialize_with_the_cli
 
 from relanalytics_pipeline.cli.instance import ensure_dagster_home
@@ -38,17 +38,7 @@ def search(home: Path, postgres_url: str) -> set[tuple[str, str]]:
     of every table; and for every PostgreSQL table holding one."""
     import psycopg
 
-    hits = set()
-    for path in sorted(home.rglob("*")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        where = path.relative_to(home).as_posix()
-        data = path.read_bytes().lower()
-        hits |= {(where, n) for n in NEEDLES if n.encode() in data}
-        if path.suffix == ".parquet":
-            hits |= {(where, n) for n in _in_parquet(path)}
-        if path.suffix == ".duckdb":
-            hits |= {(where, n) for n in _in_duckdb(path)}
+    hits = files_holding(home, NEEDLES)
     with psycopg.connect(postgres_url) as postgres:
         tables = postgres.execute(
             "SELECT schemaname, tablename FROM pg_tables "
@@ -64,31 +54,6 @@ def search(home: Path, postgres_url: str) -> set[tuple[str, str]]:
                 if found:
                     hits.add((f"postgres:{schema}.{table}", needle))
     return hits
-
-
-def _in_parquet(path: Path) -> set[str]:
-    with duckdb.connect() as connection:
-        text = connection.execute(
-            "SELECT lower(string_agg(CAST(t AS VARCHAR), ' ')) FROM read_parquet(?) AS t",
-            [str(path)],
-        ).fetchone()[0]
-    return {n for n in NEEDLES if n in (text or "")}
-
-
-def _in_duckdb(path: Path) -> set[str]:
-    found = set()
-    with duckdb.connect() as connection:
-        connection.execute("ATTACH ? AS searched (READ_ONLY)", [str(path)])
-        tables = connection.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'searched'"
-        ).fetchall()
-        for schema, table in tables:
-            text = connection.execute(
-                f"SELECT lower(string_agg(CAST(t AS VARCHAR), ' ')) FROM searched.\"{schema}\"."
-                f'"{table}" AS t'
-            ).fetchone()[0]
-            found |= {n for n in NEEDLES if n in (text or "")}
-    return found
 
 
 def marts_of_others(warehouse: Path) -> dict[str, set[tuple]]:

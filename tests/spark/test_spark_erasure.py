@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import write_hand_made_landing
+from support.person_search import files_holding
 from support.runs import environment, materialize_with_the_cli
 from support.spark_engine import SPARK_TEST
 
@@ -45,57 +46,9 @@ HANDED_OVER = "crm.db/", "ingest.db/", "privacy.db/", "learn.db/"
 
 
 def search(home: Path) -> set[tuple[str, str]]:
-    """(file, needle) for every file under `home` holding the name or the address in its bytes
-    (any case); and for Parquet and DuckDB files, in any value of any table, or Dan's contact id
-    as a whole value."""
-    hits = set()
-    for path in sorted(home.rglob("*")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        where = path.relative_to(home).as_posix()
-        data = path.read_bytes().lower()
-        hits |= {(where, n) for n in NEEDLES if n.encode() in data}
-        if path.suffix == ".parquet":
-            with duckdb.connect() as connection:
-                relation = f"read_parquet('{_quoted(path)}')"
-                hits |= {(where, n) for n in _in_values(connection, [relation])}
-        if path.suffix == ".duckdb":
-            hits |= {(where, n) for n in _in_duckdb(path)}
-    return hits
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _in_values(connection, relations: list[str]) -> set[str]:
-    """The needles in the relations' values: the name or the address anywhere, the id whole."""
-    found = set()
-    for relation in relations:
-        columns = connection.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-        text = [f'lower(CAST("{c}" AS VARCHAR))' for c, *_ in columns]
-        for needle in NEEDLES:
-            anywhere = " OR ".join(f"contains({t}, ?)" for t in text)
-            if connection.execute(
-                f"SELECT count(*) FROM {relation} WHERE {anywhere}", [needle] * len(text)
-            ).fetchone()[0]:
-                found.add(needle)
-        whole = " OR ".join(f"{t} = ?" for t in text)
-        if connection.execute(
-            f"SELECT count(*) FROM {relation} WHERE {whole}", [CONTACT_ID] * len(text)
-        ).fetchone()[0]:
-            found.add(CONTACT_ID)
-    return found
-
-
-def _in_duckdb(path: Path) -> set[str]:
-    with duckdb.connect() as connection:
-        connection.execute("ATTACH ? AS searched (READ_ONLY)", [str(path)])
-        tables = connection.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'searched'"
-        ).fetchall()
-        relations = [f'searched."{schema}"."{table}"' for schema, table in tables]
-        return _in_values(connection, relations)
+    """(file, needle) for every file under `home` holding the name or the address, or Dan's
+    contact id as a whole value of a Parquet or DuckDB table."""
+    return files_holding(home, NEEDLES, whole=(CONTACT_ID,))
 
 
 def published_marts(home: Path) -> dict[str, set[tuple]]:
