@@ -25,6 +25,9 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 
 # The throwaway PostgreSQL server (fixture postgres_url) of the tests that publish to one.
 FIXTURES = Path(__file__).parent / "fixtures"
+# Every Spark session of the tests, in this process or a child, reads the tests' Spark settings
+# (fixtures/spark-conf/spark-defaults.conf: fewer shuffle partitions for their small data).
+os.environ["SPARK_CONF_DIR"] = str(FIXTURES / "spark-conf")
 # The fixtures of support modules that several test files share.
 pytest_plugins = ["support.postgres", "support.two_nights"]
 

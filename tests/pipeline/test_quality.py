@@ -11,6 +11,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 from conftest import query
+from support.quality_cases import (
+    SUITES,
+    check_evaluations,
+    hold_the_hand_made_ingest_checks,
+    hold_the_second_run,
+    ingest_two_runs,
+)
 
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.quality import suites as quality
@@ -29,8 +36,6 @@ from relanalytics_pipeline.defs.quality.suites import (
 from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.raw_contract import ENTITIES
 from relanalytics_pipeline.warehouse import connect
-
-SUITES = {s.name: s for layer in ("crm", "marts") for s in suites(layer)}
 
 
 @pytest.fixture(scope="module")
@@ -173,60 +178,19 @@ def test_great_expectations_gets_only_the_suites_columns(monkeypatch):
     assert [(row["record_id"], row["meetings"]) for row in failure.sample] == [("o2", -1)]
 
 
-def _activities_csv(path, rows: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        "activity_id,activity_type,status,occurred_at,scheduled_start,scheduled_end,modified_at\n"
-    )
-    path.write_text(header + "".join(r + "\n" for r in rows))
-
-
 def test_ingest_suites_see_only_the_rows_of_their_run(tmp_path, monkeypatch):
     """Rows the ingest loads, as the contract allows them, whose columns disagree with each other:
     the suite warns about those of its run, with where each came from."""
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
-    _activities_csv(landing / "activities" / "1.csv", [
-        "e1,email,completed,2026-03-01T10:00:00Z,,,2026-03-01T10:00:00Z",
-        "m1,appointment,open,,2026-04-02T10:00:00Z,2026-04-02T11:00:00Z,2026-03-02T10:00:00Z",
-    ])  # fmt: skip
-    _activities_csv(landing / "activities" / "2.csv", [
-        "e2,email,completed,,,,2026-03-03T10:00:00Z",  # completed, but when?
-        "m2,appointment,open,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z",  # open, yet happened
-        # It ends an hour before it starts.
-        "m3,appointment,completed,2026-03-03T09:00:00Z,2026-03-03T09:00:00Z,2026-03-03T08:00:00Z,"
-        "2026-03-03T10:00:00Z",
-        "t1,task,completed,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z",
-    ])  # fmt: skip
-    first = ingest_entity(warehouse, landing, "activities", run_id="run-1")
+    first = ingest_two_runs(warehouse, landing)
     assert first.total("rows_loaded") == 6 and first.total("rows_quarantined") == 0
-    (landing / "activities" / "2.csv").rename(landing / "activities" / "3.csv")  # loaded again
-    ingest_entity(warehouse, landing, "activities", run_id="run-2")
-    suite = SUITES["crm.activities"]
-    with connect(warehouse, read_only=True) as connection:
-        (landed,) = connection.execute(
-            "SELECT count(*) FROM crm.activities WHERE _run_id = 'run-1'"
-        ).fetchone()
-        outcome = quality.validate_new_rows(connection, suite, "run-2")
-    assert (landed, outcome.rows, outcome.sampled_from) == (2, 4, None)
-    failed = {f.expectation.split("(")[0]: f for f in outcome.failures}
-    # Each offending row, with where it came from: its landing file and row.
-    assert {
-        kind: [(r["activity_id"], r["_source_file"], r["_row_number"]) for r in f.sample]
-        for kind, f in failed.items()
-    } == {
-        "expect_column_values_to_not_be_null": [("e2", "activities/3.csv", 1)],  # completed
-        "expect_column_values_to_be_null": [("m2", "activities/3.csv", 2)],  # open
-        "expect_column_pair_values_a_to_be_greater_than_b": [("m3", "activities/3.csv", 3)],
-    }
-    assert outcome.unexpected_rows == 3
-    # Beyond SAMPLE_LIMIT new rows (a first load), a sample of SAMPLE_LIMIT rows is validated.
-    monkeypatch.setattr(quality, "SAMPLE_LIMIT", 2)
-    with connect(warehouse, read_only=True) as connection:
-        sampled = quality.validate_new_rows(connection, suite, "run-2")
-        nothing = quality.validate_new_rows(connection, suite, "run-3")
-    assert (sampled.rows, sampled.sampled_from) == (2, 4)
-    assert "on 2 rows (a sample of 4)" in sampled.summary()
-    assert (nothing.rows, nothing.passed) == (0, True)
+    assert query(warehouse, "SELECT count(*) FROM crm.activities WHERE _run_id = 'run-1'") == [(2,)]
+
+    def validate_run(suite, run_id):
+        with connect(warehouse, read_only=True) as connection:
+            return quality.validate_new_rows(connection, suite, run_id)
+
+    hold_the_second_run(validate_run, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -242,13 +206,6 @@ def test_freshness_against_the_end_of_the_as_of_day(newest, max_age, fresh, age)
     freshness = Freshness(newest, dt.date(2026, 3, 31), max_age)
     assert freshness.fresh is fresh
     assert freshness.age_hours == pytest.approx(age) if age else freshness.age_hours is None
-
-
-def _check_evaluations(result) -> dict:
-    return {
-        (e.asset_key.to_user_string(), e.check_name): e
-        for e in result.get_asset_check_evaluations()
-    }
 
 
 def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeypatch):
@@ -271,15 +228,9 @@ def test_ingest_checks_and_freshness_in_a_dagster_run(landing, tmp_path, monkeyp
                 instance=instance,
                 partition_key=as_of,
             )
-    first = _check_evaluations(results["2026-03-31"])
-    assert all(first[(f"crm/{s.table}", SUITE_CHECK)].passed for s in suites("crm"))
-    metadata = first[("crm/activities", SUITE_CHECK)].metadata
-    assert metadata["rows_validated"].value == 20  # the 20 versions this run loaded
-    assert metadata["unexpected_rows"].value == 0
-    fresh = first[("crm/activities", FRESHNESS_CHECK)]
-    assert fresh.passed and fresh.metadata["age_hours"].value == pytest.approx(-0.5)
+    hold_the_hand_made_ingest_checks(check_evaluations(results["2026-03-31"]))
     # Second run: every file unchanged, so no new rows; as of 5 days later it is 119.5 hours old.
-    second = _check_evaluations(results["2026-04-05"])
+    second = check_evaluations(results["2026-04-05"])
     assert second[("crm/activities", SUITE_CHECK)].metadata["rows_validated"].value == 0
     stale = second[("crm/activities", FRESHNESS_CHECK)]
     assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
@@ -309,7 +260,7 @@ def test_unknown_columns_warn_in_a_dagster_run(landing, tmp_path, monkeypatch):
         )
         logs = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     assert result.success  # a warning does not fail the run
-    checks = _check_evaluations(result)
+    checks = check_evaluations(result)
     unknown = checks[("crm/activities", UNKNOWN_COLUMNS_CHECK)]
     assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
     named = "duraton_minutes (did you mean duration_minutes?)"

@@ -24,7 +24,6 @@ from support.spark_engine import (
     duckdb_marts,
     mart_names,
     spark_marts,
-    spark_step,
 )
 from support.warehouses import HAND_MADE_SETTINGS, dbt, ingest
 
@@ -158,11 +157,9 @@ def killed_and_rerun(tmp_path_factory) -> dict:
     result = dbt(settings.warehouse, "run", "--vars", vars_, environ=HAND_MADE_SETTINGS)
     assert result.returncode == 0, result.stdout[-4000:]
     marts = mart_names(settings.warehouse)
-    files = root / "files"
-    spark_step(home, files, export=[f"marts.{mart}" for mart in marts])
     return left | {
         "duckdb": duckdb_marts(settings.warehouse, marts),
-        "spark": spark_marts(files, marts),
+        "spark": spark_marts(home, marts),
     }
 
 

@@ -20,14 +20,13 @@ import duckdb
 import pytest
 from conftest import write_hand_made_landing
 from support.spark_engine import (
+    SAME_MARTS,
     SPARK_TEST,
     dbt_on_spark,
     differences,
     duckdb_marts,
-    hand_off_files,
     mart_names,
-    spark_marts,
-    spark_step,
+    spark_night,
 )
 from support.warehouses import HAND_MADE_SETTINGS, dbt, ingest
 
@@ -69,7 +68,7 @@ def two_nights(tmp_path_factory) -> dict[str, dict]:
     shutil.copytree(full_landing, landing)
     for name in NIGHT_2_FILES:
         (landing / name).unlink()
-    nightly, home, files = root / "nightly" / "warehouse.duckdb", root / "spark", root / "files"
+    nightly, home = root / "nightly" / "warehouse.duckdb", root / "spark"
     nightly.parent.mkdir()
     marts = {}
 
@@ -88,9 +87,9 @@ def two_nights(tmp_path_factory) -> dict[str, dict]:
     assert result.returncode == 0, result.stdout[-4000:]
     assert mart_names(nightly) == sorted(MARTS)
     marts["duckdb night 1"] = duckdb_marts(nightly, MARTS)
-    spark_step(home, files, save=hand_off_files(nightly, files))
-    result = dbt_on_spark(home, "run", *night_vars(NIGHT_1), environ=night_environ(NIGHT_1))
-    assert result.returncode == 0, result.stdout[-6000:]
+    marts["spark night 1"] = spark_night(
+        home, nightly, MARTS, "run", *night_vars(NIGHT_1), environ=night_environ(NIGHT_1)
+    )
 
     # Night 2's files land: DuckDB recomputes what changed; Spark builds every model again and
     # runs every data test.
@@ -100,16 +99,10 @@ def two_nights(tmp_path_factory) -> dict[str, dict]:
     result = dbt(nightly, "run", *night_vars(NIGHT_2), environ=night_environ(NIGHT_2))
     assert result.returncode == 0, result.stdout[-4000:]
     marts["duckdb night 2"] = duckdb_marts(nightly, MARTS)
-    spark_step(home, files, save=hand_off_files(nightly, files),
-               export=[f"marts.{mart}" for mart in MARTS])  # fmt: skip
-    marts["spark night 1"] = spark_marts(files, MARTS)
-    result = dbt_on_spark(
-        home, "build", "--exclude-resource-type", "unit_test", *night_vars(NIGHT_2),
-        environ=night_environ(NIGHT_2),
+    marts["spark night 2"] = spark_night(
+        home, nightly, MARTS, "build", "--exclude-resource-type", "unit_test",
+        *night_vars(NIGHT_2), environ=night_environ(NIGHT_2),
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:]
-    spark_step(home, files, export=[f"marts.{mart}" for mart in MARTS])
-    marts["spark night 2"] = spark_marts(files, MARTS)
 
     # DuckDB's full refresh of night 2 from the same raw tables.
     full = root / "full" / "warehouse.duckdb"
@@ -130,13 +123,9 @@ def test_the_nights_have_rows_to_compare(two_nights):
     assert night_1["relationship_health_history"] != night_2["relationship_health_history"]
 
 
-@pytest.mark.parametrize("night", ["night 1", "night 2"])
-def test_spark_gives_duckdb_marts(two_nights, night):
-    assert differences(two_nights[f"duckdb {night}"], two_nights[f"spark {night}"]) == {}
-
-
-def test_spark_night_gives_the_full_refresh(two_nights):
-    assert differences(two_nights["duckdb full refresh"], two_nights["spark night 2"]) == {}
+@pytest.mark.parametrize(("duckdb_build", "spark_build"), SAME_MARTS)
+def test_spark_gives_duckdb_marts(two_nights, duckdb_build, spark_build):
+    assert differences(two_nights[duckdb_build], two_nights[spark_build]) == {}
 
 
 def test_spark_refuses_a_table_that_breaks_its_contract(two_nights):

@@ -6,39 +6,31 @@ which leaves a running session of the same warehouse running).
 """
 
 import datetime as dt
+from functools import partial
 
 import dagster as dg
 import pandas as pd
 import pytest
 from conftest import query, write_hand_made_landing
+from support.quality_cases import (
+    SUITES,
+    activities_csv,
+    check_evaluations,
+    hold_the_hand_made_ingest_checks,
+    hold_the_second_run,
+    ingest_two_runs,
+)
 
 from relanalytics_pipeline.defs.ingest.load import ingest_entity
 from relanalytics_pipeline.defs.ingest.to_spark import hand_over
 from relanalytics_pipeline.defs.quality import suites as quality
-from relanalytics_pipeline.defs.quality.checks import FRESHNESS_CHECK, SUITE_CHECK
-from relanalytics_pipeline.defs.quality.suites import Build, spark_condition, suites, validate
+from relanalytics_pipeline.defs.quality.checks import SUITE_CHECK
+from relanalytics_pipeline.defs.quality.suites import Build, spark_condition, validate
 from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.settings import Settings
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
-
-SUITES = {s.name: s for layer in ("crm", "marts") for s in suites(layer)}
-
-
-def _activities_csv(path, rows: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        "activity_id,activity_type,status,occurred_at,scheduled_start,scheduled_end,modified_at\n"
-    )
-    path.write_text(header + "".join(r + "\n" for r in rows))
-
-
-def _check_evaluations(result) -> dict:
-    return {
-        (e.asset_key.to_user_string(), e.check_name): e
-        for e in result.get_asset_check_evaluations()
-    }
 
 
 def spark_settings(home, **more) -> Settings:
@@ -95,7 +87,7 @@ def test_a_session_of_another_warehouse_is_refused(spark, tmp_path):
 def test_the_hand_off_gives_spark_the_ingested_rows_with_their_types(spark, home, tmp_path):
     settings = spark_settings(home, RELANALYTICS_WAREHOUSE=str(tmp_path / "w.duckdb"))
     landing = tmp_path / "landing"
-    _activities_csv(landing / "activities" / "1.csv", [
+    activities_csv(landing / "activities" / "1.csv", [
         "e1,email,completed,2026-03-01T10:00:00Z,,,2026-03-01T10:00:00Z",
         "m1,appointment,open,,2026-04-02T10:00:00+02:00,2026-04-02T11:00:00Z,2026-03-02T10:00:00Z",
         "bad,email,completed,2026-03-01T10:00:00Z,,,",  # no modified_at: quarantined
@@ -119,7 +111,7 @@ def test_the_hand_off_gives_spark_the_ingested_rows_with_their_types(spark, home
         ("m1", "2026-04-02 08:00:00", "activities/1.csv", 2),
     ]
     # A second hand-off replaces the table whole; the older version's files are gone.
-    _activities_csv(landing / "activities" / "2.csv", ["t1,task,completed,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z"])  # fmt: skip
+    activities_csv(landing / "activities" / "2.csv", ["t1,task,completed,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z"])  # fmt: skip
     ingest_entity(settings.warehouse, landing, "activities", run_id="run-2")
     assert hand_over(settings, spark, ["crm.activities"]) == {"crm.activities": 3}
     assert spark.table("crm.activities").count() == 3
@@ -201,41 +193,13 @@ def test_a_suite_gives_the_same_outcome_on_pandas_and_spark(spark):
 def test_an_ingest_suite_on_spark_sees_the_rows_of_its_run(spark, home, tmp_path, monkeypatch):
     """tests/pipeline/test_quality.py's ingest case, with the rows handed over to Spark."""
     settings = spark_settings(home, RELANALYTICS_WAREHOUSE=str(tmp_path / "w.duckdb"))
-    landing = tmp_path / "landing"
-    _activities_csv(landing / "activities" / "1.csv", [
-        "e1,email,completed,2026-03-01T10:00:00Z,,,2026-03-01T10:00:00Z",
-        "m1,appointment,open,,2026-04-02T10:00:00Z,2026-04-02T11:00:00Z,2026-03-02T10:00:00Z",
-    ])  # fmt: skip
-    _activities_csv(landing / "activities" / "2.csv", [
-        "e2,email,completed,,,,2026-03-03T10:00:00Z",  # completed, but when?
-        "m2,appointment,open,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z",  # open, yet happened
-        "m3,appointment,completed,2026-03-03T09:00:00Z,2026-03-03T09:00:00Z,2026-03-03T08:00:00Z,"
-        "2026-03-03T10:00:00Z",  # it ends an hour before it starts
-        "t1,task,completed,2026-03-03T09:00:00Z,,,2026-03-03T10:00:00Z",
-    ])  # fmt: skip
-    ingest_entity(settings.warehouse, landing, "activities", run_id="run-1")
-    (landing / "activities" / "2.csv").rename(landing / "activities" / "3.csv")  # loaded again
-    ingest_entity(settings.warehouse, landing, "activities", run_id="run-2")
+    ingest_two_runs(settings.warehouse, tmp_path / "landing")
     hand_over(settings, spark, ["crm.activities"])
-    suite = SUITES["crm.activities"]
-    outcome = quality.validate_new_rows_spark(spark, suite, "run-2")
-    assert (outcome.rows, outcome.sampled_from, outcome.unexpected_rows) == (4, None, 3)
-    failed = {f.expectation.split("(")[0]: f for f in outcome.failures}
-    assert {
-        kind: [(r["activity_id"], r["_source_file"], r["_row_number"]) for r in f.sample]
-        for kind, f in failed.items()
-    } == {
-        "expect_column_values_to_not_be_null": [("e2", "activities/3.csv", 1)],  # completed
-        "expect_column_values_to_be_null": [("m2", "activities/3.csv", 2)],  # open
-        "expect_column_pair_values_a_to_be_greater_than_b": [("m3", "activities/3.csv", 3)],
-    }
+    outcome = hold_the_second_run(partial(quality.validate_new_rows_spark, spark), monkeypatch)
     # The sample keeps the rows' times as they landed (UTC).
+    failed = {f.expectation.split("(")[0]: f for f in outcome.failures}
     (row,) = failed["expect_column_values_to_be_null"].sample
     assert row["occurred_at"] == "2026-03-03T09:00:00.000"
-    monkeypatch.setattr(quality, "SAMPLE_LIMIT", 2)
-    sampled = quality.validate_new_rows_spark(spark, suite, "run-2")
-    assert (sampled.rows, sampled.sampled_from) == (2, 4)
-    assert quality.validate_new_rows_spark(spark, suite, "run-3").rows == 0
 
 
 def test_a_history_records_its_validated_build_in_spark(spark):
@@ -298,12 +262,7 @@ def test_ingest_checks_run_on_spark_in_a_dagster_run(spark, home, tmp_path, monk
             instance=instance,
             partition_key="2026-03-31",
         )
-    checks = _check_evaluations(result)
-    assert all(checks[(f"crm/{s.table}", SUITE_CHECK)].passed for s in suites("crm"))
-    assert checks[("crm/activities", SUITE_CHECK)].metadata["rows_validated"].value == 20
-    fresh = checks[("crm/activities", FRESHNESS_CHECK)]
-    # e7, the newest activity, was modified 2026-04-01 00:30: -0.5 hours old at the end of D.
-    assert fresh.passed and fresh.metadata["age_hours"].value == pytest.approx(-0.5)
+    hold_the_hand_made_ingest_checks(check_evaluations(result))
     for table in ("crm.activities", "crm.activity_parties", "crm.opportunities"):
         in_duckdb = query(warehouse, f"SELECT count(*) FROM {table}")[0][0]
         assert spark.table(table).count() == in_duckdb > 0

@@ -1,66 +1,35 @@
-"""Local Spark for the Spark layer: a DuckDB warehouse's input tables handed to Spark as the
-pipeline's hand-off does it, and dbt run on Spark in a process of its own.
+"""Local Spark for the Spark layer: a DuckDB warehouse's input tables handed to Spark by the
+pipeline's own hand-off, dbt run on Spark in a process of its own, and Spark's marts read back
+through the publication's snapshot.
 
-The hand-off here is deliberately plain: each table DuckDB holds in the schemas dbt reads as
-sources (`crm`, `privacy`, `ingest`, `learn`) is copied to Parquet by DuckDB and saved by a
-local Spark session as a Parquet table of the same name, into the metastore dbt's `spark` target
-opens. Each Spark step is a process of its own: the embedded Derby metastore admits one JVM at
-a time, and a process's JVM ends with it.
+The hand-off (to_spark.hand_over) copies each table DuckDB holds in the schemas dbt reads as
+sources (`crm`, `privacy`, `ingest`, `learn`) into the Spark warehouse dbt's `spark` target opens,
+in a session of the pipeline's (relanalytics_pipeline.spark), which ends with its JVM: the
+embedded Derby metastore admits one JVM at a time, and dbt's runs in a process of its own.
 """
 
 import datetime as dt
-import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import project_free_environ
 
-from relanalytics_pipeline.defs.ingest.to_spark import select_for_spark
-from relanalytics_pipeline.settings import DBT_PROJECT_DIR
+from relanalytics_pipeline.defs.ingest.to_spark import hand_over
+from relanalytics_pipeline.defs.serve.publish.from_spark import snapshot
+from relanalytics_pipeline.settings import DBT_PROJECT_DIR, Settings
+from relanalytics_pipeline.spark import spark_session
 
 # The schemas of the tables dbt reads but does not build (its sources and removed_rows).
 INPUT_SCHEMAS = ("crm", "privacy", "ingest", "learn")
 # The tests' data is small: the driver needs little memory (the machine is shared).
 SPARK_SETTINGS = {"RELANALYTICS_SPARK_DRIVER_MEMORY": "1g"}
-
-# A local session configured as the profile's `spark` target configures dbt's
-# (dbt_project/profiles.yml): it writes the tables or views of `export` to Parquet (timestamps as
-# instants in UTC), then saves the Parquet files of `save` as tables.
-_SPARK_STEP = """
-import json, sys
-from pyspark.sql import SparkSession
-
-home, warehouse, folder = sys.argv[1:4]
-save, export = json.loads(sys.argv[4]), json.loads(sys.argv[5])
-session = (
-    SparkSession.builder.master("local[1]")
-    .config("spark.sql.catalogImplementation", "hive")
-    .config("spark.sql.warehouse.dir", warehouse)
-    .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={home}/spark-metastore;create=true")
-    .config("spark.sql.session.timeZone", "UTC")
-    .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-    .config("spark.local.dir", f"{home}/spark-tmp")
-    .config("spark.driver.extraJavaOptions", f"-Dderby.stream.error.file={home}/spark-tmp/derby.log")
-    .config("spark.ui.enabled", "false")
-    .enableHiveSupport()
-    .getOrCreate()
-)
-for name in export:
-    session.table(name).coalesce(1).write.mode("overwrite").parquet(f"{folder}/{name}")
-for name in save:
-    session.sql(f"create database if not exists {name.split('.')[0]}")
-    session.read.parquet(f"{folder}/{name}.parquet").write.mode("overwrite").format(
-        "parquet"
-    ).saveAsTable(name)
-session.stop()
-"""
 
 
 def spark_environ(home: Path, **settings: str) -> dict[str, str]:
@@ -71,6 +40,13 @@ def spark_environ(home: Path, **settings: str) -> dict[str, str]:
         **SPARK_SETTINGS,
         **settings,
     )
+
+
+def spark_settings(home: Path, warehouse: Path | None = None) -> Settings:
+    """The pipeline's settings with the Spark engine over the local warehouse of `home` (and the
+    DuckDB `warehouse` it hands over from)."""
+    duckdb_file = {} if warehouse is None else {"RELANALYTICS_WAREHOUSE": str(warehouse)}
+    return Settings.from_env(spark_environ(home, RELANALYTICS_ENGINE="spark", **duckdb_file))
 
 
 def input_tables(warehouse: Path) -> list[str]:
@@ -84,31 +60,34 @@ def input_tables(warehouse: Path) -> list[str]:
     return [name for (name,) in rows]
 
 
-def spark_step(home: Path, folder: Path, save: list[str] = (), export: list[str] = ()) -> None:
-    """One local Spark session over the warehouse of `home`: the relations `export` written to
-    `<folder>/<name>/`, then the files `<folder>/<name>.parquet` saved as the tables `save`."""
-    (home / "spark-tmp").mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", _SPARK_STEP, str(home), str(home / "spark-warehouse"),
-               str(folder), json.dumps(list(save)), json.dumps(list(export))]  # fmt: skip
-    result = subprocess.run(command, env=spark_environ(home), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-4000:]
+def hand_off(home: Path, warehouse: Path) -> None:
+    """Every input table of the DuckDB `warehouse` handed to the Spark warehouse of `home`, as the
+    pipeline's steps hand theirs over."""
+    settings = spark_settings(home, warehouse)
+    with spark_session(settings) as session:
+        hand_over(settings, session, input_tables(warehouse))
 
 
-def hand_off_files(warehouse: Path, folder: Path) -> list[str]:
-    """Every input table of the DuckDB `warehouse` as `<folder>/<schema>.<table>.parquet`, as the
-    pipeline hands them to Spark; the tables' names."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    names = input_tables(warehouse)
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        for name in names:
-            connection.execute(
-                f"COPY (SELECT {select_for_spark(connection, name)} FROM {name}) TO ? "
-                "(FORMAT parquet)",
-                [f"{folder / name}.parquet"],
-            )
-    return names
+def spark_marts(home: Path, marts: list[str]) -> dict[str, tuple[list[str], list[tuple]]]:
+    """The columns and rows of each of the `marts` of the Spark warehouse of `home`, read from
+    the snapshot the publication takes of them (wall-clock timestamps, as DuckDB's)."""
+    settings = spark_settings(home)
+    with spark_session(settings) as session:
+        database = snapshot(
+            session, [f"marts.{mart}" for mart in marts], home / f"snapshot-{uuid.uuid4().hex}"
+        )
+    return duckdb_marts(database, marts)
+
+
+def spark_night(
+    home: Path, warehouse: Path, marts: list[str], *dbt_args: str, environ: dict | None = None
+) -> dict[str, tuple[list[str], list[tuple]]]:
+    """A night on Spark: the input tables of the DuckDB `warehouse` handed over, then
+    `dbt <dbt_args> --target spark`; Spark's `marts` after it."""
+    hand_off(home, warehouse)
+    result = dbt_on_spark(home, *dbt_args, environ=environ)
+    assert result.returncode == 0, result.stdout[-6000:]
+    return spark_marts(home, marts)
 
 
 def dbt_on_spark(
@@ -149,6 +128,13 @@ SPARK_TEST = [
 
 # Doubles of two engines match to this (they sum in different orders).
 TOLERANCE = 1e-9
+# The builds whose marts must be the same, for a two-night sequence: each Spark night and
+# DuckDB's same night (incremental on night 2), and Spark's night 2 and DuckDB's full refresh.
+SAME_MARTS = [
+    ("duckdb night 1", "spark night 1"),
+    ("duckdb night 2", "spark night 2"),
+    ("duckdb full refresh", "spark night 2"),
+]
 
 
 def duckdb_marts(warehouse: Path, marts: list[str]) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -156,18 +142,6 @@ def duckdb_marts(warehouse: Path, marts: list[str]) -> dict[str, tuple[list[str]
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
         return {mart: read_relation(connection, f"marts.{mart}") for mart in marts}
-
-
-def spark_marts(folder: Path, marts: list[str]) -> dict[str, tuple[list[str], list[tuple]]]:
-    """The same of the marts a Spark step exported into `folder`."""
-    with duckdb.connect() as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        return {
-            mart: read_relation(
-                connection, f"read_parquet('{folder / ('marts.' + mart)}/*.parquet')"
-            )
-            for mart in marts
-        }
 
 
 def read_relation(connection, relation: str) -> tuple[list[str], list[tuple]]:

@@ -24,6 +24,12 @@ import duckdb
 import pytest
 
 from relanalytics_pipeline.cli.generator import generate_dataset
+from relanalytics_pipeline.defs.learn.similar_deals import (
+    read_opportunities,
+    similar_won_deals,
+    write_neighbours,
+)
+from relanalytics_pipeline.warehouse import ensure_tables_written_after_dbt
 from support.nightly import NIGHT, D, split_off_night, tables_differing
 from support.warehouses import WITHOUT_THE_MODEL, dbt, ingest
 
@@ -160,17 +166,24 @@ def vanish_an_email(warehouse: Path, loaded_file: Path) -> str:
     return email
 
 
-def dbt_run(warehouse: Path, *args: str) -> None:
-    result = dbt(warehouse, "run", *WITHOUT_THE_MODEL, *args)
+def dbt_run(warehouse: Path, *args: str, model: bool = False) -> None:
+    """`dbt run` of every model but the similar-deals marts; with `model`, of every model, then
+    the similar-deals model writes its neighbours (the pipeline's order: its marts are views over
+    them)."""
+    result = dbt(warehouse, "run", *(() if model else WITHOUT_THE_MODEL), *args)
     assert result.returncode == 0, result.stdout[-4000:]
+    if model:
+        with duckdb.connect(str(warehouse)) as connection:
+            write_neighbours(connection, similar_won_deals(read_opportunities(connection)))
 
 
-def build_nights(folder: Path) -> dict:
+def build_nights(folder: Path, activities: int = 3000, model: bool = False) -> dict:
     """Warehouses after: night 1 (as of D); night 2 (window [NIGHT, NIGHT + 1)); night 2 again;
-    `--full-refresh` after night 2; with the landing folder, the night's window (dbt vars) and the
-    email gone from its file of night 1."""
+    `--full-refresh` after night 2 (on a CRM of `activities` generated activities; with `model`,
+    the similar-deals model run after each, see dbt_run); with the landing folder, each night's
+    dbt vars and the email gone from its file of night 1."""
     generated, landing, night = folder / "generated", folder / "landing", folder / "night"
-    generate_dataset(generated, 3000, seed=5, as_of=NIGHT)
+    generate_dataset(generated, activities, seed=5, as_of=NIGHT)
     night.mkdir()
     split_off_night(generated, landing, night)
     emails_apart = set_emails_apart(landing / "activities")
@@ -181,7 +194,11 @@ def build_nights(folder: Path) -> dict:
     first = warehouses["night_1"]
     first.parent.mkdir()
     ingest(first, landing, "night-1")
-    dbt_run(first, "--vars", json.dumps({"as_of_date": D.isoformat()}))
+    if model:
+        with duckdb.connect(str(first)) as connection:
+            ensure_tables_written_after_dbt(connection)
+    as_of = json.dumps({"as_of_date": D.isoformat()})
+    dbt_run(first, "--vars", as_of, model=model)
 
     for path in night.glob("*.parquet"):  # flat, after part-0000: later files win ties
         path.rename(landing / path.stem / f"part-{NIGHT.isoformat()}.parquet")
@@ -194,10 +211,11 @@ def build_nights(folder: Path) -> dict:
         shutil.copytree(previous.parent, warehouses[name].parent)
         if name == "night_2":
             ingest(warehouses[name], landing, "night-2")
-        dbt_run(warehouses[name], "--vars", window, *args)
+        dbt_run(warehouses[name], "--vars", window, *args, model=model)
         previous = warehouses[name]
 
-    return {**warehouses, "landing": landing, "window": window, "vanished": vanished}
+    return {**warehouses, "landing": landing, "as_of": as_of, "window": window,
+            "vanished": vanished}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -217,7 +235,7 @@ def nights(tmp_path_factory) -> dict:
             folder.mkdir()
             built.write_text(json.dumps(build_nights(folder), default=str))
     return {
-        name: value if name in ("window", "vanished") else Path(value)
+        name: value if name in ("as_of", "window", "vanished") else Path(value)
         for name, value in json.loads(built.read_text()).items()
     }
 
