@@ -64,7 +64,8 @@ counted as (
         dated.created_at,
         dated.estimated_close_date,
         dated.actual_close_date,
-        {{ dbt.datediff('cast(dated.created_at as date)', 'dated.figures_as_of', 'day') }} as age_days,
+        cast({{ dbt.datediff('cast(dated.created_at as date)', 'dated.figures_as_of', 'day') }}
+            as {{ dbt.type_bigint() }}) as age_days,  -- Spark's datediff is an int
         dated.account_id,
         accounts.industry as account_industry,
         cast(accounts.employees as {{ type_double() }}) as account_employees,
