@@ -193,8 +193,8 @@ def remove_leftovers(session: SparkSession, settings: Settings) -> list[Path]:
             elif "Location" in facts and (path := local_path(facts["Location"])):
                 locations.add(path)
     removed = []
-    for schema in settings.effective_spark_warehouse.resolve().glob("*.db"):
-        for folder in schema.iterdir():
+    for database_folder in settings.effective_spark_warehouse.resolve().glob("*.db"):
+        for folder in database_folder.iterdir():
             if folder in locations:
                 continue
             if folder.is_dir() and any(folder in where.parents for where in locations):
