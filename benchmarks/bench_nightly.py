@@ -10,8 +10,9 @@ start-up included):
 2. the night: D + 1's files land in `<landing>/<entity>/<D+1>/` and the partition D + 1 runs
    on that warehouse.
 Wall time and peak memory (of the run's whole process tree) are per run; the dbt models' own
-times come from dbt's log lines in the run's output. With --check, a third run builds everything as of D + 1 from
-an empty warehouse and every mart of the night is compared with it (EXCEPT ALL both ways).
+times come from dbt's log lines in the run's output. With --check, a third run builds everything
+as of D + 1 from an empty warehouse and every mart of the night is compared with it (EXCEPT ALL
+both ways).
 """
 
 import argparse

@@ -181,9 +181,12 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
     with TreeMemorySampler(process.pid) as memory:
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(command[:4])} failed:\n{output[-3000:]}")
     seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(
+            f"{' '.join(command[:4])} failed after {seconds:.0f} s, peak {memory.peak / GIB:.2f}"
+            f" GiB:\n{output[-3000:]}"
+        )
     return Run(seconds, memory.peak / GIB, usage.ru_maxrss / 2**20, ANSI.sub("", output))
 
 
@@ -266,6 +269,10 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
             skipped = [line for line in runs[engine].output.splitlines() if "STEP_SKIPPED" in line]
             sys.exit(f"The full refresh on {engine} published nothing:\n" + "\n".join(skipped))
         keep_publication(home)
+        # A long benchmark's later runs may fail: what is measured so far is printed now.
+        run = runs[engine]
+        print(f"full refresh on {engine}: {run.seconds:.1f} s, peak {run.peak:.2f} GiB, spill "
+              f"{spills[engine].peak / GIB:.2f} GiB, steps {step_seconds(run.output)}", flush=True)  # fmt: skip
     yardstick = None
     if with_yardstick:
         report = timed(
