@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The folders a Spark JVM makes in spark.local.dir: its block manager's (shuffle and spill files)
+# and its temporary one.
+SPARK_SCRATCH_PREFIXES = ("blockmgr-", "spark-")
 # The Spark JVM's own output goes to this file in the scratch folder rather than the run's log.
 DERBY_LOG = "derby.log"
 
@@ -80,15 +83,28 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
         return
     for folder in (settings.effective_spark_warehouse, settings.spark_scratch):
         folder.mkdir(parents=True, exist_ok=True)
+    # A JVM removes its scratch folders (shuffle and spill files) as it stops: those there before
+    # this session's JVM starts are of JVMs killed before they could. (The folder holds others'
+    # too: the publication's snapshot, Derby's log.)
+    killed_scratch = [
+        folder
+        for folder in settings.spark_scratch.iterdir()
+        if folder.is_dir() and folder.name.startswith(SPARK_SCRATCH_PREFIXES)
+    ]
     builder = SparkSession.builder
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     session = builder.enableHiveSupport().getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
-        # Alone on the metastore (one JVM at a time): nothing else writes while leftovers go.
+        # Alone on the metastore (one JVM at a time; remove_leftovers' first call to it fails
+        # while another JVM holds it): nothing else writes or spills while leftovers go.
         if removed := remove_leftovers(session, settings):
             logger.info("removed %d leftover folder(s) from the Spark warehouse", len(removed))
+        for folder in killed_scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+        if killed_scratch:
+            logger.info("removed %d scratch folder(s) of killed JVMs", len(killed_scratch))
         yield session
     finally:
         stop_with_jvm(session)

@@ -75,3 +75,29 @@ def test_leftovers_go_and_every_table_keeps_its_files(settings):
         assert session.table("marts.history").count() == 1
         # Nothing more to remove: a rerun finds every table as it was.
         assert remove_leftovers(session, settings) == []
+
+
+def test_the_scratch_of_killed_jvms_goes_and_the_others_stay(settings):
+    from relanalytics_pipeline.spark import spark_session
+
+    scratch = settings.spark_scratch
+    # What a JVM killed mid-shuffle leaves in spark.local.dir: its block manager's spill files
+    # and its temporary folder, which a JVM that stops removes itself.
+    killed = [scratch / "blockmgr-0a1b", scratch / "spark-2c3d"]
+    for folder in killed:
+        (folder / "0d").mkdir(parents=True)
+        (folder / "0d" / "shuffle_0_1_0.data").write_bytes(b"spilled rows")
+    # The publication's snapshot, which it makes there before its session starts, is not Spark's.
+    snapshot = scratch / "publication-run-1"
+    snapshot.mkdir()
+    with spark_session(settings) as session:
+        assert not any(folder.exists() for folder in killed)
+        assert snapshot.is_dir()
+        # This session's own block manager is there, and it still shuffles into it.
+        (own,) = [p for p in scratch.iterdir() if p.name.startswith("blockmgr-")]
+        # 0..999 by their remainder of 7: 1000 = 7 × 142 + 6, so remainders 0 to 5 hold 143.
+        grouped = session.range(1000).repartition(3).selectExpr("id % 7 AS k").groupBy("k").count()
+        assert sorted(r["count"] for r in grouped.collect()) == [142] + [143] * 6
+        assert own.is_dir()
+    # The JVM removed its own as it stopped.
+    assert not own.exists()
