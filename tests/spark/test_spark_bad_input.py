@@ -12,11 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from conftest import query
 from support.corpus import CASES, HUGE, INJECTION, land_corpus
-from support.spark_engine import SPARK_TEST, differences
+from support.spark_engine import SPARK_TEST, differences, duckdb_rows, spark_rows
 
 from relanalytics_pipeline.defs.run_settings import RunSettings
 from relanalytics_pipeline.raw_contract import LOAD_ORDER
@@ -87,34 +86,6 @@ def corpus(tmp_path_factory) -> dict:
     with spark_session(on["spark"]) as session:
         runs["spark"] = ingest_run(on["spark"])
         yield runs | {"session": session}
-
-
-def spark_rows(session, table: str) -> tuple[list[str], list[tuple], dict[str, str]]:
-    """A Spark table's columns, rows (timestamps as UTC wall time, as DuckDB gives them) and
-    types."""
-    types = dict(session.table(table).dtypes)
-    columns = list(types)
-    select = ", ".join(
-        f"CAST(`{c}` AS TIMESTAMP_NTZ)" if types[c] == "timestamp" else f"`{c}`" for c in columns
-    )
-    rows = [tuple(row) for row in session.sql(f"SELECT {select} FROM {table}").collect()]
-    return columns, rows, types
-
-
-def duckdb_rows(warehouse: Path, table: str) -> tuple[list[str], list[tuple], dict[str, str]]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        cursor = connection.execute(f"SELECT * FROM {table}")
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-        schema, name = table.split(".")
-        types = dict(
-            connection.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ?",
-                [schema, name],
-            ).fetchall()
-        )
-    return columns, rows, types
 
 
 def test_the_quarantine_is_the_same_on_both_engines(corpus):

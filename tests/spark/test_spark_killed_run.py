@@ -4,6 +4,8 @@ The hand-made dataset is ingested into DuckDB and handed over to Spark as the in
 pipeline's dbt step (Dagster, RELANALYTICS_ENGINE=spark) is then killed with SIGKILL, with its
 process group (dbt and its JVM), while Spark writes a table; the rerun of the step is held, mart
 by mart, against DuckDB's build of the same raw tables (doubles to 1e-9, as tests/spark compare).
+The ingest step is killed alike while it hands its tables over, and its rerun leaves Spark's raw
+tables equal to DuckDB's, which dbt reads.
 """
 
 import datetime as dt
@@ -22,8 +24,10 @@ from support.spark_engine import (
     SPARK_TEST,
     differences,
     duckdb_marts,
+    duckdb_rows,
     mart_names,
     spark_marts,
+    spark_rows,
 )
 from support.warehouses import HAND_MADE_SETTINGS, dbt, ingest
 
@@ -39,16 +43,19 @@ AS_OF = HAND_MADE_SETTINGS["RELANALYTICS_AS_OF"]
 NEIGHBOURS = "INSERT INTO learn.won_deal_neighbours VALUES ('o1', 'o2', 1, 0.75, 'same account size', 'model')"
 # The schemas dbt writes in the Spark warehouse.
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
-# The pipeline's dbt step on Spark in a Dagster run of its own (the in-process executor, as the
-# code location's), without the great-expectations checks of the marts (test_spark_quality).
-_DBT_STEP = """
+# One of the pipeline's steps on Spark (argv[2]: ingest or dbt) in a Dagster run of its own (the
+# in-process executor, as the code location's), without its great-expectations checks
+# (test_spark_quality runs them).
+_STEP = """
 import sys
 import dagster as dg
 from relanalytics_pipeline.definitions import defs
+from relanalytics_pipeline.defs.ingest.assets import crm_landing
 from relanalytics_pipeline.defs.transform.assets import relanalytics_dbt
 
+step = {"ingest": crm_landing, "dbt": relanalytics_dbt}[sys.argv[2]]
 result = dg.materialize(
-    [relanalytics_dbt], resources=defs.resources, partition_key=sys.argv[1],
+    [step], resources=defs.resources, partition_key=sys.argv[1],
     selection=dg.AssetSelection.all().without_checks(),
 )
 sys.exit(0 if result.success else 1)
@@ -58,18 +65,38 @@ sys.exit(0 if result.success else 1)
 def spark_settings(home: Path) -> dict[str, str]:
     return project_free_environ(
         RELANALYTICS_HOME=str(home),
+        RELANALYTICS_LANDING_DIR=str(home.parent / "landing"),
         RELANALYTICS_ENGINE="spark",
         RELANALYTICS_SPARK_DRIVER_MEMORY="1g",
         **HAND_MADE_SETTINGS,
     )
 
 
-def dbt_step(home: Path) -> subprocess.Popen:
-    """The dbt step over the warehouses of `home`, in a process group of its own."""
+def pipeline_step(home: Path, step: str = "dbt") -> subprocess.Popen:
+    """The ingest or dbt step over the warehouses of `home` (its landing folder beside it), in a
+    process group of its own."""
     return subprocess.Popen(
-        [sys.executable, "-c", _DBT_STEP, AS_OF], env=spark_settings(home), cwd=PROJECT_ROOT,
+        [sys.executable, "-c", _STEP, AS_OF, step], env=spark_settings(home), cwd=PROJECT_ROOT,
         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+def finished(step: subprocess.Popen) -> None:
+    output, _ = step.communicate(timeout=900)
+    assert step.returncode == 0, output[-6000:]
+
+
+def kill_when(step: subprocess.Popen, happened, what: str):
+    """SIGKILL the step's process group (its JVM with it) as soon as `happened()` gives a value,
+    polled every 20 ms; that value."""
+    started = time.monotonic()
+    while not (seen := happened()):
+        assert step.poll() is None, f"ended before {what}: " + step.communicate()[0][-4000:]
+        assert time.monotonic() - started < 600, f"no {what} in 600 s"
+        time.sleep(0.02)
+    os.killpg(step.pid, signal.SIGKILL)
+    step.wait()
+    return seen
 
 
 def table_being_written(warehouse: Path) -> Path | None:
@@ -133,23 +160,16 @@ def killed_and_rerun(tmp_path_factory) -> dict:
         hand_over(settings, session, [*(f"crm.{e}" for e in LOAD_ORDER), REMOVED_ROWS],
                   READ_BY_DBT)  # fmt: skip
 
-    killed = dbt_step(home)
-    started = time.monotonic()
-    while (writing := table_being_written(warehouse)) is None:
-        assert killed.poll() is None, killed.communicate()[0][-4000:]
-        assert time.monotonic() - started < 600, "Spark wrote no table of dbt's in 600 s"
-        time.sleep(0.02)
-    os.killpg(killed.pid, signal.SIGKILL)
-    killed.wait()
+    writing = kill_when(
+        pipeline_step(home), lambda: table_being_written(warehouse), "table of dbt's written"
+    )
     left = {
         "table written": writing,
         "its files": sorted(str(p.relative_to(writing)) for p in writing.rglob("*")),
         "metastore": sorted(p.name for p in (home / "spark-metastore").iterdir()),
     }
 
-    rerun = dbt_step(home)
-    output, _ = rerun.communicate(timeout=900)
-    assert rerun.returncode == 0, output[-6000:]
+    finished(pipeline_step(home))
 
     # DuckDB's build of the same raw tables, undisturbed.
     window_end = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
@@ -176,3 +196,51 @@ def test_the_rerun_gives_the_marts_of_an_undisturbed_build(killed_and_rerun):
     duckdb_built, spark_rerun = killed_and_rerun["duckdb"], killed_and_rerun["spark"]
     assert len(spark_rerun) == 13 and all(rows for _, rows in duckdb_built.values())
     assert differences(duckdb_built, spark_rerun) == {}
+
+
+def versions(settings: Settings, tables: list[str]) -> dict[str, set[str]]:
+    """The version folders (finished or still being written) of each handed-over table."""
+    from relanalytics_pipeline.spark import table_folder
+
+    folders = {table: table_folder(settings, table) for table in tables}
+    return {t: {p.name for p in f.iterdir()} if f.is_dir() else set() for t, f in folders.items()}
+
+
+def test_an_ingest_killed_while_it_hands_over_then_rerun_leaves_spark_duckdbs_rows(tmp_path):
+    """The second ingest of a CRM (a new account landed) is killed once the hand-off has
+    switched some of Spark's tables to their new version and not yet the others; the rerun hands
+    every table over again, whole, and leaves one version of each."""
+    from relanalytics_pipeline.spark import spark_session
+
+    home, landing = tmp_path / "home", write_hand_made_landing(tmp_path / "landing")
+    settings = Settings.from_env(spark_settings(home))
+    tables = [*(f"crm.{e}" for e in LOAD_ORDER), REMOVED_ROWS]
+    finished(pipeline_step(home, "ingest"))
+    first = versions(settings, tables)
+    assert all(len(v) == 1 for v in first.values()), first
+
+    (landing / "accounts" / "accounts-2.jsonl").write_text(
+        '{"account_id": "a3", "name": "Umbrella", "industry": "Health", "owner_id": "u1", '
+        '"modified_at": "2026-03-31T09:00:00Z"}\n'
+    )
+
+    def switched_some() -> set[str]:
+        now = versions(settings, tables)
+        return {t for t in tables if not first[t] <= now[t]}  # its first version removed
+
+    switched = kill_when(pipeline_step(home, "ingest"), switched_some, "table switched")
+    left = versions(settings, tables)
+    not_switched = {t for t in tables if first[t] <= left[t]}
+    assert switched and not_switched, f"the kill came outside the hand-off: {left}"
+
+    finished(pipeline_step(home, "ingest"))
+    assert all(len(v) == 1 for v in versions(settings, tables).values())
+    with spark_session(settings) as session:
+        for table in tables:
+            columns, rows, _ = duckdb_rows(settings.warehouse, table)
+            spark_columns, in_spark, _ = spark_rows(session, table)
+            assert differences({table: (columns, rows)}, {table: (spark_columns, in_spark)}) == {}
+        accounts = sorted(
+            r[0] for r in session.sql("SELECT account_id FROM crm.accounts").collect()
+        )
+    assert accounts == ["a1", "a2", "a3"]

@@ -137,6 +137,35 @@ SAME_MARTS = [
 ]
 
 
+def spark_rows(session, table: str) -> tuple[list[str], list[tuple], dict[str, str]]:
+    """A Spark table's columns, rows (timestamps as UTC wall time, as DuckDB gives them) and
+    types."""
+    types = dict(session.table(table).dtypes)
+    columns = list(types)
+    select = ", ".join(
+        f"CAST(`{c}` AS TIMESTAMP_NTZ)" if types[c] == "timestamp" else f"`{c}`" for c in columns
+    )
+    rows = [tuple(row) for row in session.sql(f"SELECT {select} FROM {table}").collect()]
+    return columns, rows, types
+
+
+def duckdb_rows(warehouse: Path, table: str) -> tuple[list[str], list[tuple], dict[str, str]]:
+    """A DuckDB table's columns, rows and types."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        cursor = connection.execute(f"SELECT * FROM {table}")
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        schema, name = table.split(".")
+        types = dict(
+            connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema, name],
+            ).fetchall()
+        )
+    return columns, rows, types
+
+
 def duckdb_marts(warehouse: Path, marts: list[str]) -> dict[str, tuple[list[str], list[tuple]]]:
     """The columns and rows of each of the `marts` of a DuckDB warehouse."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
