@@ -134,6 +134,8 @@ class TreeMemorySampler(Sampler):
     def __init__(self, pid: int):
         super().__init__()
         self.pid, self.peak = pid, 0
+        # At the peak, the memory of the tree's processes by command name (dagster, dbt, java).
+        self.at_peak: dict[str, int] = {}
 
     def descendants(self) -> list[int]:
         children: dict[int, list[int]] = {}
@@ -154,15 +156,22 @@ class TreeMemorySampler(Sampler):
         return tree
 
     def sample(self) -> None:
-        total = 0
+        sizes = {}
         for pid in self.descendants():
             try:
                 statm = Path(f"/proc/{pid}/statm").read_text().split()
             except OSError:  # ended while we looked
                 continue
             resident, file_backed = int(statm[1]), int(statm[2])
-            total += (resident - file_backed) * PAGE
-        self.peak = max(self.peak, total)
+            sizes[pid] = (resident - file_backed) * PAGE
+        if sum(sizes.values()) > self.peak:
+            self.peak, self.at_peak = sum(sizes.values()), {}
+            for pid, size in sizes.items():
+                try:
+                    name = Path(f"/proc/{pid}/comm").read_text().strip()
+                except OSError:
+                    name = "ended"
+                self.at_peak[name] = self.at_peak.get(name, 0) + size
 
 
 class Run(NamedTuple):
@@ -170,6 +179,7 @@ class Run(NamedTuple):
     peak: float  # GiB, the whole process tree at once (TreeMemorySampler)
     largest: float  # GiB, os.wait4's: the largest single process its parent waited for
     output: str
+    at_peak: dict[str, float] = {}  # GiB per command name at the peak (TreeMemorySampler)
 
 
 def timed(command: list[str], env: dict[str, str]) -> Run:
@@ -187,7 +197,8 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
             f"{' '.join(command[:4])} failed after {seconds:.0f} s, peak {memory.peak / GIB:.2f}"
             f" GiB:\n{output[-3000:]}"
         )
-    return Run(seconds, memory.peak / GIB, usage.ru_maxrss / 2**20, ANSI.sub("", output))
+    at_peak = {name: size / GIB for name, size in memory.at_peak.items()}
+    return Run(seconds, memory.peak / GIB, usage.ru_maxrss / 2**20, ANSI.sub("", output), at_peak)
 
 
 def step_seconds(output: str) -> dict[str, float]:
@@ -271,8 +282,9 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
         keep_publication(home)
         # A long benchmark's later runs may fail: what is measured so far is printed now.
         run = runs[engine]
-        print(f"full refresh on {engine}: {run.seconds:.1f} s, peak {run.peak:.2f} GiB, spill "
-              f"{spills[engine].peak / GIB:.2f} GiB, steps {step_seconds(run.output)}", flush=True)  # fmt: skip
+        at_peak = ", ".join(f"{name} {size:.2f}" for name, size in run.at_peak.items())
+        print(f"full refresh on {engine}: {run.seconds:.1f} s, peak {run.peak:.2f} GiB ({at_peak}),"
+              f" spill {spills[engine].peak / GIB:.2f} GiB, steps {step_seconds(run.output)}", flush=True)  # fmt: skip
     yardstick = None
     if with_yardstick:
         report = timed(

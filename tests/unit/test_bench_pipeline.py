@@ -40,18 +40,22 @@ def test_peak_memory_is_the_whole_tree_at_once():
     measure = (
         "import json, sys; import bench_pipeline; "
         "run = bench_pipeline.timed([sys.executable, '-c', sys.argv[1]], {}); "
-        "print(json.dumps([run.peak, run.largest]))"
+        "print(json.dumps([run.peak, run.largest, run.output, run.at_peak]))"
     )
     measured = subprocess.run(
         [sys.executable, "-c", measure, TWO_AT_ONCE], capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(ROOT / "benchmarks")},
     )  # fmt: skip
-    run = bench_pipeline.Run(0, *json.loads(measured.stdout.splitlines()[-1]), "")
+    run = bench_pipeline.Run(0, *json.loads(measured.stdout.splitlines()[-1]))
     # Both blocks at once, each in a grandchild: 600 MiB and the interpreters (the kernel's
     # counters of resident pages lag by a few MiB).
     assert run.peak * 1024 >= 570
     # os.wait4 gives only the largest single process: one block and one interpreter.
     assert 300 <= run.largest * 1024 < 400
+    # At the peak, by command name: five interpreters (the measured one, two children, the two
+    # grandchildren with their blocks), all named alike.
+    (name,) = run.at_peak
+    assert name.startswith("python") and run.at_peak[name] == run.peak
 
 
 def test_spill_is_duckdb_temporary_directories_and_spark_block_managers(tmp_path):
