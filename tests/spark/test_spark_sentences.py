@@ -1,6 +1,6 @@
 """Figures in sentences read the same on both engines: a figure to one decimal shows its decimal
 unless it is whole (macros/health.sql, number_text; macros/sentences.sql, tenths). At 10M
-activities, Spark wrote "72" where DuckDB wrote "72.4" in 59 `slow_team_replies` reasons: Spark
+activities, Spark wrote "72" where DuckDB wrote "72.4" in 50 `slow_team_replies` reasons: Spark
 compared the decimal 72.4 with its floor at the floor's scale, where 72.4 rounds to 72.
 
 `dbt show` of the project's macros over doubles, on each engine; the texts worked out by hand.
