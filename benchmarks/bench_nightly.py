@@ -21,7 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_pipeline import ROOT, materialize, model_seconds, step_seconds, timed
+from bench_pipeline import (
+    ROOT,
+    materialize,
+    memory_at_peak,
+    model_seconds,
+    step_seconds,
+    timed,
+)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support.nightly import NIGHT, D, split_off_night, tables_differing  # noqa: E402
@@ -61,10 +68,10 @@ def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
     rows += [(f"  step {s}", full_steps.get(s, 0.0), night_steps.get(s, 0.0)) for s in every_step]
     full_models, night_models = model_seconds(full.output), model_seconds(night.output)
     # The slowest models of each run: a night's are not always the full refresh's.
-    slowest = {
-        m: None for run in (full_models, night_models) for m in sorted(run, key=run.get)[-8:]
-    }
-    slowest = sorted(slowest, key=lambda m: -full_models.get(m, 0.0))
+    slowest = sorted(
+        {m for run in (full_models, night_models) for m in sorted(run, key=run.get)[-8:]},
+        key=lambda m: -full_models.get(m, 0.0),
+    )
     rows += [(f"    dbt {m}", full_models.get(m, 0.0), night_models.get(m, 0.0)) for m in slowest]
     if part:
         rows.append(
@@ -76,8 +83,7 @@ def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
         print(f"{name:<42}{full_seconds:>14.1f}{night_seconds:>10.1f}{ratio}")
     print(f"{'peak GiB':<42}{full.peak:>14.2f}{night.peak:>10.2f}")
     for run, measured in (("full refresh", full), ("night", night)):
-        at_peak = ", ".join(f"{name} {size:.2f}" for name, size in measured.at_peak.items())
-        print(f"at the {run}'s peak, GiB per process: {at_peak}")
+        print(f"at the {run}'s peak, GiB per process: {memory_at_peak(measured)}")
     if part:
         for run, whole, seconds in (("full refresh", full.seconds, rows[-1][1]),
                                     ("night", night.seconds, rows[-1][2])):  # fmt: skip
