@@ -70,7 +70,7 @@ def bench(activities: int, folder: Path, check: bool, part: list[str]) -> None:
     # The slowest models of each run: a night's are not always the full refresh's.
     slowest = sorted(
         {m for run in (full_models, night_models) for m in sorted(run, key=run.get)[-8:]},
-        key=lambda m: -full_models.get(m, 0.0),
+        key=lambda m: (-full_models.get(m, 0.0), m),
     )
     rows += [(f"    dbt {m}", full_models.get(m, 0.0), night_models.get(m, 0.0)) for m in slowest]
     if part:
