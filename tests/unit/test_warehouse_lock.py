@@ -7,10 +7,14 @@ import time
 from pathlib import Path
 
 import duckdb
+import jinja2
 import pytest
+import yaml
 
-from relanalytics_pipeline.settings import SettingError
+from relanalytics_pipeline.settings import DEFAULT_MEMORY_LIMIT, SettingError
 from relanalytics_pipeline.warehouse import WarehouseLockedError, connect
+
+PROFILES = Path(__file__).resolve().parents[2] / "dbt_project" / "profiles.yml"
 
 # A reader as a data engineer opens it: read-only, which still keeps every writer out.
 HOLD = (
@@ -74,7 +78,7 @@ def test_a_reader_that_stays_fails_the_step_naming_its_process(warehouse):
 
 
 def test_the_python_steps_take_the_memory_limit_dbt_takes(warehouse, monkeypatch):
-    """RELANALYTICS_DUCKDB_MEMORY_LIMIT (default half the RAM) bounds the Python steps' DuckDB as
+    """RELANALYTICS_DUCKDB_MEMORY_LIMIT (default 40% of the RAM) bounds the Python steps' DuckDB as
     it bounds dbt's (profiles.yml); DuckDB's own default is 80% of the RAM."""
 
     def limit(**config) -> str:
@@ -86,9 +90,18 @@ def test_the_python_steps_take_the_memory_limit_dbt_takes(warehouse, monkeypatch
             return connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
 
     monkeypatch.delenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", raising=False)
-    assert limit_in_a_step() == limit(memory_limit="50%") != limit()
+    assert limit_in_a_step() == limit(memory_limit="40%") != limit()
     monkeypatch.setenv("RELANALYTICS_DUCKDB_MEMORY_LIMIT", "1GB")
     assert limit_in_a_step() == "953.6 MiB"  # 10^9 bytes
+
+
+def test_dbt_run_by_hand_takes_the_pipelines_default_memory_limit():
+    """dbt run without the pipeline (no RELANALYTICS_DUCKDB_MEMORY_LIMIT in its environment) falls
+    back to the profile's default, which must be the pipeline's."""
+    profile = yaml.safe_load(PROFILES.read_text())
+    template = profile["relanalytics"]["outputs"]["duckdb"]["settings"]["memory_limit"]
+    rendered = jinja2.Template(template).render(env_var=lambda name, default=None: default)
+    assert rendered == DEFAULT_MEMORY_LIMIT == "40%"
 
 
 def test_a_wrong_memory_limit_is_the_settings_one_line_error_wherever_a_file_opens(
