@@ -52,6 +52,12 @@ ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 3, 31)
 STEP = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([0-9.]+)(ms|s)')
 MODEL = re.compile(r"OK created sql \w+ model (\S+) \.* \[OK in ([0-9.]+)s\]")
+# Dagster's line as a step starts: its time (to the second) and the step's name.
+STEP_START = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) - dagster - .* - STEP_START - "
+    r'Started execution of step "(\w+)"',
+    re.MULTILINE,
+)
 TEST = re.compile(r"(?:PASS|WARN \d+) (\S+) \.* \[(?:PASS|WARN \d+) in ([0-9.]+)s\]")
 # Colours, also as JSON escapes: dagster-dbt prints dbt's JSON line as it came when it cannot
 # parse it (Spark's progress bar before it on the line).
@@ -136,6 +142,7 @@ class TreeMemorySampler(Sampler):
         self.pid, self.peak = pid, 0
         # At the peak, the memory of the tree's processes by command name (dagster, dbt, java).
         self.at_peak: dict[str, int] = {}
+        self.peak_time = 0.0  # when the peak was sampled (seconds since the epoch)
 
     def descendants(self) -> list[int]:
         children: dict[int, list[int]] = {}
@@ -165,7 +172,7 @@ class TreeMemorySampler(Sampler):
             resident, file_backed = int(statm[1]), int(statm[2])
             sizes[pid] = (resident - file_backed) * PAGE
         if sum(sizes.values()) > self.peak:
-            self.peak, self.at_peak = sum(sizes.values()), {}
+            self.peak, self.at_peak, self.peak_time = sum(sizes.values()), {}, time.time()
             for pid, size in sizes.items():
                 try:
                     name = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -180,6 +187,7 @@ class Run(NamedTuple):
     largest: float  # GiB, os.wait4's: the largest single process its parent waited for
     output: str
     at_peak: dict[str, float] = {}  # GiB per command name at the peak (TreeMemorySampler)
+    peak_step: str = "start-up"  # the Dagster step running at the peak (step_at)
 
 
 def timed(command: list[str], env: dict[str, str]) -> Run:
@@ -198,12 +206,28 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
             f" GiB:\n{output[-3000:]}"
         )
     at_peak = {name: size / GIB for name, size in memory.at_peak.items()}
-    return Run(seconds, memory.peak / GIB, usage.ru_maxrss / 2**20, ANSI.sub("", output), at_peak)
+    output = ANSI.sub("", output)
+    peak_step = step_at(output, memory.peak_time)
+    return Run(seconds, memory.peak / GIB, usage.ru_maxrss / 2**20, output, at_peak, peak_step)
+
+
+def step_at(output: str, when: float) -> str:
+    """The Dagster step running at `when` (seconds since the epoch): the last to start by then,
+    from Dagster's lines in the run's output (steps run one at a time); `start-up` before any.
+    Dagster logs to the second: a step logged in the peak's second counts as started."""
+    running = "start-up"
+    for stamp, step in STEP_START.findall(output):
+        if dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S %z").timestamp() > when:
+            break
+        running = step
+    return running
 
 
 def memory_at_peak(run: Run) -> str:
-    """What each process (by command name) held at the run's peak: `dagster 9.12, dbt 2.30`."""
-    return ", ".join(f"{name} {size:.2f}" for name, size in run.at_peak.items())
+    """What each process (by command name) held at the run's peak, and the step then running:
+    `dagster 9.12, dbt 2.30 in step relanalytics_dbt`."""
+    held = ", ".join(f"{name} {size:.2f}" for name, size in run.at_peak.items())
+    return f"{held} in step {run.peak_step}"
 
 
 def step_seconds(output: str) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """The benchmark's measures (benchmarks/bench_pipeline.py): memory of a whole process tree, where
 a run's JVMs are descendants, and spill folders of both engines."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -96,3 +97,29 @@ def test_seconds_of_steps_and_dbt_nodes_from_the_run_output():
         "unique_x": 5.44,
         "slow_team_replies": 1.5,
     }
+
+
+def test_the_step_at_the_peak_is_the_last_started_by_then():
+    line = '{} +0000 - dagster - DEBUG - __ASSET_JOB - 3f0a - 24937 - {} - STEP_START - Started execution of step "{}".'
+    output = "\n".join(
+        [
+            "2026-12-05 20:43:31 +0000 - dagster - DEBUG - __ASSET_JOB - 3f0a - 24937 - RUN_START",
+            line.format("2026-12-05 20:43:33", "crm_landing", "crm_landing"),
+            "2026-12-05 20:44:48 +0000 - dagster - DEBUG - ... - STEP_OUTPUT - Yielded output",
+            line.format("2026-12-05 20:47:08", "privacy_exclusions", "privacy_exclusions"),
+            line.format("2026-12-05 20:47:08", "relanalytics_dbt", "relanalytics_dbt"),
+        ]
+    )
+    at = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.UTC).timestamp()
+    # 20:43:32.5: before the first step; 20:46:32: the ingest; 20:47:08.4: the second of two
+    # steps logged in the same second (one ran 0.2 s); 20:55: still dbt.
+    assert [bench_pipeline.step_at(output, at + s) for s in (2612.5, 2792, 2828.4, 3300)] == [
+        "start-up",
+        "crm_landing",
+        "relanalytics_dbt",
+        "relanalytics_dbt",
+    ]
+    run = bench_pipeline.Run(
+        1.0, 12.95, 12.45, output, {"dagster": 0.48, "dbt": 12.45}, "relanalytics_dbt"
+    )
+    assert bench_pipeline.memory_at_peak(run) == "dagster 0.48, dbt 12.45 in step relanalytics_dbt"
