@@ -1,7 +1,7 @@
 """Benchmark: the full refresh on each engine against the yardstick, side by side in one run.
 
     python benchmarks/bench_pipeline.py --activities 1000000 [--activities 10000000]
-        [--engine duckdb] [--engine spark] [--no-yardstick] [--work-dir FOLDER]
+        [--engine duckdb] [--engine spark] [--no-yardstick] [--work-dir FOLDER] [--crm FOLDER]
 
 For each size: generate a synthetic CRM (Parquet) whose history ends on D; for each engine
 (`--engine`, repeatable; DuckDB when none is named), one after the other, run the full refresh as
@@ -25,6 +25,7 @@ ways, doubles to 9 significant digits). Printed, for each run:
   a run removes its dbt artefacts, run_results.json included, once it succeeded).
 Each run's data folder but its publication is removed after it, so the disk holds one warehouse
 at a time. `--no-yardstick` leaves the yardstick out (its spill grows with the data: 20 GB at 10M).
+`--crm` takes a CRM generated before (100M activities take about 15 minutes to generate) and keeps it.
 The machine is shared and noisy: compare the ratios within one run, not seconds across runs.
 """
 
@@ -256,8 +257,8 @@ def materialize(home: Path, landing: Path, as_of: dt.date, engine: str = "duckdb
     return timed([*command, "--select", "*", "--partition", as_of.isoformat()], env)
 
 
-def run_yardstick(folder: Path, engines: list[str]) -> None:
-    """In the benchmark's child process: compute the yardstick from `folder`/landing, then print
+def run_yardstick(folder: Path, landing: Path, engines: list[str]) -> None:
+    """In the benchmark's child process: compute the yardstick from `landing`, then print
     its seconds, peak memory and spill, and the rows differing from each engine's published
     marts, as JSON."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -271,7 +272,7 @@ def run_yardstick(folder: Path, engines: list[str]) -> None:
     connection.execute("SET enable_progress_bar = false")
     with SpillSampler(temp, whole=True) as spill:
         started = time.perf_counter()
-        yardstick.compute(connection, folder / "landing", AS_OF, org_domains)
+        yardstick.compute(connection, landing, AS_OF, org_domains)
         seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     differing = {
@@ -291,13 +292,21 @@ def keep_publication(home: Path) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def bench(activities: int, folder: Path, engines: list[str], with_yardstick: bool) -> None:
-    landing = folder / "landing"
-    relanalytics = Path(sys.executable).with_name("relanalytics")
-    generated = timed(
-        [str(relanalytics), "generate", "--activities", str(activities), "--out", str(landing),
-         "--seed", "1", "--as-of", AS_OF.isoformat()], dict(os.environ),
-    )  # fmt: skip
+def bench(
+    activities: int, folder: Path, engines: list[str], with_yardstick: bool, crm: Path | None
+) -> None:
+    """One size: the CRM generated into `folder` (or `crm`, generated before), then each engine's
+    full refresh and the yardstick."""
+    landing = crm or folder / "landing"
+    if crm:
+        generated = f"generated before, in {crm}"
+    else:
+        relanalytics = Path(sys.executable).with_name("relanalytics")
+        seconds = timed(
+            [str(relanalytics), "generate", "--activities", str(activities), "--out", str(landing),
+             "--seed", "1", "--as-of", AS_OF.isoformat()], dict(os.environ),
+        ).seconds  # fmt: skip
+        generated = f"generated in {seconds:.0f} s"
     runs, spills = {}, {}
     for engine in engines:
         home = folder / engine
@@ -317,14 +326,14 @@ def bench(activities: int, folder: Path, engines: list[str], with_yardstick: boo
     yardstick = None
     if with_yardstick:
         report = timed(
-            [sys.executable, __file__, "--yardstick-of", str(folder)]
+            [sys.executable, __file__, "--yardstick-of", str(folder), "--crm", str(landing)]
             + [f"--engine={engine}" for engine in engines],
             dict(os.environ),
         )
         yardstick = json.loads(report.output.strip().splitlines()[-1])
 
     first = engines[0]
-    print(f"\n{activities:,} activities as of {AS_OF} (generated in {generated.seconds:.0f} s)")
+    print(f"\n{activities:,} activities as of {AS_OF} ({generated})")
     print(f"{'':<{NAMES}}{'seconds':>9}{'x yardstick':>13}{'x ' + first:>10}{'peak GiB':>10}"
           f"{'wait4 GiB':>11}{'spill GiB':>11}{'disk GiB':>10}")  # fmt: skip
     rows = [(f"full refresh on {engine}", runs[engine].seconds, runs[engine].peak,
@@ -369,15 +378,23 @@ def main() -> None:
     parser.add_argument(
         "--work-dir", type=Path, help="where the CRM and the runs go (a disk with room)"
     )
+    parser.add_argument(
+        "--crm", type=Path,
+        help="a CRM generated before (`relanalytics generate --activities N --seed 1 --as-of "
+        f"{AS_OF}`), used instead of generating one: one --activities, N",
+    )  # fmt: skip
     parser.add_argument("--yardstick-of", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     engines = args.engine or ["duckdb"]
     if args.yardstick_of:
-        run_yardstick(args.yardstick_of, engines)
+        run_yardstick(args.yardstick_of, args.crm, engines)
         return
-    for activities in args.activities or [1_000_000]:
+    sizes = args.activities or [1_000_000]
+    if args.crm and len(sizes) > 1:
+        parser.error("--crm is one CRM: give its size as a single --activities")
+    for activities in sizes:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
-            bench(activities, Path(folder), engines, not args.no_yardstick)
+            bench(activities, Path(folder), engines, not args.no_yardstick, args.crm)
 
 
 if __name__ == "__main__":
