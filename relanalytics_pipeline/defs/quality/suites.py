@@ -302,12 +302,12 @@ def _alike_once_query(suite: Suite, rows: str) -> str:
     suite's columns, with the key of the least of its rows and their count in ROWS_ALIKE."""
     columns = ", ".join(q(c) for c in suite.columns)
     key_only = [k for k in suite.key if k not in suite.columns]
-    example = ", ".join(q(k) for k in key_only)
-    picked = {k: f"struct_extract(example, {i}) AS {q(k)}" for i, k in enumerate(key_only, 1)}
+    key_columns = ", ".join(q(k) for k in key_only)
+    picked = {k: f"struct_extract(_least_key, {i}) AS {q(k)}" for i, k in enumerate(key_only, 1)}
     select = ", ".join(picked.get(c, q(c)) for c in dict.fromkeys((*suite.key, *suite.columns)))
     grouped = (
         f"SELECT {columns}, count(*) AS {ROWS_ALIKE}"
-        + (f", min(row({example})) AS example" if key_only else "")
+        + (f", min(row({key_columns})) AS _least_key" if key_only else "")
         + f" FROM ({rows}) AS r GROUP BY {columns}"
     )
     return f"SELECT {select}, {ROWS_ALIKE} FROM ({grouped}) AS alike"
