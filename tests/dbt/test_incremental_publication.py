@@ -3,6 +3,7 @@ wrote (the nights: support/two_nights.py)."""
 
 import datetime as dt
 import struct
+from pathlib import Path
 
 from conftest import query
 from support.nightly import NIGHT, D, tables_differing
@@ -10,6 +11,17 @@ from support.two_nights import HISTORY, WRITES
 
 from relanalytics_pipeline.defs.serve.publish import publish
 from relanalytics_pipeline.warehouse import connect
+
+
+def parquet_views(folder, version: str, marts: list[str], database: Path) -> Path:
+    """A DuckDB file of views, one per mart, over the Parquet files of the publication `version`
+    in `folder` (those `current` pointed to when it was published)."""
+    database.unlink(missing_ok=True)
+    with connect(database) as connection:
+        for mart in marts:
+            files = folder / "parquet" / "versions" / version / mart / "*.parquet"
+            connection.execute(f"CREATE VIEW {mart} AS FROM read_parquet('{files}')")
+    return database
 
 
 def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path):
@@ -32,6 +44,14 @@ def test_the_published_history_takes_only_what_the_night_wrote(nights, tmp_path)
         differing = tables_differing(published, nights[sequence[1]], built_schema="main")
         assert "relationship_health_history" in differing
         assert differing == dict.fromkeys(differing, 0)
+        # Parquet readers see the same rows, after the full build (night 1) and after the night.
+        for name, published_parquet in (
+            (sequence[0], parquet_views(folder, first.version, marts, tmp_path / "first.duckdb")),
+            (sequence[1], parquet_views(folder, second.version, marts, tmp_path / "second.duckdb")),
+        ):
+            assert tables_differing(published_parquet, nights[name], built_schema="main") == (
+                dict.fromkeys(marts, 0)
+            ), name
         assert struct.unpack("<8x4sQ", published.read_bytes()[:20]) == (b"DUCK", 65)
         builds = "SELECT mart, build_id FROM _publication WHERE build_id IS NOT NULL"
         with connect(nights[sequence[1]], read_only=True) as connection:

@@ -4,6 +4,7 @@ great-expectations really runs (pandas mode); the warehouse is a real DuckDB fil
 """
 
 import datetime as dt
+import json
 import logging
 import socket
 
@@ -27,6 +28,7 @@ from relanalytics_pipeline.defs.quality.checks import (
     UNKNOWN_COLUMNS_CHECK,
 )
 from relanalytics_pipeline.defs.quality.suites import (
+    ROWS_ALIKE,
     Freshness,
     Suite,
     read_mart,
@@ -317,3 +319,78 @@ def test_marts_are_read_with_the_columns_their_suite_names(tmp_path):
         {"record_type": "lead", "record_id": "l1", "summary": "Hi."}
     ]
     assert query(warehouse, "SELECT COUNT(*) FROM marts.record_summary") == [(1,)]
+
+
+def _colleagues_warehouse(path):
+    """600 rows of record_colleagues in three combinations of the suite's columns (rank,
+    interactions): 300 of (1, 2), 297 of (2, 1), and 3 of (0, 1), whose rank breaks the suite."""
+    rows = (
+        [("account", f"acc-{i:03}", "usr-01", 1, 2) for i in range(300)]
+        + [("contact", f"con-{i:03}", "usr-02", 2, 1) for i in range(297)]
+        + [("opportunity", f"opp-{i}", "usr-03", 0, 1) for i in (7, 5, 9)]
+    )
+    with connect(path) as connection:
+        connection.execute("CREATE SCHEMA marts")
+        connection.execute(
+            "CREATE TABLE marts.record_colleagues (record_type VARCHAR, record_id VARCHAR, "
+            "user_id VARCHAR, rank BIGINT, interactions BIGINT, unused VARCHAR)"
+        )
+        connection.executemany(
+            "INSERT INTO marts.record_colleagues VALUES (?, ?, ?, ?, ?, 'x')", rows
+        )
+
+
+def test_a_mart_is_validated_once_per_combination_of_its_suites_columns(tmp_path):
+    """Its expectations judge each row by its own values: the marts' check reads each
+    combination of the suite's columns once, and still counts rows (600 validated, 3 offending)
+    and names an offending row (the least key of the three: opp-5)."""
+    warehouse = tmp_path / "w.duckdb"
+    _colleagues_warehouse(warehouse)
+    suite = SUITES["marts.record_colleagues"]
+    assert suite.row_by_row
+    with connect(warehouse, read_only=True) as connection:
+        alike = read_mart(connection, suite, alike_once=True)
+        every = read_mart(connection, suite)
+    assert sorted(alike.itertuples(index=False, name=None)) == [
+        ("account", "acc-000", "usr-01", 1, 2, 300),
+        ("contact", "con-000", "usr-02", 2, 1, 297),
+        ("opportunity", "opp-5", "usr-03", 0, 1, 3),
+    ]
+    assert len(every) == 600
+    for frame in (alike, every):
+        (outcome,) = validate({suite: frame}).values()
+        assert (outcome.rows, outcome.unexpected_rows) == (600, 3)
+        (failure,) = outcome.failures
+        assert failure.unexpected_count == 3 and "'rank'" in failure.expectation
+        assert "on 600 rows" in outcome.summary()
+    # Read once, the three offending rows are one, named by the least key (the user's id is
+    # personal: left out of the sample).
+    (outcome,) = validate({suite: alike}).values()
+    assert outcome.failures[0].sample == [
+        {"record_type": "opportunity", "record_id": "opp-5", "rank": 0, "interactions": 1}
+    ]
+
+
+def test_a_suite_with_a_share_or_a_rule_over_rows_is_validated_row_by_row(tmp_path):
+    """`mostly` holds for a share of the rows, uniqueness over rows: rows alike must each count,
+    so such a suite's mart is read row by row."""
+    warehouse = tmp_path / "w.duckdb"
+    _colleagues_warehouse(warehouse)
+    spec = SUITES["marts.record_colleagues"].spec
+    variants = {
+        "mostly": {**spec["expectations"][0], "kwargs": {"column": "rank", "min_value": 1,
+                                                         "mostly": 0.99}},
+        "unique": {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "rank"}},
+    }  # fmt: skip
+    for name, expectation in variants.items():
+        (tmp_path / name / "marts").mkdir(parents=True)
+        path = tmp_path / name / "marts" / "record_colleagues.json"
+        path.write_text(json.dumps({**spec, "expectations": [expectation]}))
+        suite = Suite(path)
+        assert not suite.row_by_row
+        with connect(warehouse, read_only=True) as connection:
+            frame = read_mart(connection, suite, alike_once=True)
+        assert len(frame) == 600 and ROWS_ALIKE not in frame.columns, name
+        (outcome,) = validate({suite: frame}).values()
+        # 3 of 600 rows below 1 is within 1%; ranks repeat.
+        assert outcome.passed == (name == "mostly"), name

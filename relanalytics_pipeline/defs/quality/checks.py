@@ -227,7 +227,10 @@ def _marts_check(name: str, checked: list[Suite]) -> dg.AssetChecksDefinition:
             warehouse = settings.warehouse
             with connect(warehouse, read_only=True) as connection:
                 builds = {suite: latest_build(connection, suite) for suite in wanted}
-                frames = {suite: read_mart(connection, suite, builds[suite]) for suite in wanted}
+                frames = {
+                    suite: read_mart(connection, suite, builds[suite], alike_once=True)
+                    for suite in wanted
+                }
             outcomes = validate(frames, run_name=context.run.run_id)
             validated = _validated(wanted, builds, outcomes)
             if validated:

@@ -48,6 +48,20 @@ VALIDATED_BUILDS = "quality.validated_builds"
 # Columns read with every crm row so that an offending row can be found in its landing file.
 LINEAGE = ("_source_file", "_row_number")
 _KWARG_COLUMNS = ("column", "column_A", "column_B")
+# Expectations whose verdict on a row depends on that row's values alone: rows alike in a suite's
+# columns fare alike, so a mart is validated once per distinct combination of them (read_mart's
+# `alike_once`), unless an expectation holds only for a share of the rows (`mostly`).
+ROW_BY_ROW = frozenset(
+    {"expect_column_values_to_be_between", "expect_column_values_to_be_in_set",
+     "expect_column_values_to_not_be_in_set", "expect_column_values_to_be_null",
+     "expect_column_values_to_not_be_null", "expect_column_values_to_match_regex",
+     "expect_column_values_to_not_match_regex", "expect_column_value_lengths_to_be_between",
+     "expect_column_value_lengths_to_equal", "expect_column_pair_values_a_to_be_greater_than_b",
+     "expect_column_pair_values_to_be_equal"}
+)  # fmt: skip
+# In a frame of rows read once per distinct combination of a suite's columns: how many rows each
+# row stands for.
+ROWS_ALIKE = "_rows_alike"
 # Columns that name a person or hold what they wrote: left out of the offending rows' samples,
 # which Dagster keeps in its run storage, where no erasure reaches (docs/privacy.md). So are
 # columns ending in _name, _email or _by (a user's id), and the id of a contact's or lead's record.
@@ -117,6 +131,14 @@ class Suite:
             names += kwargs.get("column_list", [])
             names += _condition_columns(kwargs.get("row_condition", ""))
         return list(dict.fromkeys(names))
+
+    @property
+    def row_by_row(self) -> bool:
+        """Whether each of its expectations judges every row by that row's values alone."""
+        return all(
+            e["type"] in ROW_BY_ROW and "mostly" not in e["kwargs"]
+            for e in self.spec["expectations"]
+        )
 
 
 def _condition_columns(condition: str) -> list[str]:
@@ -255,13 +277,40 @@ def _mart_query(suite: Suite, build: Build | None, quote=q) -> tuple[str, list]:
 
 
 def read_mart(
-    connection: duckdb.DuckDBPyConnection, suite: Suite, build: Build | None = None
+    connection: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    build: Build | None = None,
+    alike_once: bool = False,
 ) -> pd.DataFrame:
     """The mart's columns the suite names, and its key; for a suite with `meta.newest_days` (a
     history whose whole-table invariants are dbt tests), only the rows of its newest `as_of_date`s,
-    and of those only the rows `build` wrote when it kept the rows of a validated build."""
+    and of those only the rows `build` wrote when it kept the rows of a validated build.
+
+    With `alike_once`, for a suite that judges rows one by one (`Suite.row_by_row`), the rows
+    alike in the suite's columns are read once: one row per distinct combination, with the key of
+    one of those rows (the least) and, in ROWS_ALIKE, how many rows it stands for. A mart of
+    millions of rows often holds a few thousand combinations; `validate` counts rows, not
+    combinations."""
     sql, params = _mart_query(suite, build)
+    if alike_once and suite.row_by_row:
+        sql = _alike_once_query(suite, sql)
     return connection.execute(sql, params).df()
+
+
+def _alike_once_query(suite: Suite, rows: str) -> str:
+    """The query of `rows` (the suite's columns and key) once per distinct combination of the
+    suite's columns, with the key of the least of its rows and their count in ROWS_ALIKE."""
+    columns = ", ".join(q(c) for c in suite.columns)
+    key_only = [k for k in suite.key if k not in suite.columns]
+    key_columns = ", ".join(q(k) for k in key_only)
+    picked = {k: f"struct_extract(_least_key, {i}) AS {q(k)}" for i, k in enumerate(key_only, 1)}
+    select = ", ".join(picked.get(c, q(c)) for c in dict.fromkeys((*suite.key, *suite.columns)))
+    grouped = (
+        f"SELECT {columns}, count(*) AS {ROWS_ALIKE}"
+        + (f", min(row({key_columns})) AS _least_key" if key_only else "")
+        + f" FROM ({rows}) AS r GROUP BY {columns}"
+    )
+    return f"SELECT {select}, {ROWS_ALIKE} FROM ({grouped}) AS alike"
 
 
 def latest_frames(connection: duckdb.DuckDBPyConnection) -> dict[Suite, pd.DataFrame]:
@@ -427,14 +476,21 @@ def _failure(result, frame) -> Failure:
     else:
         observed = details.get("observed_value")
     indexes = details.get("partial_unexpected_index_list") or []
+    unexpected = details.get("unexpected_count")
     if isinstance(frame, pd.DataFrame):
         sample = frame.loc[list(indexes)[:SAMPLE_ROWS]] if len(frame) else frame.head(0)
+        if _stands_for_rows_alike(frame) and unexpected is not None:
+            # Each offending row of the frame stands for its rows alike (_result_format: all of
+            # the offending rows' indexes).
+            every = list(details.get("unexpected_index_list") or [])
+            unexpected = int(frame.loc[every, ROWS_ALIKE].sum())
+        sample = sample.drop(columns=ROWS_ALIKE, errors="ignore")
     else:  # Spark: the offending rows themselves (see _result_format)
         sample = pd.DataFrame(list(indexes)[:SAMPLE_ROWS], columns=frame.columns)
     sample = _without_people(sample)
     return Failure(
         expectation=_describe(result.expectation_config),
-        unexpected_count=details.get("unexpected_count"),
+        unexpected_count=unexpected,
         # JSON-safe: timestamps and decimals as text, missing values as null.
         sample=json.loads(sample.to_json(orient="records", date_format="iso", default_handler=str)),
         observed=observed,
@@ -458,10 +514,19 @@ def _is_spark(frame) -> bool:
     return not isinstance(frame, pd.DataFrame)
 
 
+def _stands_for_rows_alike(frame) -> bool:
+    """Whether the pandas `frame` holds rows alike once each (read_mart's `alike_once`)."""
+    return isinstance(frame, pd.DataFrame) and ROWS_ALIKE in frame.columns
+
+
 def _result_format(frame) -> dict[str, Any]:
     """SUMMARY with a few offending rows. A pandas frame's are looked up by their index; a Spark
-    DataFrame has none, so great-expectations returns the rows' columns instead."""
+    DataFrame has none, so great-expectations returns the rows' columns instead. Of a frame of
+    rows alike once each, every offending row's index (COMPLETE), to count the rows they stand
+    for."""
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+    if _stands_for_rows_alike(frame):
+        result_format["result_format"] = "COMPLETE"
     if _is_spark(frame):
         result_format["unexpected_index_column_names"] = list(frame.columns)
     return result_format
@@ -503,11 +568,16 @@ def _validate_in(context, frames: Mapping[Suite, Any], run_name: str | None):
         )
         outcomes[suite.name] = Outcome(
             suite=suite.name,
-            rows=frame.count() if spark else len(frame),
+            rows=frame.count() if spark else _rows(frame),
             expectations=len(result.results),
             failures=[_failure(r, frame) for r in result.results if not r.success],
         )
     return outcomes
+
+
+def _rows(frame: pd.DataFrame) -> int:
+    """The rows a pandas frame stands for."""
+    return int(frame[ROWS_ALIKE].sum()) if _stands_for_rows_alike(frame) else len(frame)
 
 
 # In a Spark copy's expectation meta: the row condition its suite file writes.
