@@ -25,7 +25,8 @@ ways, doubles to 9 significant digits). Printed, for each run:
   a run removes its dbt artefacts, run_results.json included, once it succeeded).
 Each run's data folder but its publication is removed after it, so the disk holds one warehouse
 at a time. `--no-yardstick` leaves the yardstick out (its spill grows with the data: 20 GB at 10M).
-`--crm` takes a CRM generated before (100M activities take about 20 minutes to generate) and keeps it.
+`--crm` takes a CRM generated before (100M activities take about 20 minutes to generate) and
+keeps it.
 The machine is shared and noisy: compare the ratios within one run, not seconds across runs.
 """
 
