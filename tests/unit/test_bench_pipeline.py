@@ -100,7 +100,10 @@ def test_seconds_of_steps_and_dbt_nodes_from_the_run_output():
 
 
 def test_the_step_at_the_peak_is_the_last_started_by_then():
-    line = '{} +0000 - dagster - DEBUG - __ASSET_JOB - 3f0a - 24937 - {} - STEP_START - Started execution of step "{}".'
+    line = (
+        "{} +0000 - dagster - DEBUG - __ASSET_JOB - 3f0a - 24937 - {} - STEP_START - "
+        'Started execution of step "{}".'
+    )
     output = "\n".join(
         [
             "2026-12-05 20:43:31 +0000 - dagster - DEBUG - __ASSET_JOB - 3f0a - 24937 - RUN_START",
