@@ -51,8 +51,9 @@ ENV_SPARK_DRIVER_MEMORY = "RELANALYTICS_SPARK_DRIVER_MEMORY"
 DEFAULT_MAX_ACTIVITY_AGE_HOURS = 72.0
 # DuckDB spills to disk beyond this (DuckDB's own default is 80% of the RAM). The limit bounds
 # DuckDB's buffers, not the process around them: dbt's or Dagster's interpreter and what DuckDB
-# allocates outside its buffers held 0.75-1.8 GiB more at 10M activities, so 40% keeps each process
-# within half the RAM. A fixed size would make large marts spill on a machine with memory to spare.
+# allocates outside its buffers held 0.75-1.8 GiB more at 10M activities, so 40% keeps dbt's
+# process within half the RAM. (The ingest also holds the landing file it loads, read whole.) A
+# fixed size would make large marts spill on a machine with memory to spare.
 DEFAULT_MEMORY_LIMIT = "40%"
 # The first partition day when RELANALYTICS_FIRST_DAY is unset.
 DEFAULT_FIRST_DAY = dt.date(2020, 1, 1)
