@@ -15,3 +15,16 @@
 {% macro one_decimal(expression) -%}
     cast({{ tenths(expression) }} as {{ dbt.type_string() }})
 {%- endmacro %}
+
+{#- A number as a seller reads it: whole numbers without decimals, others with one. Whole is
+    asked of the number as a double: Spark compares a decimal with its floor at the floor's scale
+    (72.4 rounded to 72, so "72"); a double holds a figure of one decimal (tenths) exactly enough
+    to tell it from its floor. -#}
+{% macro number_text(expression) -%}
+    {%- set value = 'cast(' ~ expression ~ ' as ' ~ type_double() ~ ')' -%}
+    case
+        when {{ value }} = floor({{ value }})
+            then cast(cast({{ expression }} as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }})
+        else {{ one_decimal(expression) }}
+    end
+{%- endmacro %}

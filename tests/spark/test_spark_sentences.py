@@ -1,5 +1,5 @@
 """Figures in sentences read the same on both engines: a figure to one decimal shows its decimal
-unless it is whole (macros/health.sql, number_text; macros/sentences.sql, tenths). At 10M
+unless it is whole (macros/sentences.sql: number_text, tenths). At 10M
 activities, Spark wrote "72" where DuckDB wrote "72.4" in 50 `slow_team_replies` reasons: Spark
 compared the decimal 72.4 with its floor at the floor's scale, where 72.4 rounds to 72.
 
