@@ -2,27 +2,16 @@
 with the Python steps' settings (relanalytics_pipeline/spark.py, spark_conf)."""
 
 import ast
-from pathlib import Path
 
-import jinja2
-import yaml
+from support.profiles import rendered
 
 from relanalytics_pipeline.settings import Settings
 from relanalytics_pipeline.spark import spark_conf
 
-PROFILES = Path(__file__).resolve().parents[2] / "dbt_project" / "profiles.yml"
-
 
 def session_parameters(environ: dict[str, str]) -> dict[str, str]:
     """The profile's session settings as dbt renders them in `environ`."""
-    profile = yaml.safe_load(PROFILES.read_text())
-    template = profile["relanalytics"]["outputs"]["spark"]["server_side_parameters"]
-    rendered = (
-        jinja2.Environment()
-        .from_string(template)
-        .render(env_var=lambda name, default=None: environ.get(name, default))
-    )
-    return ast.literal_eval(rendered)
+    return ast.literal_eval(rendered("spark", "server_side_parameters", environ=environ))
 
 
 def test_dbt_session_has_the_python_steps_settings(tmp_path):

@@ -7,14 +7,11 @@ import time
 from pathlib import Path
 
 import duckdb
-import jinja2
 import pytest
-import yaml
+from support.profiles import rendered
 
 from relanalytics_pipeline.settings import DEFAULT_MEMORY_LIMIT, SettingError
 from relanalytics_pipeline.warehouse import WarehouseLockedError, connect
-
-PROFILES = Path(__file__).resolve().parents[2] / "dbt_project" / "profiles.yml"
 
 # A reader as a data engineer opens it: read-only, which still keeps every writer out.
 HOLD = (
@@ -98,10 +95,8 @@ def test_the_python_steps_take_the_memory_limit_dbt_takes(warehouse, monkeypatch
 def test_dbt_run_by_hand_takes_the_pipelines_default_memory_limit():
     """dbt run without the pipeline (no RELANALYTICS_DUCKDB_MEMORY_LIMIT in its environment) falls
     back to the profile's default, which must be the pipeline's."""
-    profile = yaml.safe_load(PROFILES.read_text())
-    template = profile["relanalytics"]["outputs"]["duckdb"]["settings"]["memory_limit"]
-    rendered = jinja2.Template(template).render(env_var=lambda name, default=None: default)
-    assert rendered == DEFAULT_MEMORY_LIMIT == "40%"
+    limit = rendered("duckdb", "settings", "memory_limit", environ={})
+    assert limit == DEFAULT_MEMORY_LIMIT == "40%"
 
 
 def test_a_wrong_memory_limit_is_the_settings_one_line_error_wherever_a_file_opens(
