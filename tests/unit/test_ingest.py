@@ -318,6 +318,48 @@ def test_typed_parquet_values_are_checked_too(tmp_path):
     ) == [("a3", None, None, dt.datetime(1970, 1, 1))]
 
 
+def test_a_parquet_file_is_read_as_itself_whatever_its_name(tmp_path):
+    """DuckDB reads a Parquet file's rows in place, through the file the load opened: to DuckDB
+    a path is a glob, and `part*.parquet` would read `part-1.parquet` too. The rows keep their
+    numbers across row groups, and a column named like DuckDB's own row numbers is one more
+    column of the file, reported as not in the contract."""
+    folder = tmp_path / "landing" / "accounts"
+    folder.mkdir(parents=True)
+    stamp = "2026-03-01T10:00:00Z"
+    ids = ["g1", "g2", None, "g4", "g5"]
+    pq.write_table(
+        pa.table({"account_id": ids, "modified_at": [stamp] * 5}),
+        folder / "part*.parquet",
+        row_group_size=2,
+    )
+    pq.write_table(
+        pa.table({"account_id": ["n1"], "modified_at": [stamp], "file_row_number": ["x"]}),
+        folder / "part-1.parquet",
+    )
+    warehouse = tmp_path / "w.duckdb"
+    report = ingest(warehouse, tmp_path / "landing", "accounts")
+    counts = {
+        f.source_file: (f.rows_read, f.rows_loaded, f.rows_quarantined, f.unknown_columns)
+        for f in report.files
+    }
+    assert counts == {
+        "accounts/part*.parquet": (5, 4, 1, []),
+        "accounts/part-1.parquet": (1, 1, 0, ["file_row_number"]),
+    }
+    assert query(
+        warehouse, "SELECT account_id, _source_file, _row_number FROM crm.accounts ORDER BY ALL"
+    ) == [
+        ("g1", "accounts/part*.parquet", 1),
+        ("g2", "accounts/part*.parquet", 2),
+        ("g4", "accounts/part*.parquet", 4),
+        ("g5", "accounts/part*.parquet", 5),
+        ("n1", "accounts/part-1.parquet", 1),
+    ]
+    assert query(
+        warehouse, "SELECT source_file, row_number, reason FROM quarantine.rejected_rows"
+    ) == [("accounts/part*.parquet", 3, "account_id is missing")]
+
+
 def test_parties_without_a_party_id_column_load_by_address(tmp_path):
     landing = tmp_path / "landing"
     write_csv(landing / "activities" / "a.csv", [

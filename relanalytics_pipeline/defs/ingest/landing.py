@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath, PurePosixPath
 
 import pyarrow as pa
@@ -39,9 +39,43 @@ class RowRejection:
     raw_record: str
 
 
+@dataclass(frozen=True)
+class ParquetRows:
+    """A Parquet landing file's rows left in the file, for the load's DuckDB to read itself
+    (`defs/ingest/load.py`, `_as_views`): streamed within DuckDB's memory limit, where an Arrow
+    table held the whole file beside DuckDB's buffers (20.6M party rows in one file of a
+    10M-activity CRM: 1.7 GiB over the limit). Only the footer is read here.
+
+    Like the Arrow table it stands for, it has the file's columns plus ROW_NUMBER, renamed and
+    selected by `with_usable_names` and the load's spelling of the contract's names.
+    """
+
+    path: Path
+    schema: pa.Schema  # the columns' types as Arrow reads them (the load's typing goes by them)
+    file_names: tuple[str | None, ...]  # each column's name in the file; None for ROW_NUMBER
+    num_rows: int
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.schema.names
+
+    def select(self, indices: list[int]) -> ParquetRows:
+        return replace(
+            self,
+            schema=pa.schema([self.schema.field(i) for i in indices]),
+            file_names=tuple(self.file_names[i] for i in indices),
+        )
+
+    def rename_columns(self, names: list[str]) -> ParquetRows:
+        fields = [f.with_name(n) for f, n in zip(self.schema, names, strict=True)]
+        return replace(self, schema=pa.schema(fields))
+
+
 @dataclass
 class RawFile:
-    table: pa.Table  # the file's own columns plus ROW_NUMBER (1-based record number)
+    # The file's own columns plus ROW_NUMBER (1-based record number): read, or for a Parquet file
+    # the canonical load reads (`read_landing_file(..., parquet_in_file=True)`), left in the file.
+    table: pa.Table | ParquetRows
     rejected: list[RowRejection] = field(default_factory=list)
     # Records a CRM export carries that are no canonical row by design (see exports/mapping.py).
     rows_skipped: int = 0
@@ -209,15 +243,18 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_landing_file(path: Path) -> RawFile:
+def read_landing_file(path: Path, parquet_in_file: bool = False) -> RawFile:
+    """The file's records; with `parquet_in_file`, a Parquet file's rows are left in the file
+    (`ParquetRows`) for DuckDB to read, as the canonical load does."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(
             f"unsupported file type {suffix or '(none)'!r}: expected one of "
             + ", ".join(SUPPORTED_SUFFIXES)
         )
+    parquet = _parquet_rows if parquet_in_file else _read_parquet
     try:
-        raw = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}[suffix](path)
+        raw = {".csv": _read_csv, ".parquet": parquet, ".jsonl": _read_jsonl}[suffix](path)
     except UnicodeDecodeError as error:
         raise UnreadableFile(
             f"file is not UTF-8 text (byte {error.start}: {error.reason})"
@@ -255,7 +292,7 @@ def with_usable_names(raw: RawFile) -> RawFile:
         seen[name.casefold()] = name
         names.append(name)
         keep.append(index)
-    raw.table = pa.Table.from_arrays([table.column(i) for i in keep], names=names)
+    raw.table = table.select(keep).rename_columns(names)
     return raw
 
 
@@ -318,6 +355,23 @@ def _read_parquet(path: Path) -> RawFile:
     table = pq.ParquetFile(path).read()
     numbers = pa.array(range(1, table.num_rows + 1), type=pa.int64())
     return RawFile(table.append_column(ROW_NUMBER, numbers))
+
+
+# The column in which DuckDB's Parquet reader numbers a file's rows; a column of the file by that
+# name (ignoring case) hides it.
+DUCKDB_ROW_NUMBER = "file_row_number"
+
+
+def _parquet_rows(path: Path) -> RawFile:
+    with pq.ParquetFile(path) as footer:  # a truncated file fails here
+        schema, num_rows = footer.schema_arrow, footer.metadata.num_rows
+    # Whether a nameless column holds values decides if it is left out (`with_usable_names`),
+    # and a column hiding DuckDB's row numbers leaves the rows unnumbered: such rare files are
+    # read whole, as every file once was.
+    if any(not n.strip() or n.casefold() == DUCKDB_ROW_NUMBER for n in schema.names):
+        return _read_parquet(path)
+    columns = schema.append(pa.field(ROW_NUMBER, pa.int64()))
+    return RawFile(ParquetRows(path, columns, (*schema.names, None), num_rows))
 
 
 def _json_text(value: object) -> str | None:

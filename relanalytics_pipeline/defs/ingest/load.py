@@ -37,7 +37,7 @@ import datetime as dt
 import difflib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -414,10 +414,35 @@ def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, 
         )
 
 
+@contextmanager
+def _as_views(connection, raw: RawFile) -> Iterator[None]:
+    """The file's rows as the view `batch`, and the records a rejected row is quarantined as as
+    the view `records`. A Parquet file left in the file (`ParquetRows`) is read by DuckDB through
+    the file opened here (/dev/fd/<n>): DuckDB takes a path for a glob, and a file named
+    `part*.parquet` would read its neighbours."""
+    records = raw.table if raw.records is None else raw.records
+    with ExitStack() as files:
+        for view, rows in (("batch", raw.table), ("records", records)):
+            connection.unregister(view)  # a view of either kind hides the other
+            if isinstance(rows, pa.Table):
+                connection.register(view, rows)
+                continue
+            handle = files.enter_context(rows.path.open("rb"))
+            columns = [
+                f"{q(in_file)} AS {q(name)}" if in_file else f"file_row_number + 1 AS {name}"
+                for in_file, name in zip(rows.file_names, rows.column_names, strict=True)
+            ]
+            # Writers leave NaN out of a column's min and max (pyarrow, pandas), and by default
+            # DuckDB then folds `isnan` to false: pandas' missing number would be a bad value.
+            connection.execute("SET parquet_can_have_nan = true")
+            relation = connection.read_parquet(f"/dev/fd/{handle.fileno()}")
+            relation.project(", ".join(columns)).create_view(view)
+        yield
+
+
 def _load_rows(
     connection, entity: Entity, raw: RawFile, report: FileReport, run_id, now, suppressing: bool
 ) -> None:
-    connection.register("batch", raw.table)
     if entity.name == "activity_parties":
         # The file's activities that exist, found by probing the activities with the file's ids:
         # checking each party against all activities hashed every activity id again for every
@@ -451,7 +476,6 @@ def _load_rows(
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
     records = raw.table if raw.records is None else raw.records
-    connection.register("records", records)
     record = ", ".join(f"{q(c)} := b.{q(c)}" for c in records.column_names if c != ROW_NUMBER)
     connection.execute(
         "INSERT INTO quarantine.rejected_rows "
@@ -654,22 +678,29 @@ def _load_file(
         raw, report.status, report.reason = None, "quarantined", str(error)
     else:
         report.unknown_columns = unknown_columns(entity, raw)
-    if _stamp(path) != stamp:  # a truncated read may well have looked unreadable
-        return FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN)
     connection.begin()
     _forget(connection, entity, source_file, run_id, now)
+    failure = None
     if raw is not None:
         try:
-            _load_rows(connection, entity, raw, report, run_id, now, suppressing)
-        except ENVIRONMENT_ERRORS:
-            raise  # the machine's problem, not the file's: fail the run, quarantine nothing
-        except duckdb.Error as error:  # a value DuckDB cannot even hold, e.g. a nested type
-            connection.rollback()
-            connection.begin()
-            _forget(connection, entity, source_file, run_id, now)
-            report = FileReport(
-                source_file, "quarantined", reason=f"file could not be loaded: {error}"
-            )
+            with _as_views(connection, raw):
+                _load_rows(connection, entity, raw, report, run_id, now, suppressing)
+        except duckdb.Error as error:
+            failure = error
+    # After the load, which reads a Parquet file's rows: a truncated read may well have looked
+    # unreadable, or failed.
+    if _stamp(path) != stamp:
+        connection.rollback()
+        return FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN)
+    if isinstance(failure, ENVIRONMENT_ERRORS):
+        raise failure  # the machine's problem, not the file's: fail the run, quarantine nothing
+    if failure is not None:  # a value DuckDB cannot even hold, e.g. a nested type
+        connection.rollback()
+        connection.begin()
+        _forget(connection, entity, source_file, run_id, now)
+        report = FileReport(
+            source_file, "quarantined", reason=f"file could not be loaded: {failure}"
+        )
     if report.status == "quarantined":
         # Its rows cannot be counted; the file is counted instead (files_quarantined).
         _quarantine(connection, entity, source_file, run_id, now, [(None, report.reason, None)])
@@ -782,7 +813,7 @@ def ingest_entity(
 
     def read(path: Path) -> RawFile:
         check_landing_place(PurePosixPath(path.relative_to(folder).as_posix()))
-        return read_landing_file(path)
+        return read_landing_file(path, parquet_in_file=True)
 
     return ingest_files(
         warehouse,
