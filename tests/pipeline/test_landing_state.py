@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import query, sensor_tick
 
 from relanalytics_pipeline.cli.generator import generate_dataset
@@ -268,6 +270,49 @@ def test_a_file_growing_while_it_is_read_waits_for_a_later_run(tmp_path):
         "activities/growing.csv": 2000,
     }
     assert query(warehouse, "SELECT COUNT(*) FROM crm.activities") == [(2001,)]
+
+
+def test_a_parquet_file_rewritten_or_gone_before_its_rows_are_read_waits(tmp_path):
+    """The load reads a Parquet file's rows after its footer, when DuckDB opens the file: one a
+    writer rewrites in place meanwhile, or one gone meanwhile, waits for a later run, and nothing
+    of it loads or is quarantined."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    folder = landing / "activities"
+    folder.mkdir(parents=True)
+
+    def activities(*numbers: int) -> pa.Table:
+        rows = [activity(n).strip().split(",") for n in numbers]
+        return pa.table({c: [r[i] for r in rows] for i, c in enumerate(HEADER.strip().split(","))})
+
+    pq.write_table(activities(1, 2), folder / "rewritten.parquet")
+    pq.write_table(activities(3), folder / "gone.parquet")
+    pq.write_table(activities(4), folder / "kept.parquet")
+
+    def read_while_a_writer_works(file: Path):
+        raw = read_landing_file(file, parquet_in_file=True)
+        if file.name == "rewritten.parquet":
+            pq.write_table(activities(1, 2, 5, 6), file)  # the same file, written again
+        elif file.name == "gone.parquet":
+            file.unlink()
+        return raw
+
+    report = ingest_files(
+        warehouse, "activities", landing, "activities", read_while_a_writer_works, "r1"
+    )
+    assert [(f.source_file, f.status, f.rows_loaded) for f in report.files] == [
+        ("activities/gone.parquet", "waiting", 0),
+        ("activities/kept.parquet", "loaded", 1),
+        ("activities/rewritten.parquet", "waiting", 0),
+    ]
+    assert query(warehouse, "SELECT activity_id FROM crm.activities") == [("a4",)]
+    assert query(warehouse, "SELECT COUNT(*) FROM quarantine.rejected_rows") == [(0,)]
+
+    # The next run loads the rewritten file as it is now.
+    report = load(landing, warehouse)
+    assert {f.source_file: (f.status, f.rows_loaded) for f in report.files} == {
+        "activities/kept.parquet": ("unchanged", 0),
+        "activities/rewritten.parquet": ("loaded", 4),
+    }
 
 
 # --- the sensor ---------------------------------------------------------------------------------

@@ -416,10 +416,10 @@ def _quarantine(connection, entity: Entity, source_file: str, run_id: str, now, 
 
 @contextmanager
 def _as_views(connection, raw: RawFile) -> Iterator[None]:
-    """The file's rows as the view `batch`, and the records a rejected row is quarantined as as
-    the view `records`. A Parquet file left in the file (`ParquetRows`) is read by DuckDB through
-    the file opened here (/dev/fd/<n>): DuckDB takes a path for a glob, and a file named
-    `part*.parquet` would read its neighbours."""
+    """Make the file's rows the view `batch`, and the records that a rejected row is quarantined
+    with the view `records`. DuckDB reads the rows of a Parquet file left in the file
+    (`ParquetRows`) through the file opened here (/dev/fd/<n>): DuckDB takes a path for a glob,
+    and a file named `part*.parquet` would read its neighbours."""
     records = raw.table if raw.records is None else raw.records
     with ExitStack() as files:
         for view, rows in (("batch", raw.table), ("records", records)):
@@ -685,10 +685,10 @@ def _load_file(
         try:
             with _as_views(connection, raw):
                 _load_rows(connection, entity, raw, report, run_id, now, suppressing)
-        except duckdb.Error as error:
+        except (duckdb.Error, OSError) as error:
             failure = error
     # After the load, which reads a Parquet file's rows: a truncated read may well have looked
-    # unreadable, or failed.
+    # unreadable, or failed, and a file gone meanwhile could not be opened.
     if _stamp(path) != stamp:
         connection.rollback()
         return FileReport(source_file, "waiting", reason=STILL_BEING_WRITTEN)
