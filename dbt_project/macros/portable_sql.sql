@@ -66,6 +66,20 @@
     {{ 'arg_max_null' if largest else 'arg_min_null' }}({{ value }}, ({{ order_columns | join(', ') }})) filter (where {{ condition }})
 {%- endmacro %}
 
+{#- A timestamp as whole microseconds since 1970: a number, which a window's RANGE frame can
+    count back from ("1 preceding": strictly earlier). -#}
+{% macro epoch_microseconds(timestamp) -%}
+    {{ return(adapter.dispatch('epoch_microseconds', 'relanalytics')(timestamp)) }}
+{%- endmacro %}
+
+{% macro default__epoch_microseconds(timestamp) -%}
+    epoch_us({{ timestamp }})
+{%- endmacro %}
+
+{% macro spark__epoch_microseconds(timestamp) -%}
+    unix_micros({{ timestamp }})
+{%- endmacro %}
+
 {#- In a select list: one row per day from `first_day` to `last_day` (dates, both included). -#}
 {% macro each_day(first_day, last_day) -%}
     {{ return(adapter.dispatch('each_day', 'relanalytics')(first_day, last_day)) }}
