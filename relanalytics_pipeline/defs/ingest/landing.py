@@ -89,6 +89,11 @@ class RawFile:
     def rows_read(self) -> int:
         return self.table.num_rows + len(self.rejected) + self.rows_skipped
 
+    @property
+    def quarantined_as(self) -> pa.Table | ParquetRows:
+        """The records a rejected row is quarantined as: an export's own, else the file's rows."""
+        return self.table if self.records is None else self.records
+
 
 def landing_folder(settings: Settings) -> Path:
     """The folder a run loads: RELANALYTICS_LANDING_DIR, or else the sample that `relanalytics

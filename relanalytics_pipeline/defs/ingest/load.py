@@ -420,9 +420,8 @@ def _as_views(connection, raw: RawFile) -> Iterator[None]:
     with the view `records`. DuckDB reads the rows of a Parquet file left in the file
     (`ParquetRows`) through the file opened here (/dev/fd/<n>): DuckDB takes a path for a glob,
     and a file named `part*.parquet` would read its neighbours."""
-    records = raw.table if raw.records is None else raw.records
     with ExitStack() as files:
-        for view, rows in (("batch", raw.table), ("records", records)):
+        for view, rows in (("batch", raw.table), ("records", raw.quarantined_as)):
             connection.unregister(view)  # a view of either kind hides the other
             if isinstance(rows, pa.Table):
                 connection.register(view, rows)
@@ -432,9 +431,6 @@ def _as_views(connection, raw: RawFile) -> Iterator[None]:
                 f"{q(in_file)} AS {q(name)}" if in_file else f"file_row_number + 1 AS {name}"
                 for in_file, name in zip(rows.file_names, rows.column_names, strict=True)
             ]
-            # Writers leave NaN out of a column's min and max (pyarrow, pandas), and by default
-            # DuckDB then folds `isnan` to false: pandas' missing number would be a bad value.
-            connection.execute("SET parquet_can_have_nan = true")
             relation = connection.read_parquet(f"/dev/fd/{handle.fileno()}")
             relation.project(", ".join(columns)).create_view(view)
         yield
@@ -475,8 +471,8 @@ def _load_rows(
             ).fetchone()
     # The raw record, as text, only for the rows that need it: about a third of the load time
     # of a clean file went into serialising rows that were never rejected.
-    records = raw.table if raw.records is None else raw.records
-    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in records.column_names if c != ROW_NUMBER)
+    columns = raw.quarantined_as.column_names
+    record = ", ".join(f"{q(c)} := b.{q(c)}" for c in columns if c != ROW_NUMBER)
     connection.execute(
         "INSERT INTO quarantine.rejected_rows "
         f"SELECT ?, ?, c.{ROW_NUMBER}, c.reason, CAST(TO_JSON(STRUCT_PACK({record})) AS VARCHAR), "
@@ -793,6 +789,9 @@ def ingest_connection(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         # The rows carry their file and row number: the order they are written in means nothing,
         # and DuckDB needs less memory when it need not keep it.
         connection.execute("SET preserve_insertion_order = false")
+        # Writers leave NaN out of a Parquet column's min and max (pyarrow, pandas), and by
+        # default DuckDB then folds `isnan` to false: pandas' missing number would be a bad value.
+        connection.execute("SET parquet_can_have_nan = true")
         ensure_warehouse(connection)
         yield connection
 

@@ -150,7 +150,7 @@ def map_rows(table: ExportTable, raw: RawFile, settings: ExportSettings) -> RawF
         mapped = connection.sql(select).to_arrow_table()
     rejected = list(raw.rejected)
     keep, skipped = [], 0
-    original = raw.table if raw.records is None else raw.records
+    original = raw.quarantined_as
     records = {r[ROW_NUMBER]: r for r in original.to_pylist()}
     for index, (reason, skip, number) in enumerate(
         zip(
