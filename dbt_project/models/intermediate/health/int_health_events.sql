@@ -61,6 +61,55 @@ record_emails as (
     where {{ in_health_scope(scope, 'cast(responses.activity_at as date)', lookback) }}
 ),
 
+{%- set touch_weight -%}
+    case activity_type
+    {%- for activity_type, weight in var('health_activity_weights').items() %}
+        when {{ sql_string(activity_type) }} then {{ weight }}
+    {%- endfor %}
+        else 0
+    end
+{%- endset %}
+
+-- Each event makes one delta per edge (below), and every edge is a function of the event's days:
+-- so the events are first added up per record and days, and a record with many activities a day
+-- (an account, at scale) makes three delta rows that day, not three per activity. The deltas are
+-- 64-bit numbers (health_figure_cast): DuckDB sums them in half the memory of its 128-bit sums.
+record_activity_days as (
+    select
+        record_type,
+        record_id,
+        activity_day,
+        count(case when is_two_way then 1 end) as two_way_activities,
+        -- Touches are weighted by configurable, possibly fractional weights: exact decimals, so
+        -- that what enters a window and what leaves it cancel exactly.
+        sum(cast({{ touch_weight }} as {{ dbt.type_numeric() }})) as touches,
+        count(case when initiated_by = 'customer' then 1 end) as customer_initiated,
+        count(case when initiated_by = 'team' then 1 end) as team_initiated
+    from record_activities
+    -- An activity without a time (never happened) changes no day.
+    where activity_day is not null
+    group by record_type, record_id, activity_day
+),
+
+record_email_days as (
+    select
+        record_type,
+        record_id,
+        sent_day,
+        closed_day,
+        response_day,
+        count(case when side = 'team' then 1 end) as team_emails,
+        count(case when side = 'team' and response_id is not null then 1 end) as answered,
+        sum(case when side = 'team' and response_id is not null then response_seconds else 0 end)
+            as their_seconds,
+        count(case when side = 'customer' and response_id is not null then 1 end)
+            as team_answered,
+        sum(case when side = 'customer' and response_id is not null then response_seconds else 0 end)
+            as our_seconds
+    from record_emails
+    group by record_type, record_id, sent_day, closed_day, response_day
+),
+
 -- A customer person counts in breadth for health_signal_days from each two-way activity; their
 -- intervals end where the next one starts, so that nobody counts twice. An activity without a day
 -- starts no interval, nor ends one (Spark would sort it first among a person's days).
@@ -83,70 +132,64 @@ external_people_spans as (
         record_type,
         record_id,
         activity_day,
-        least(
-            {{ dbt.dateadd('day', signal_days, 'activity_day') }},
-            coalesce(
-                lead(activity_day) over (
-                    partition by record_type, record_id, person_id order by activity_day
-                ),
-                {{ dbt.dateadd('day', signal_days, 'activity_day') }}
-            )
-        ) as until_day
-    from external_people
+        until_day,
+        count(*) as people
+    from (
+        select
+            record_type,
+            record_id,
+            activity_day,
+            least(
+                {{ dbt.dateadd('day', signal_days, 'activity_day') }},
+                coalesce(
+                    lead(activity_day) over (
+                        partition by record_type, record_id, person_id order by activity_day
+                    ),
+                    {{ dbt.dateadd('day', signal_days, 'activity_day') }}
+                )
+            ) as until_day
+        from external_people
+    ) as spans
+    group by record_type, record_id, activity_day, until_day
 ),
 
 {#- Every event adds to its figures on one day and takes back what it added on another: one row per
     event and edge, `edge` saying which. Columns not listed for an edge are 0. -#}
-{%- set touch_weight -%}
-    case activity_type
-    {%- for activity_type, weight in var('health_activity_weights').items() %}
-        when {{ sql_string(activity_type) }} then {{ weight }}
-    {%- endfor %}
-        else 0
-    end
-{%- endset %}
-{%- set team_email = "case when side = 'team' then 1 else 0 end" %}
-{%- set answered = "case when side = 'team' and response_id is not null then 1 else 0 end" %}
-{%- set their_seconds = "case when side = 'team' and response_id is not null then response_seconds else 0 end" %}
-{%- set team_answered = "case when side = 'customer' and response_id is not null then 1 else 0 end" %}
-{%- set our_seconds = "case when side = 'customer' and response_id is not null then response_seconds else 0 end" %}
 {%- set sources = {
-    'record_activities': [
+    'record_activity_days': [
         ('activity_day', {
-            'two_way_activities': 'case when is_two_way then 1 else 0 end',
-            'touches': touch_weight,
-            'customer_initiated': "case when initiated_by = 'customer' then 1 else 0 end",
-            'team_initiated': "case when initiated_by = 'team' then 1 else 0 end",
-            'last_two_way_day': 'case when is_two_way then activity_day end',
+            'two_way_activities': 'two_way_activities',
+            'touches': 'touches',
+            'customer_initiated': 'customer_initiated',
+            'team_initiated': 'team_initiated',
+            'last_two_way_day': 'case when two_way_activities > 0 then activity_day end',
         }),
-        (dbt.dateadd('day', var('health_frequency_days'), 'activity_day'), {
-            'touches': '-(' ~ touch_weight ~ ')',
-        }),
+        (dbt.dateadd('day', var('health_frequency_days'), 'activity_day'), {'touches': '-touches'}),
         (dbt.dateadd('day', signal_days, 'activity_day'), {
-            'customer_initiated': "case when initiated_by = 'customer' then -1 else 0 end",
-            'team_initiated': "case when initiated_by = 'team' then -1 else 0 end",
+            'customer_initiated': '-customer_initiated',
+            'team_initiated': '-team_initiated',
         }),
     ],
-    'record_emails': [
-        ('closed_day', {'emails_closed': team_email, 'emails_answered': answered}),
+    'record_email_days': [
+        ('closed_day', {'emails_closed': 'team_emails', 'emails_answered': 'answered'}),
         ('response_day', {
-            'customer_responses': answered,
-            'customer_response_seconds': their_seconds,
-            'team_responses': team_answered,
-            'team_response_seconds': our_seconds,
+            'customer_responses': 'answered',
+            'customer_response_seconds': 'their_seconds',
+            'team_responses': 'team_answered',
+            'team_response_seconds': 'our_seconds',
         }),
         (dbt.dateadd('day', signal_days, 'sent_day'), {
-            'emails_closed': '-' ~ team_email,
-            'emails_answered': '-' ~ answered,
-            'customer_responses': '-' ~ answered,
-            'customer_response_seconds': '-' ~ their_seconds,
-            'team_responses': '-' ~ team_answered,
-            'team_response_seconds': '-' ~ our_seconds,
+            'emails_closed': '-team_emails',
+            'emails_answered': '-answered',
+            'customer_responses': '-answered',
+            'customer_response_seconds': '-their_seconds',
+            'team_responses': '-team_answered',
+            'team_response_seconds': '-our_seconds',
         }),
     ],
     'external_people_spans': [
-        ('activity_day', {'external_people': '1'}),
-        ('until_day', {'external_people': '-1'}),
+        ('activity_day', {'external_people': 'people'}),
+        ('until_day', {'external_people': '-people'}),
     ],
 } %}
 {%- set figures = health_figures() %}
@@ -171,7 +214,8 @@ deltas as (
         {%- for _, values in edges %}{% if name in values %}
             {%- set ns.cases = ns.cases ~ ' when ' ~ loop.index ~ ' then ' ~ values[name] %}
         {%- endif %}{% endfor %}
-        {{ 'case edges.edge' ~ ns.cases ~ ' else ' ~ otherwise ~ ' end' if ns.cases else otherwise }}
+        {%- set value = 'case edges.edge' ~ ns.cases ~ ' else ' ~ otherwise ~ ' end' if ns.cases else otherwise %}
+        {{ value if name == 'last_two_way_day' else health_figure_cast(value, name) }}
             as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ relation }}
@@ -188,13 +232,11 @@ select
     record_id,
     event_day,
     {%- for name in figures %}
-    {#- Touches are weighted by configurable, possibly fractional weights: exact decimals, so
-        that what enters a window and what leaves it cancel exactly. #}
-    sum({{ 'cast(touches as ' ~ dbt.type_numeric() ~ ')' if name == 'touches' else name }}) as {{ name }},
+    {{ health_figure_cast('sum(' ~ name ~ ')', name) }} as {{ name }},
     {%- endfor %}
     max(last_two_way_day) as last_two_way_day
 from deltas
 {{ health_scope_join(scope) }}
--- An activity without a time (never happened) changes no day.
+-- An email without a response has no response day: that edge changes no day.
 where deltas.event_day is not null and {{ in_health_scope(scope, 'deltas.event_day') }}
 group by 1, 2, 3

@@ -42,7 +42,7 @@ select
     record_type,
     record_id,
     cast(activity_at as date) as activity_day,
-    cast(count(*) as {{ dbt.type_bigint() }}) as activities,
+    count(*) as activities,
     {%- for kpi, condition in [
         ('emails_sent', "activity_type = 'email' and direction = 'outgoing'"),
         ('emails_received', "activity_type = 'email' and direction = 'incoming'"),
@@ -56,7 +56,7 @@ select
         ('customer_responses', "email_side = 'team' and response_hours is not null"),
         ('team_responses', "email_side = 'customer' and response_hours is not null"),
     ] %}
-    cast(sum(case when {{ condition }} then 1 else 0 end) as {{ dbt.type_bigint() }}) as {{ kpi }},
+    count(case when {{ condition }} then 1 end) as {{ kpi }},
     {%- endfor %}
     sum(case when email_side = 'team' then response_hours end) as customer_response_hours_total,
     sum(case when email_side = 'customer' then response_hours end) as team_response_hours_total,
