@@ -154,7 +154,7 @@ external_people_spans as (
 ),
 
 {#- Every event adds to its figures on one day and takes back what it added on another: one row per
-    event and edge, `edge` saying which. Columns not listed for an edge are 0. -#}
+    row of the sums above and edge, `edge` saying which. Columns not listed for an edge are 0. -#}
 {%- set sources = {
     'record_activity_days': [
         ('activity_day', {
